@@ -1,0 +1,192 @@
+// Package diag carries what validation finds: errors and warnings, each with the rule it breaks, the
+// path of the value, and the file positions a person wrote. It prints them in the format of `cue vet`.
+package diag
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Severity says whether a finding fails validation.
+type Severity int
+
+const (
+	// Error fails validation.
+	Error Severity = iota
+	// Warning is printed and does not fail.
+	Warning
+)
+
+// Position is a place in a file, lines and columns counted from 1. File is relative to the fleet root
+// where possible.
+type Position struct {
+	File string
+	Line int
+	Col  int
+}
+
+func (p Position) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Diagnostic is one finding.
+type Diagnostic struct {
+	Severity Severity
+	// Rule names the check, such as "mac-unique" or "schema".
+	Rule string
+	// Cluster is the cluster the finding belongs to, empty for fleet-wide ones.
+	Cluster string
+	// Path is the CUE-style path of the value, such as `vms."web-1".spec.running`.
+	Path string
+	// Message says what is wrong, for a person.
+	Message string
+	// Positions are where the value was written; for a conflict, every side of it.
+	Positions []Position
+}
+
+func (d Diagnostic) Error() string {
+	var b strings.Builder
+	d.write(&b)
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func (d Diagnostic) write(b *strings.Builder) {
+	if d.Severity == Warning {
+		b.WriteString("warning: ")
+	}
+	if d.Path != "" {
+		b.WriteString(d.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(d.Message)
+	if d.Rule != "" {
+		fmt.Fprintf(b, " (rule %s)", d.Rule)
+	}
+	b.WriteString(":\n")
+	for _, p := range d.Positions {
+		b.WriteString("    ")
+		b.WriteString(displayPath(p))
+		b.WriteString("\n")
+	}
+}
+
+// displayPath writes a relative file as ./file, as cue vet does.
+func displayPath(p Position) string {
+	s := p.String()
+	if p.File != "" && !filepath.IsAbs(p.File) && !strings.HasPrefix(p.File, ".") {
+		return "./" + s
+	}
+	return s
+}
+
+// List is a set of findings.
+type List []Diagnostic
+
+// Add appends a finding.
+func (l *List) Add(d Diagnostic) { *l = append(*l, d) }
+
+// Errorf adds an error.
+func (l *List) Errorf(rule, path string, pos []Position, format string, args ...any) {
+	l.Add(Diagnostic{Severity: Error, Rule: rule, Path: path, Message: fmt.Sprintf(format, args...), Positions: pos})
+}
+
+// Warnf adds a warning.
+func (l *List) Warnf(rule, path string, pos []Position, format string, args ...any) {
+	l.Add(Diagnostic{Severity: Warning, Rule: rule, Path: path, Message: fmt.Sprintf(format, args...), Positions: pos})
+}
+
+// Errors returns only the errors.
+func (l List) Errors() List { return l.filter(Error) }
+
+// Warnings returns only the warnings.
+func (l List) Warnings() List { return l.filter(Warning) }
+
+func (l List) filter(s Severity) List {
+	var out List
+	for _, d := range l {
+		if d.Severity == s {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// HasErrors reports whether any finding is an error.
+func (l List) HasErrors() bool {
+	for _, d := range l {
+		if d.Severity == Error {
+			return true
+		}
+	}
+	return false
+}
+
+// ForCluster sets the cluster of every finding that has none.
+func (l List) ForCluster(name string) List {
+	for i := range l {
+		if l[i].Cluster == "" {
+			l[i].Cluster = name
+		}
+	}
+	return l
+}
+
+// Sort orders findings by first position, then path and message, so that output is stable.
+func (l List) Sort() {
+	sort.SliceStable(l, func(i, j int) bool {
+		a, b := l[i], l[j]
+		pa, pb := first(a), first(b)
+		if pa.File != pb.File {
+			return pa.File < pb.File
+		}
+		if pa.Line != pb.Line {
+			return pa.Line < pb.Line
+		}
+		if pa.Col != pb.Col {
+			return pa.Col < pb.Col
+		}
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Message < b.Message
+	})
+}
+
+// Dedup drops findings that are identical to an earlier one (the same shared definition reported by
+// several clusters).
+func (l List) Dedup() List {
+	seen := make(map[string]bool, len(l))
+	out := l[:0:0]
+	for _, d := range l {
+		k := d.Error()
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, d)
+	}
+	return out
+}
+
+func first(d Diagnostic) Position {
+	if len(d.Positions) == 0 {
+		return Position{}
+	}
+	return d.Positions[0]
+}
+
+// Print writes every finding in the format of `cue vet`.
+func (l List) Print(w io.Writer) error {
+	var b strings.Builder
+	for _, d := range l {
+		d.write(&b)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,87 @@
+package macs
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestCheck(t *testing.T) {
+	def := DefaultPolicy()
+	anyLocal := Policy{LocallyAdministered: true}
+	tests := []struct {
+		name   string
+		policy Policy
+		mac    string
+		rule   string
+	}{
+		{"allowed 02 prefix", def, "02:11:22:33:44:55", ""},
+		{"allowed 0E upper-case dashes", def, "0E-AA-BB-CC-DD-EE", ""},
+		{"outside prefixes", def, "12:11:22:33:44:55", "mac-prefix"},
+		{"vendor address", def, "00:50:56:00:00:01", "mac-prefix"},
+		{"multicast", def, "01:00:5e:00:00:01", "mac-multicast"},
+		{"broadcast", def, "ff:ff:ff:ff:ff:ff", "mac-broadcast"},
+		{"all zero", def, "00:00:00:00:00:00", "mac-zero"},
+		{"reserved by KubeVirt", def, "02:00:00:00:00:00", "mac-reserved"},
+		{"too short", def, "02:11:22:33:44", "mac-format"},
+		{"not hex", def, "02:11:22:33:44:zz", "mac-format"},
+		{"mixed separators", def, "02:11-22:33:44:55", "mac-format"},
+		{"any local allows 12", anyLocal, "12:11:22:33:44:55", ""},
+		{"any local still refuses vendor", anyLocal, "00:50:56:00:00:01", "mac-prefix"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := tt.policy.Check(tt.mac)
+			if tt.rule == "" {
+				assert.Empty(t, v)
+				return
+			}
+			require.Len(t, v, 1)
+			assert.Equal(t, tt.rule, v[0].Rule)
+			assert.Contains(t, v[0].Message, tt.mac)
+		})
+	}
+}
+
+func TestNormalisedComparison(t *testing.T) {
+	a, err := Parse("0A:BB:CC:DD:EE:FF")
+	require.NoError(t, err)
+	b, err := Parse("0a-bb-cc-dd-ee-ff")
+	require.NoError(t, err)
+	assert.Equal(t, a, b)
+	assert.Equal(t, "0a:bb:cc:dd:ee:ff", a.String())
+}
+
+func TestAssignIsDeterministicAndInsidePolicy(t *testing.T) {
+	p := DefaultPolicy()
+	m1, err := p.Assign("edge-1/default/web/nic1", nil)
+	require.NoError(t, err)
+	m2, err := p.Assign("edge-1/default/web/nic1", nil)
+	require.NoError(t, err)
+	assert.Equal(t, m1, m2)
+	assert.Empty(t, p.Check(m1.String()))
+	other, err := p.Assign("edge-1/default/web/nic2", nil)
+	require.NoError(t, err)
+	assert.NotEqual(t, m1, other)
+
+	// A clash moves to the next candidate, and stays inside the policy.
+	m3, err := p.Assign("edge-1/default/web/nic1", func(m MAC) bool { return m == m1 })
+	require.NoError(t, err)
+	assert.NotEqual(t, m1, m3)
+	assert.Empty(t, p.Check(m3.String()))
+
+	narrow := Policy{Prefixes: []Prefix{{0x0a, 0x1b}}}
+	m4, err := narrow.Assign("x", nil)
+	require.NoError(t, err)
+	assert.Equal(t, byte(0x0a), m4[0])
+	assert.Equal(t, byte(0x1b), m4[1])
+}
+
+func TestParsePrefix(t *testing.T) {
+	_, err := ParsePrefix("03")
+	assert.ErrorContains(t, err, "locally administered unicast")
+	p, err := ParsePrefix("0a-1b")
+	require.NoError(t, err)
+	assert.Equal(t, "0A:1B", p.String())
+}
