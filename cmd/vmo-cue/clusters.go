@@ -1,0 +1,27 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newClustersCmd(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "clusters [DIR]",
+		Short: "List the clusters of a fleet repository, one name per line",
+		Args:  usageArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := g.load(dirArg(args))
+			if err != nil {
+				return err
+			}
+			for _, c := range l.Clusters {
+				if c.Declared {
+					fmt.Fprintln(cmd.OutOrStdout(), c.Name)
+				}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	vmocue "github.com/vmo-cue/vmo-cue"
+)
+
+// initFiles is the skeleton of a new fleet repository.
+var initFiles = map[string]string{
+	"cue.mod/module.cue": `module: "example.com/fleet@v0"
+language: version: "v0.17.0"
+`,
+	"fleet.cue": `// The fleet: settings shared by every cluster under clusters/. A cluster's own settings win.
+package fleet
+
+import "vmo-cue.dev/vmo/schemas"
+
+schemas.#Package
+
+fleet: defaults: {
+	stack: kubevirt: version: "v1.6.3"
+	policy: mac: {allow: "prefixes", prefixes: ["02", "06", "0A", "0E"]}
+}
+`,
+	"clusters/edge-1/cluster.cue": `package fleet
+
+cluster: {
+	name: "edge-1"
+	kind: "edge"
+	labels: {site: "edge-1", tier: "edge"}
+	stack: multus: networks: "vlan-100": {vlan: 100, bridge: "br0"}
+}
+`,
+	"clusters/edge-1/vms/web.yaml": `# A VM on VLAN 100. Without a macAddress, vmo-cue derives a stable one:
+# run "vmo-cue mac assign" (also a pre-commit hook) to write it here.
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata:
+  name: web
+spec:
+  runStrategy: Always
+  template:
+    spec:
+      domain:
+        cpu: {sockets: 1, cores: 2}
+        memory: {guest: 2Gi}
+        devices:
+          disks:
+            - name: root
+              disk: {bus: virtio}
+          interfaces:
+            - name: vlan-100
+              bridge: {}
+      networks:
+        - name: vlan-100
+          multus: {networkName: vlan-100}
+      volumes:
+        - name: root
+          containerDisk: {image: quay.io/containerdisks/fedora:41}
+`,
+	".pre-commit-config.yaml": `# Run "pre-commit install" once; every commit is then checked by vmo-cue.
+repos:
+  - repo: https://github.com/vmo-cue/vmo-cue
+    rev: main
+    hooks:
+      - id: vmo-cue-mac-assign
+      - id: vmo-cue-vet
+`,
+}
+
+func newInitCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "init DIR",
+		Short: "Create a new fleet repository with an example cluster, a VM and a pre-commit configuration",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return &exitCode{code: exitError, err: fmt.Errorf("init takes exactly one directory")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+				return &exitCode{code: exitError, err: fmt.Errorf("%s is not empty: init writes a new fleet repository", dir)}
+			}
+			for name, content := range initFiles {
+				if err := writeFile(filepath.Join(dir, name), []byte(content)); err != nil {
+					return &exitCode{code: exitError, err: err}
+				}
+			}
+			if err := vendorModule(dir); err != nil {
+				return &exitCode{code: exitError, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created fleet repository %s\nnext: cd %s && git init && vmo-cue vet && pre-commit install\n", dir, dir)
+			return nil
+		},
+	}
+}
+
+// vendorModule copies the embedded CUE module into cue.mod/pkg, so that upstream cue loads the fleet
+// too. vmo-cue itself always uses the copy embedded in the binary.
+func vendorModule(dir string) error {
+	base := filepath.Join(dir, "cue.mod", "pkg", filepath.FromSlash(vmocue.ModulePath))
+	return fs.WalkDir(vmocue.Module, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".cue") || strings.HasPrefix(p, "cue.mod/") {
+			return nil
+		}
+		data, err := vmocue.Module.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return writeFile(filepath.Join(base, filepath.FromSlash(p)), data)
+	})
+}
+
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,248 @@
+package apischema
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"go/format"
+	"slices"
+	"text/template"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// quantityPattern is the syntax of resource.Quantity, as controller-gen writes it into CRDs.
+const quantityPattern = `^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$`
+
+// CRDDir holds the generated CRDs and their Go package.
+const CRDDir = "schemas/crds"
+
+func crdFileName(k kindSpec) string { return k.Group + "_" + k.Plural + ".yaml" }
+
+// crd builds the CustomResourceDefinition of one kind. OpenAPI schemas in CRDs cannot refer to each
+// other, so every struct is spelled out where it is used; a recursive type stops at its second
+// occurrence with x-kubernetes-preserve-unknown-fields.
+func crd(k kindSpec, m *Model) *apiextensionsv1.CustomResourceDefinition {
+	root := openAPIStruct(m.roots[k.Go], nil)
+	// The apiserver owns the schema of the root metadata: a CRD may only say it is an object.
+	root.Properties["metadata"] = apiextensionsv1.JSONSchemaProps{Type: "object"}
+	scope := apiextensionsv1.ClusterScoped
+	if k.Namespaced {
+		scope = apiextensionsv1.NamespaceScoped
+	}
+	version := apiextensionsv1.CustomResourceDefinitionVersion{
+		Name: k.Version, Served: true, Storage: true,
+		Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &root},
+	}
+	if k.StatusSubresource {
+		version.Subresources = &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}}
+	}
+	return &apiextensionsv1.CustomResourceDefinition{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"},
+		ObjectMeta: metav1.ObjectMeta{Name: k.Plural + "." + k.Group, Annotations: k.Annotations},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: k.Group,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{
+				Plural: k.Plural, Singular: k.Singular, ShortNames: k.ShortNames,
+				Kind: k.Kind, ListKind: k.Kind + "List", Categories: k.Categories,
+			},
+			Scope:    scope,
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{version},
+		},
+	}
+}
+
+func openAPIStruct(d *Def, stack []*Def) apiextensionsv1.JSONSchemaProps {
+	s := apiextensionsv1.JSONSchemaProps{Type: "object"}
+	if slices.Contains(stack, d) {
+		s.XPreserveUnknownFields = ptr(true)
+		return s
+	}
+	stack = append(stack, d)
+	for _, f := range d.Fields {
+		p := openAPI(f.Type, stack)
+		p.Nullable = f.Nullable
+		if s.Properties == nil {
+			s.Properties = map[string]apiextensionsv1.JSONSchemaProps{}
+		}
+		s.Properties[f.Name] = p
+		if f.Required {
+			s.Required = append(s.Required, f.Name)
+		}
+	}
+	return s
+}
+
+func openAPI(t *Type, stack []*Def) apiextensionsv1.JSONSchemaProps {
+	intOrString := []apiextensionsv1.JSONSchemaProps{{Type: "integer"}, {Type: "string"}}
+	switch t.Kind {
+	case KindString:
+		return apiextensionsv1.JSONSchemaProps{Type: "string", Format: t.Format}
+	case KindInt:
+		return apiextensionsv1.JSONSchemaProps{Type: "integer", Format: t.Format}
+	case KindNumber:
+		return apiextensionsv1.JSONSchemaProps{Type: "number"}
+	case KindBool:
+		return apiextensionsv1.JSONSchemaProps{Type: "boolean"}
+	case KindAny:
+		return apiextensionsv1.JSONSchemaProps{XPreserveUnknownFields: ptr(true)}
+	case KindObject:
+		return apiextensionsv1.JSONSchemaProps{Type: "object", XPreserveUnknownFields: ptr(true)}
+	case KindIntOrString:
+		return apiextensionsv1.JSONSchemaProps{AnyOf: intOrString, XIntOrString: true}
+	case KindQuantity:
+		return apiextensionsv1.JSONSchemaProps{AnyOf: intOrString, XIntOrString: true, Pattern: quantityPattern}
+	case KindList:
+		e := openAPI(t.Elem, stack)
+		return apiextensionsv1.JSONSchemaProps{Type: "array", Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &e}}
+	case KindMap:
+		e := openAPI(t.Elem, stack)
+		return apiextensionsv1.JSONSchemaProps{Type: "object", AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: &e}}
+	case KindStruct:
+		return openAPIStruct(t.Def, stack)
+	}
+	panic(fmt.Sprintf("apischema: no OpenAPI for kind %d", t.Kind))
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// crdYAML renders a CRD without the empty status and creationTimestamp that its Go type carries.
+func crdYAML(c *apiextensionsv1.CustomResourceDefinition) ([]byte, error) {
+	j, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(j, &obj); err != nil {
+		return nil, err
+	}
+	delete(obj, "status")
+	if md, ok := obj["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
+	}
+	y, err := yaml.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte("# "+Header[len("// "):]+"\n"), y...), nil
+}
+
+type crdsGoKind struct {
+	Kind, File, ShippedBy, CreatedBy string
+}
+
+// crdsGo renders schemas/crds/crds.go, which embeds the YAML files and sorts them by who installs them.
+func crdsGo(kinds []kindSpec) ([]byte, error) {
+	var ks []crdsGoKind
+	for _, k := range kinds {
+		ks = append(ks, crdsGoKind{Kind: k.Kind, File: crdFileName(k), ShippedBy: k.ShippedBy, CreatedBy: k.CreatedBy})
+	}
+	var b bytes.Buffer
+	if err := crdsGoTemplate.Execute(&b, map[string]any{"Header": Header, "Kinds": ks}); err != nil {
+		return nil, err
+	}
+	out, err := format.Source(b.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("formatting crds.go: %w\n%s", err, b.Bytes())
+	}
+	return out, nil
+}
+
+var crdsGoTemplate = template.Must(template.New("crds.go").Parse(`{{.Header}}
+
+// Package crds holds the CustomResourceDefinitions of the kinds the VMO stack serves, generated from
+// the Go API types by hack/gen-schemas (internal/apischema), with structural OpenAPI v3 schemas.
+//
+// Some of them are in the stack's release manifests (ShippedByStack); the others are created at run
+// time by virt-operator and cdi-operator (CreatedByOperators), so a cluster without running operators,
+// such as a test apiserver, only has them if they are installed from here.
+package crds
+
+import (
+	"embed"
+	"fmt"
+	"sync"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sigs.k8s.io/yaml"
+)
+
+//go:embed *.yaml
+var files embed.FS
+
+type entry struct {
+	kind, file string
+	// shippedBy is the stack component whose release manifests carry the CRD; createdBy is the operator
+	// that creates it at run time instead.
+	shippedBy, createdBy string
+}
+
+var entries = []entry{
+{{- range .Kinds}}
+	{kind: {{printf "%q" .Kind}}, file: {{printf "%q" .File}}, shippedBy: {{printf "%q" .ShippedBy}}, createdBy: {{printf "%q" .CreatedBy}}},
+{{- end}}
+}
+
+var decoded = sync.OnceValues(func() (map[string]*apiextensionsv1.CustomResourceDefinition, error) {
+	out := map[string]*apiextensionsv1.CustomResourceDefinition{}
+	for _, e := range entries {
+		b, err := files.ReadFile(e.file)
+		if err != nil {
+			return nil, err
+		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.UnmarshalStrict(b, crd); err != nil {
+			return nil, fmt.Errorf("crds/%s: %w", e.file, err)
+		}
+		out[e.file] = crd
+	}
+	return out, nil
+})
+
+func pick(keep func(entry) bool) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	all, err := decoded()
+	if err != nil {
+		return nil, err
+	}
+	var out []*apiextensionsv1.CustomResourceDefinition
+	for _, e := range entries {
+		if keep(e) {
+			out = append(out, all[e.file].DeepCopy())
+		}
+	}
+	return out, nil
+}
+
+// All returns every CRD, in a fixed order. Each call returns fresh copies.
+func All() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	return pick(func(entry) bool { return true })
+}
+
+// ShippedByStack returns the CRDs that the release manifests of a stack component carry:
+// "kubevirt" (KubeVirt), "cdi" (CDI), "multus" (NetworkAttachmentDefinition) and
+// "volumeSnapshotController" (VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent).
+// Other components ship none.
+func ShippedByStack(component string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	return pick(func(e entry) bool { return e.shippedBy == component })
+}
+
+// CreatedByOperators returns the CRDs that virt-operator and cdi-operator create at run time
+// (VirtualMachine, VirtualMachineInstance, the KubeVirt snapshot, restore and export kinds, DataVolume):
+// they are in no release manifest.
+func CreatedByOperators() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	return pick(func(e entry) bool { return e.createdBy != "" })
+}
+
+// CreatedBy names the operator that creates the CRD of kind at run time, or "" if the stack's
+// manifests ship it (or the kind is not here).
+func CreatedBy(kind string) string {
+	for _, e := range entries {
+		if e.kind == kind {
+			return e.createdBy
+		}
+	}
+	return ""
+}
+`))

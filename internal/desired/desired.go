@@ -1,0 +1,41 @@
+// Package desired runs the first half of the data flow for a fleet directory: read it (fleetfs),
+// evaluate its CUE (engine), and validate and resolve every cluster (validate). Commands and the
+// reconciler start here.
+package desired
+
+import (
+	"fmt"
+
+	"github.com/vmo-cue/vmo-cue/internal/engine"
+	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
+	"github.com/vmo-cue/vmo-cue/internal/validate"
+)
+
+// Options tune loading.
+type Options struct {
+	MaxFileSize  int64
+	FullVMSchema bool
+	Concurrency  int
+}
+
+// Load reads, evaluates and validates the fleet repository at dir. The error is for I/O and internal
+// failures; what is wrong with the fleet's content is in the result's findings.
+func Load(dir string, opts Options) (*validate.Result, error) {
+	repo, err := fleetfs.Read(dir, fleetfs.Options{MaxFileSize: opts.MaxFileSize})
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(repo, engine.Options{FullVMSchema: opts.FullVMSchema, Concurrency: opts.Concurrency})
+	if err != nil {
+		return nil, err
+	}
+	b, err := engine.LoadBuiltin()
+	if err != nil {
+		return nil, err
+	}
+	f, err := eng.Evaluate()
+	if err != nil {
+		return nil, fmt.Errorf("evaluating %s: %w", dir, err)
+	}
+	return validate.Fleet(f, b)
+}

@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/load"
+)
+
+// GateState is a feature gate's state in one release (schemas/gates.cue).
+type GateState struct {
+	State       string `json:"state"`
+	Replacement string `json:"replacement,omitempty"`
+}
+
+// Builtin is the data the embedded module defines: the stack's defaults, the feature gate tables and
+// the default MAC policy.
+type Builtin struct {
+	// Defaults is schemas.Defaults: the stack as the VMO pack ships it.
+	Defaults map[string]any
+	// KubeVirtGates and CDIGates map a minor version ("v1.6") to its gates.
+	KubeVirtGates map[string]map[string]GateState
+	CDIGates      map[string]map[string]GateState
+	// DefaultMACPolicy is policies.DefaultMACPolicy.
+	DefaultMACPolicy map[string]any
+}
+
+var (
+	builtinOnce sync.Once
+	builtin     *Builtin
+	builtinErr  error
+)
+
+// LoadBuiltin evaluates the embedded schemas once per process.
+func LoadBuiltin() (*Builtin, error) {
+	builtinOnce.Do(func() { builtin, builtinErr = loadBuiltin() })
+	return builtin, builtinErr
+}
+
+func loadBuiltin() (*Builtin, error) {
+	insts, err := loadEmbedded("./schemas", "./policies")
+	if err != nil {
+		return nil, err
+	}
+	ctx := cuecontext.New()
+	vals, err := ctx.BuildInstances(insts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded schemas: %w", err)
+	}
+	b := &Builtin{}
+	decode := func(v cue.Value, path string, into any) error {
+		x := v.LookupPath(cue.ParsePath(path))
+		if err := x.Decode(into); err != nil {
+			return fmt.Errorf("embedded schemas: %s: %w", path, err)
+		}
+		return nil
+	}
+	if err := decode(vals[0], "Defaults", &b.Defaults); err != nil {
+		return nil, err
+	}
+	if err := decode(vals[0], "KubeVirtGates", &b.KubeVirtGates); err != nil {
+		return nil, err
+	}
+	if err := decode(vals[0], "CDIGates", &b.CDIGates); err != nil {
+		return nil, err
+	}
+	if err := decode(vals[1], "DefaultMACPolicy", &b.DefaultMACPolicy); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// LoadEmbedded loads packages of the embedded module (such as "./cue", the render templates) as
+// instances, with no fleet around them.
+func LoadEmbedded(pkg string) (*build.Instance, error) {
+	insts, err := loadEmbedded(pkg)
+	if err != nil {
+		return nil, err
+	}
+	return insts[0], nil
+}
+
+func loadEmbedded(pkgs ...string) ([]*build.Instance, error) {
+	const root = "/vmo-cue-embedded"
+	m := moduleLayout{root: root, pkgDir: root}
+	ov, err := m.overlay(false)
+	if err != nil {
+		return nil, err
+	}
+	ov[root+"/cue.mod/module.cue"] = load.FromString("module: \"vmo-cue.dev/vmo@v0\"\nlanguage: version: \"v0.17.0\"\n")
+	insts := load.Instances(pkgs, &load.Config{Dir: root, ModuleRoot: root, Overlay: ov})
+	for _, inst := range insts {
+		if inst.Err != nil {
+			return nil, fmt.Errorf("embedded CUE package %s: %w", inst.ImportPath, inst.Err)
+		}
+	}
+	return insts, nil
+}

@@ -1,0 +1,195 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
+	"github.com/vmo-cue/vmo-cue/internal/yamldoc"
+)
+
+// Cluster is one evaluated cluster.
+type Cluster struct {
+	Name string
+	// Dir is the cluster's folder, relative to the fleet root.
+	Dir string
+	// Declared is false when the folder holds no `cluster` declaration.
+	Declared bool
+	Kind     string
+	Labels   map[string]string
+	// Context is the kubeconfig context (the name unless the declaration sets one).
+	Context string
+	// Settings is the cluster's own declaration as a layer over the fleet's defaults.
+	Settings *Layer
+	// DeclPos is where the declaration starts.
+	DeclPos diag.Position
+	VMs     []*VM
+	// Diags are the cluster's own findings (the shared definitions' are in Fleet.Diags).
+	Diags diag.List
+}
+
+// VM is one VirtualMachine from CUE or YAML.
+type VM struct {
+	// Object is the VM as decoded (maps, slices, scalars).
+	Object map[string]any
+	// File is where it was defined, relative to the fleet root; Key is its CUE key (CUE VMs only).
+	File string
+	Key  string
+	// Pos returns where the value at a path inside the object was written (its deepest existing
+	// parent for a path that does not exist).
+	Pos func(path ...string) diag.Position
+	// FromYAML says whether it came from a YAML file (else CUE).
+	FromYAML bool
+}
+
+// Name and Namespace read metadata; Namespace is empty when unset.
+func (vm *VM) Name() string      { return str(vm.Object, "metadata", "name") }
+func (vm *VM) Namespace() string { return str(vm.Object, "metadata", "namespace") }
+
+func str(m map[string]any, path ...string) string {
+	v, _ := lookup(m, path)
+	s, _ := v.(string)
+	return s
+}
+
+func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
+	c := &Cluster{Name: fc.Name, Dir: fc.Dir, Context: fc.Name, Settings: &Layer{}}
+	c.DeclPos = diag.Position{File: fc.Dir}
+	if len(fc.CUE) > 0 {
+		e.evalClusterCUE(fc, s, c)
+	} else {
+		c.Diags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.Dir}},
+			"cluster folder %s has no cluster declaration: add %s/cluster.cue with `cluster: {name: %q, kind: \"edge\" | \"datacenter\"}`",
+			fc.Dir, fc.Dir, fc.Name)
+	}
+	for _, f := range fc.YAML {
+		docs, problems := yamldoc.Decode(f.Path, f.Data)
+		c.Diags = append(c.Diags, problems...)
+		for _, d := range docs {
+			obj, ok := d.Value.(map[string]any)
+			if !ok {
+				c.Diags.Errorf("vm-kind", "", []diag.Position{d.Pos(nil)},
+					"YAML document %d is not an object: a cluster folder holds KubeVirt VirtualMachines", d.Index+1)
+				continue
+			}
+			doc := d
+			c.VMs = append(c.VMs, &VM{Object: obj, File: f.Path, FromYAML: true,
+				Pos: func(path ...string) diag.Position { return doc.KeyPos(path) }})
+		}
+	}
+	return c
+}
+
+func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster) {
+	files := append([]string(nil), s.files...)
+	for _, f := range fc.CUE {
+		files = append(files, f.Abs)
+	}
+	ctx := cuecontext.New()
+	v, diags := e.build(ctx, files)
+	c.Diags = append(c.Diags, ownFindings(diags, s.rootFiles)...)
+	if !v.Exists() {
+		return
+	}
+	if err := v.Validate(cue.All(), cue.Concrete(true)); err != nil {
+		c.Diags = append(c.Diags, ownFindings(e.fromCUE(err, "schema"), s.rootFiles)...)
+	}
+	decl := v.LookupPath(cue.ParsePath("cluster"))
+	if !decl.Exists() {
+		c.Diags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.CUE[0].Path}},
+			"cluster folder %s has no cluster declaration: its CUE files must set `cluster: {name: %q, kind: ...}`", fc.Dir, fc.Name)
+	} else {
+		e.readDeclaration(decl, fc, c)
+	}
+	vms := v.LookupPath(cue.ParsePath("vms"))
+	if !vms.Exists() {
+		return
+	}
+	it, err := vms.Fields()
+	if err != nil {
+		return
+	}
+	for it.Next() {
+		key := it.Selector().Unquoted()
+		vv := it.Value()
+		var obj map[string]any
+		if err := vv.Decode(&obj); err != nil {
+			continue // reported by Validate above
+		}
+		pos, _ := e.position(vv.Pos())
+		c.VMs = append(c.VMs, &VM{Object: obj, File: pos.File, Key: key,
+			Pos: func(path ...string) diag.Position { return e.valuePos(vv, path) }})
+	}
+}
+
+// valuePos finds where the value at path was written in CUE.
+func (e *Engine) valuePos(v cue.Value, path []string) diag.Position {
+	cur := v
+	for _, p := range path {
+		var sel cue.Selector
+		if n, err := fmt.Sscanf(p, "%d", new(int)); err == nil && n == 1 && allDigits(p) {
+			var i int
+			fmt.Sscanf(p, "%d", &i)
+			sel = cue.Index(i)
+		} else {
+			sel = cue.Str(p)
+		}
+		next := cur.LookupPath(cue.MakePath(sel))
+		if !next.Exists() {
+			break
+		}
+		cur = next
+	}
+	p, _ := e.position(cur.Pos())
+	return p
+}
+
+func (e *Engine) readDeclaration(decl cue.Value, fc *fleetfs.Cluster, c *Cluster) {
+	c.Declared = true
+	c.Settings = e.layer(decl)
+	if p, _ := e.position(decl.Pos()); p.File != "" {
+		c.DeclPos = p
+	}
+	m := c.Settings.Value
+	name, _ := m["name"].(string)
+	if name != "" && name != fc.Name {
+		p, _ := c.Settings.Pos("name")
+		c.Diags.Errorf("cluster-name", "cluster.name", []diag.Position{p},
+			"cluster is declared as %q in folder %s: the folder name and the cluster name must match", name, fc.Dir)
+	}
+	c.Kind, _ = m["kind"].(string)
+	if ctxName, ok := m["context"].(string); ok && ctxName != "" {
+		c.Context = ctxName
+	}
+	if labels, ok := m["labels"].(map[string]any); ok {
+		c.Labels = map[string]string{}
+		for k, v := range labels {
+			c.Labels[k] = fmt.Sprint(v)
+		}
+	}
+}
+
+// ownFindings drops findings that only point into the shared files (reported once, fleet-wide).
+func ownFindings(l diag.List, rootFiles map[string]bool) diag.List {
+	var out diag.List
+	for _, d := range l {
+		shared := len(d.Positions) > 0
+		for _, p := range d.Positions {
+			if !rootFiles[p.File] {
+				shared = false
+				break
+			}
+		}
+		if shared {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+var _ = strings.Join

@@ -1,0 +1,184 @@
+// Package engine evaluates a fleet repository's CUE with the embedded vmo-cue module: the shared
+// definitions once, then each cluster (the shared files plus its own folder) in its own CUE context,
+// concurrently. It returns each cluster's declaration, its settings layered over the fleet's defaults
+// and the stack's, and its VMs from CUE and YAML, each with a way back to the line that defined it.
+package engine
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/load"
+
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
+)
+
+// Options tune evaluation.
+type Options struct {
+	// FullVMSchema unifies CUE VMs with the closed generated CUE definition instead of leaving the VM
+	// schema check to internal/schema (slower; for comparison and tests).
+	FullVMSchema bool
+	// Clusters limits evaluation to these clusters (all if empty).
+	Clusters []string
+	// Concurrency bounds the clusters evaluated at once (GOMAXPROCS if 0).
+	Concurrency int
+}
+
+// Engine evaluates one repository.
+type Engine struct {
+	repo    *fleetfs.Repo
+	module  moduleLayout
+	overlay map[string]load.Source
+	opts    Options
+}
+
+// Fleet is the evaluated repository.
+type Fleet struct {
+	Repo *fleetfs.Repo
+	// Defaults are the fleet's `fleet.defaults`, as layered values.
+	Defaults *Layer
+	Clusters []*Cluster
+	// Diags are findings about the shared definitions; any error here fails every cluster.
+	Diags diag.List
+}
+
+// New prepares an engine for a repository read by fleetfs.
+func New(repo *fleetfs.Repo, opts Options) (*Engine, error) {
+	e := &Engine{repo: repo, module: findModule(repo.Root), opts: opts}
+	ov, err := e.module.overlay(opts.FullVMSchema)
+	if err != nil {
+		return nil, err
+	}
+	// The fleet's own files come from fleetfs (size, encoding and symlinks checked), never from disk.
+	for _, f := range repo.CUE {
+		ov[f.Abs] = load.FromBytes(f.Data)
+	}
+	for _, c := range repo.Clusters {
+		for _, f := range c.CUE {
+			ov[f.Abs] = load.FromBytes(f.Data)
+		}
+	}
+	e.overlay = ov
+	return e, nil
+}
+
+// Evaluate evaluates the shared definitions and every (selected) cluster.
+func (e *Engine) Evaluate() (*Fleet, error) {
+	f := &Fleet{Repo: e.repo}
+	shared, err := e.evalShared()
+	if err != nil {
+		return nil, err
+	}
+	f.Defaults = shared.defaults
+	f.Diags = shared.diags
+
+	var selected []*fleetfs.Cluster
+	if len(e.opts.Clusters) == 0 {
+		selected = e.repo.Clusters
+	} else {
+		for _, name := range e.opts.Clusters {
+			c := e.repo.Cluster(name)
+			if c == nil {
+				return nil, fmt.Errorf("cluster %q: no folder %s/%s in %s", name, fleetfs.ClustersDir, name, e.repo.Root)
+			}
+			selected = append(selected, c)
+		}
+	}
+	f.Clusters = make([]*Cluster, len(selected))
+	workers := e.opts.Concurrency
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	for i, c := range selected {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f.Clusters[i] = e.evalCluster(c, shared)
+		}()
+	}
+	wg.Wait()
+	return f, nil
+}
+
+type sharedResult struct {
+	defaults *Layer
+	diags    diag.List
+	// files are the shared files' absolute paths, the first part of every cluster's instance.
+	files []string
+	// rootErrFiles tells which findings belong to the shared definitions.
+	rootFiles map[string]bool
+}
+
+// evalShared evaluates the root files alone: fleet-level findings and the fleet's defaults.
+func (e *Engine) evalShared() (*sharedResult, error) {
+	s := &sharedResult{rootFiles: map[string]bool{}, defaults: &Layer{}}
+	for _, f := range e.repo.CUE {
+		s.files = append(s.files, f.Abs)
+		s.rootFiles[f.Path] = true
+	}
+	if len(s.files) == 0 {
+		s.diags.Errorf("fleet-declaration", "fleet", []diag.Position{{File: "fleet.cue"}},
+			"no fleet declaration: the repository root holds no CUE file of package fleet (see `vmo-cue init`)")
+		return s, nil
+	}
+	ctx := cuecontext.New()
+	v, diags := e.build(ctx, s.files)
+	s.diags = diags
+	if v.Exists() {
+		if err := v.Validate(cue.All(), cue.Concrete(true)); err != nil {
+			s.diags = append(s.diags, e.fromCUE(err, "schema")...)
+		}
+		if d := v.LookupPath(cue.ParsePath("fleet.defaults")); d.Exists() {
+			s.defaults = e.layer(d)
+		}
+		if c := v.LookupPath(cue.ParsePath("cluster")); c.Exists() {
+			s.diags.Errorf("layout", "cluster", e.positions(c),
+				"a cluster is declared at the repository root: declare it in %s/<name>/", fleetfs.ClustersDir)
+		}
+	}
+	return s, nil
+}
+
+// build loads and builds one instance from files; load and build errors become findings.
+func (e *Engine) build(ctx *cue.Context, files []string) (cue.Value, diag.List) {
+	args := make([]string, len(files))
+	for i, f := range files {
+		rel, err := filepath.Rel(e.module.root, f)
+		if err != nil {
+			rel = f
+		}
+		args[i] = "./" + filepath.ToSlash(rel)
+	}
+	cfg := &load.Config{Dir: e.module.root, ModuleRoot: e.module.root, Overlay: e.overlay, Package: "fleet"}
+	insts := load.Instances(args, cfg)
+	if len(insts) == 0 {
+		return cue.Value{}, diag.List{{Severity: diag.Error, Rule: "cue", Message: "no CUE instance loaded"}}
+	}
+	inst := insts[0]
+	if inst.Err != nil {
+		return cue.Value{}, e.fromCUE(inst.Err, "cue-syntax")
+	}
+	v := ctx.BuildInstance(inst)
+	if err := v.Err(); err != nil {
+		return v, e.fromCUE(err, "schema")
+	}
+	return v, nil
+}
+
+// positions returns where a value was written.
+func (e *Engine) positions(v cue.Value) []diag.Position {
+	var out []diag.Position
+	if dp, _ := e.position(v.Pos()); dp.File != "" {
+		out = append(out, dp)
+	}
+	return out
+}

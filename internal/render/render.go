@@ -1,0 +1,243 @@
+// Package render turns a validated cluster into the Kubernetes objects of its desired state: the CRDs
+// its enabled stack components ship, the objects of the CUE templates in cue/ (operators, RBAC, custom
+// resources, NetworkAttachmentDefinitions, ...), the Namespaces its VMs live in, and its VMs with
+// their MACs. It refuses a cluster that does not validate.
+package render
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+
+	"github.com/vmo-cue/vmo-cue/internal/engine"
+	"github.com/vmo-cue/vmo-cue/internal/validate"
+	"github.com/vmo-cue/vmo-cue/schemas/crds"
+)
+
+// Object is one rendered Kubernetes object.
+type Object = map[string]any
+
+// components lists the stack's components in render order (the CRDs they ship come first).
+var components = []string{"kubevirt", "cdi", "multus", "descheduler", "snapshotController", "volumeSnapshotController", "dashboard"}
+
+// ErrInvalid is returned for a cluster whose desired state does not validate.
+type ErrInvalid struct{ Cluster string }
+
+func (e ErrInvalid) Error() string {
+	return fmt.Sprintf("cluster %s does not validate: nothing rendered (run vmo-cue vet)", e.Cluster)
+}
+
+// Cluster renders a cluster's desired state, in apply order.
+func Cluster(c *validate.Cluster) ([]Object, error) {
+	if !c.Valid() || !c.Declared {
+		return nil, ErrInvalid{Cluster: c.Name}
+	}
+	var out []Object
+	for _, comp := range components {
+		m, _ := c.Stack[comp].(map[string]any)
+		if on, _ := m["enabled"].(bool); !on {
+			continue
+		}
+		list, err := crds.ShippedByStack(comp)
+		if err != nil {
+			return nil, fmt.Errorf("CRDs of %s: %w", comp, err)
+		}
+		for _, crd := range list {
+			obj, err := toObject(crd)
+			if err != nil {
+				return nil, err
+			}
+			labels(obj, c.Name, comp)
+			out = append(out, obj)
+		}
+	}
+	stack, err := stackObjects(c)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, vmNamespaces(c, stack)...)
+	out = append(out, stack...)
+	for _, vm := range c.VMs {
+		out = append(out, vmObject(c, vm))
+	}
+	return out, nil
+}
+
+func toObject(v any) (Object, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var obj Object
+	err = json.Unmarshal(data, &obj)
+	delete(obj, "status")
+	if md, ok := obj["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
+	}
+	return obj, err
+}
+
+func labels(obj Object, cluster, component string) {
+	md, _ := obj["metadata"].(map[string]any)
+	if md == nil {
+		md = map[string]any{}
+		obj["metadata"] = md
+	}
+	l, _ := md["labels"].(map[string]any)
+	if l == nil {
+		l = map[string]any{}
+		md["labels"] = l
+	}
+	l["app.kubernetes.io/managed-by"] = "vmo-cue"
+	l["vmo-cue.dev/cluster"] = cluster
+	if component != "" {
+		l["app.kubernetes.io/part-of"] = "vmo"
+		l["vmo-cue.dev/component"] = component
+	}
+}
+
+var (
+	templatesOnce sync.Once
+	templatesInst *build.Instance
+	templatesErr  error
+)
+
+// stackObjects evaluates the CUE templates (cue/, embedded) for the cluster.
+func stackObjects(c *validate.Cluster) ([]Object, error) {
+	templatesOnce.Do(func() { templatesInst, templatesErr = engine.LoadEmbedded("./cue") })
+	if templatesErr != nil {
+		return nil, templatesErr
+	}
+	ctx := cuecontext.New()
+	v := ctx.BuildInstance(templatesInst)
+	if err := v.Err(); err != nil {
+		return nil, fmt.Errorf("render templates: %w", err)
+	}
+	r := v.LookupPath(cue.ParsePath("#Render"))
+	kind := c.Kind
+	labelsIn := map[string]string{}
+	for k, v := range c.Labels {
+		labelsIn[k] = v
+	}
+	r = r.FillPath(cue.ParsePath("cluster"), map[string]any{"name": c.Name, "kind": kind, "labels": labelsIn})
+	r = r.FillPath(cue.ParsePath("stack"), c.Stack)
+	r = r.FillPath(cue.ParsePath("kubevirtGates"), nonNil(c.KubeVirtGates))
+	r = r.FillPath(cue.ParsePath("cdiGates"), nonNil(c.CDIGates))
+	objs := r.LookupPath(cue.ParsePath("objects"))
+	data, err := objs.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("render templates for cluster %s: %w", c.Name, err)
+	}
+	var out []Object
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("render templates for cluster %s: %w", c.Name, err)
+	}
+	return out, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// vmNamespaces renders the Namespaces VMs live in that the stack does not create (not "default").
+func vmNamespaces(c *validate.Cluster, stack []Object) []Object {
+	have := map[string]bool{"default": true, "kube-system": true, "kube-public": true}
+	for _, o := range stack {
+		if o["kind"] == "Namespace" {
+			md, _ := o["metadata"].(map[string]any)
+			name, _ := md["name"].(string)
+			have[name] = true
+		}
+	}
+	want := map[string]bool{}
+	for _, vm := range c.VMs {
+		if !have[vm.Namespace] {
+			want[vm.Namespace] = true
+		}
+	}
+	if ms, ok := c.Stack["multus"].(map[string]any); ok && ms["enabled"] == true {
+		nets, _ := ms["networks"].(map[string]any)
+		for _, n := range nets {
+			nm, _ := n.(map[string]any)
+			if ns, _ := nm["namespace"].(string); ns != "" && !have[ns] {
+				want[ns] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []Object
+	for _, n := range names {
+		ns := Object{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": n}}
+		labels(ns, c.Name, "")
+		out = append(out, ns)
+	}
+	return out
+}
+
+// vmObject is the VM as written, with its namespace, its assigned MACs and vmo-cue's labels.
+func vmObject(c *validate.Cluster, vm *validate.VM) Object {
+	obj := deepCopy(vm.Object).(map[string]any)
+	delete(obj, "status")
+	md, _ := obj["metadata"].(map[string]any)
+	md["namespace"] = vm.Namespace
+	labels(obj, c.Name, "")
+	ifaces, _ := dig(obj, "spec", "template", "spec", "domain", "devices", "interfaces").([]any)
+	for _, ifc := range vm.Interfaces {
+		if ifc.Assigned == "" || ifc.Index >= len(ifaces) {
+			continue
+		}
+		if m, ok := ifaces[ifc.Index].(map[string]any); ok {
+			m["macAddress"] = ifc.Assigned
+		}
+	}
+	return obj
+}
+
+func dig(v any, path ...string) any {
+	for _, p := range path {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[p]
+		case []any:
+			i, err := strconv.Atoi(p)
+			if err != nil || i >= len(x) {
+				return nil
+			}
+			v = x[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = deepCopy(e)
+		}
+		return l
+	}
+	return v
+}

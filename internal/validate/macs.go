@@ -1,0 +1,133 @@
+package validate
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/macs"
+)
+
+// macUse is one interface's MAC, for uniqueness checks.
+type macUse struct {
+	cluster *Cluster
+	vm      *VM
+	iface   *Interface
+}
+
+func (u macUse) path() []string {
+	return []string{"spec", "template", "spec", "domain", "devices", "interfaces", strconv.Itoa(u.iface.Index), "macAddress"}
+}
+
+func (u macUse) pos() diag.Position { return u.vm.Pos(u.path()...) }
+
+// checkMACs checks every written MAC against the policy and for uniqueness inside each VM and the
+// cluster, then assigns MACs to the interfaces that need one and have none.
+func checkMACs(c *Cluster) {
+	inCluster := map[macs.MAC]macUse{}
+	for _, vm := range c.VMs {
+		inVM := map[macs.MAC]macUse{}
+		for _, ifc := range vm.Interfaces {
+			if ifc.MAC == "" {
+				continue
+			}
+			u := macUse{cluster: c, vm: vm, iface: ifc}
+			if v := c.MACPolicy.Check(ifc.MAC); len(v) > 0 {
+				c.Diags.Errorf(v[0].Rule, vm.Path(u.path()...), []diag.Position{u.pos()}, "%s", v[0].Message)
+				continue
+			}
+			m, _ := macs.Parse(ifc.MAC)
+			if prev, dup := inVM[m]; dup {
+				c.Diags.Errorf("mac-unique", vm.Path(u.path()...), []diag.Position{prev.pos(), u.pos()},
+					"MAC %s is used twice in VM %s/%s (interfaces %q and %q)", m, vm.Namespace, vm.Name, prev.iface.Name, ifc.Name)
+				continue
+			}
+			inVM[m] = u
+			if prev, dup := inCluster[m]; dup {
+				c.Diags.Errorf("mac-unique", vm.Path(u.path()...), []diag.Position{prev.pos(), u.pos()},
+					"MAC %s is used by VM %s/%s and VM %s/%s in cluster %s", m,
+					prev.vm.Namespace, prev.vm.Name, vm.Namespace, vm.Name, c.Name)
+				continue
+			}
+			inCluster[m] = u
+		}
+	}
+	assignMACs(c, inCluster)
+}
+
+// assignMACs derives a MAC for every interface that needs one and has none, in a stable order.
+func assignMACs(c *Cluster, taken map[macs.MAC]macUse) {
+	type need struct {
+		id  string
+		ifc *Interface
+	}
+	var needs []need
+	for _, vm := range c.VMs {
+		for _, ifc := range vm.Interfaces {
+			if ifc.MAC == "" && ifc.NeedsMAC {
+				needs = append(needs, need{id: c.Name + "/" + vm.Namespace + "/" + vm.Name + "/" + ifc.Name, ifc: ifc})
+			}
+		}
+	}
+	sort.Slice(needs, func(i, j int) bool { return needs[i].id < needs[j].id })
+	assigned := map[macs.MAC]bool{}
+	for _, n := range needs {
+		m, err := c.MACPolicy.Assign(n.id, func(m macs.MAC) bool {
+			_, used := taken[m]
+			return used || assigned[m]
+		})
+		if err != nil {
+			c.Diags.Errorf("mac-assign", "", nil, "%v", err)
+			continue
+		}
+		assigned[m] = true
+		n.ifc.Assigned = m.String()
+	}
+}
+
+// checkL2Domains checks MAC uniqueness across clusters that share a layer-2 domain.
+func checkL2Domains(clusters []*Cluster) {
+	byDomain := map[string][]*Cluster{}
+	for _, c := range clusters {
+		if c.L2Domain != "" {
+			byDomain[c.L2Domain] = append(byDomain[c.L2Domain], c)
+		}
+	}
+	for domain, cs := range byDomain {
+		if len(cs) < 2 {
+			continue
+		}
+		sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+		seen := map[macs.MAC]macUse{}
+		for _, c := range cs {
+			for _, vm := range c.VMs {
+				for _, ifc := range vm.Interfaces {
+					mac := ifc.MAC
+					if mac == "" {
+						mac = ifc.Assigned
+					}
+					m, err := macs.Parse(mac)
+					if err != nil {
+						continue
+					}
+					u := macUse{cluster: c, vm: vm, iface: ifc}
+					prev, dup := seen[m]
+					if !dup {
+						seen[m] = u
+						continue
+					}
+					if prev.cluster == c {
+						continue // reported by the cluster's own check
+					}
+					d := diag.Diagnostic{Severity: diag.Error, Rule: "mac-unique-l2", Path: vm.Path(u.path()...),
+						Positions: []diag.Position{prev.pos(), u.pos()},
+						Message: "MAC " + m.String() + " is used by VM " + prev.vm.Namespace + "/" + prev.vm.Name + " in cluster " +
+							prev.cluster.Name + " and VM " + vm.Namespace + "/" + vm.Name + " in cluster " + c.Name +
+							", which share layer-2 domain " + domain}
+					prev.cluster.Diags.Add(d)
+					c.Diags.Add(d)
+				}
+			}
+		}
+	}
+}

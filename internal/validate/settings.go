@@ -1,0 +1,278 @@
+package validate
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/engine"
+	"github.com/vmo-cue/vmo-cue/internal/macs"
+)
+
+// resolveSettings layers the cluster's settings over the fleet's defaults and the stack's defaults,
+// and checks what types cannot: versions, gates, CPU hotplug and component dependencies.
+func resolveSettings(c *Cluster, f *engine.Fleet, b *engine.Builtin) {
+	builtin := engine.NewLayer(map[string]any{
+		"stack":     b.Defaults,
+		"namespace": "default",
+		"policy":    map[string]any{"mac": b.DefaultMACPolicy},
+	})
+	merged, pos := engine.Merge(builtin, f.Defaults, c.Settings)
+	c.settingPos = pos
+	c.Stack, _ = merged["stack"].(map[string]any)
+	c.Namespace, _ = merged["namespace"].(string)
+	c.L2Domain, _ = merged["l2Domain"].(string)
+	c.MACPolicy = macPolicy(c, merged)
+	if !c.Declared {
+		return
+	}
+	checkKubeVirt(c, b)
+	checkCDI(c, b)
+}
+
+func (c *Cluster) errorAt(rule string, path []string, format string, args ...any) {
+	c.Diags.Errorf(rule, pathOf(path), c.positions(path), format, args...)
+}
+
+func (c *Cluster) warnAt(rule string, path []string, format string, args ...any) {
+	c.Diags.Warnf(rule, pathOf(path), c.positions(path), format, args...)
+}
+
+// positions finds where a setting was written, falling back to the cluster declaration.
+func (c *Cluster) positions(path []string) []diag.Position {
+	for i := len(path); i > 0; i-- {
+		if p, ok := c.settingPos(path[:i]...); ok {
+			return []diag.Position{p}
+		}
+	}
+	return []diag.Position{c.DeclPos}
+}
+
+func pathOf(path []string) string { return engine.PathString(append([]string{"cluster"}, path...)...) }
+
+func (c *Cluster) userSet(path ...string) bool {
+	p, ok := c.settingPos(path...)
+	return ok && p.File != ""
+}
+
+func get(m map[string]any, path ...string) any {
+	var v any = m
+	for _, p := range path {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = mm[p]
+	}
+	return v
+}
+
+func getBool(m map[string]any, path ...string) bool { b, _ := get(m, path...).(bool); return b }
+func getStr(m map[string]any, path ...string) string { s, _ := get(m, path...).(string); return s }
+
+var minorRE = regexp.MustCompile(`^(v[0-9]+\.[0-9]+)`)
+
+func minorOf(version string) string {
+	if m := minorRE.FindStringSubmatch(version); m != nil {
+		return m[1]
+	}
+	return version
+}
+
+func minorLess(a, b string) bool {
+	pa, pb := versionParts(a), versionParts(b)
+	if pa[0] != pb[0] {
+		return pa[0] < pb[0]
+	}
+	return pa[1] < pb[1]
+}
+
+func versionParts(v string) [2]int {
+	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
+	var out [2]int
+	for i := 0; i < 2 && i < len(parts); i++ {
+		out[i], _ = strconv.Atoi(parts[i])
+	}
+	return out
+}
+
+func knownMinors(t map[string]map[string]engine.GateState) string {
+	var ks []string
+	for k := range t {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return minorLess(ks[i], ks[j]) })
+	return strings.Join(ks, ", ")
+}
+
+func checkKubeVirt(c *Cluster, b *engine.Builtin) {
+	kv, _ := c.Stack["kubevirt"].(map[string]any)
+	if kv == nil || !getBool(kv, "enabled") {
+		return
+	}
+	version := getStr(kv, "version")
+	minor := minorOf(version)
+	table, ok := b.KubeVirtGates[minor]
+	if !ok {
+		c.errorAt("kubevirt-version", []string{"stack", "kubevirt", "version"},
+			"KubeVirt %s is not supported: the feature gate table knows %s", version, knownMinors(b.KubeVirtGates))
+		return
+	}
+	gates, _ := kv["featureGates"].(map[string]any)
+	if getBool(kv, "cpuHotplug") {
+		checkCPUHotplug(c, kv, minor)
+		if minorLess(minor, "v1.5") {
+			if gates == nil {
+				gates = map[string]any{}
+			}
+			gates["VMLiveUpdateFeatures"] = true
+		}
+	}
+	c.KubeVirtGates = checkGates(c, gates, table, []string{"stack", "kubevirt", "featureGates"}, "KubeVirt "+version)
+}
+
+func checkCPUHotplug(c *Cluster, kv map[string]any, minor string) {
+	if s := getStr(kv, "vmRolloutStrategy"); s != "LiveUpdate" {
+		c.errorAt("cpu-hotplug", []string{"stack", "kubevirt", "vmRolloutStrategy"},
+			"cpuHotplug needs vmRolloutStrategy LiveUpdate, not %s (set cpuHotplug: false to use %s)", s, s)
+	}
+	methods, _ := kv["workloadUpdateMethods"].([]any)
+	for _, m := range methods {
+		if m == "LiveMigrate" {
+			return
+		}
+	}
+	c.errorAt("cpu-hotplug", []string{"stack", "kubevirt", "workloadUpdateMethods"},
+		"cpuHotplug needs LiveMigrate among workloadUpdateMethods (a hotplugged VM is live-migrated to apply the change)")
+}
+
+func checkCDI(c *Cluster, b *engine.Builtin) {
+	cdi, _ := c.Stack["cdi"].(map[string]any)
+	if cdi == nil || !getBool(cdi, "enabled") {
+		return
+	}
+	version := getStr(cdi, "version")
+	gates, _ := cdi["featureGates"].(map[string]any)
+	table, ok := b.CDIGates[minorOf(version)]
+	if !ok {
+		c.warnAt("cdi-version", []string{"stack", "cdi", "version"},
+			"CDI %s is not in the feature gate table (%s): its gates are rendered unchecked", version, knownMinors(b.CDIGates))
+		for name, on := range gates {
+			if on == true {
+				c.CDIGates = append(c.CDIGates, name)
+			}
+		}
+		sort.Strings(c.CDIGates)
+		return
+	}
+	c.CDIGates = checkGates(c, gates, table, []string{"stack", "cdi", "featureGates"}, "CDI "+version)
+}
+
+// checkGates checks gate names against a version's table and returns the gates to render.
+func checkGates(c *Cluster, gates map[string]any, table map[string]engine.GateState, at []string, product string) []string {
+	names := make([]string, 0, len(gates))
+	for name := range gates {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var render []string
+	for _, name := range names {
+		on, _ := gates[name].(bool)
+		path := append(append([]string(nil), at...), name)
+		user := c.userSet(path...)
+		st, known := table[name]
+		switch {
+		case !known:
+			msg := fmt.Sprintf("unknown feature gate %q for %s", name, product)
+			if s := suggest(name, table); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			c.errorAt("feature-gate", path, "%s: the operator would ignore it silently", msg)
+		case st.State == "GA":
+			if user && on {
+				c.warnAt("feature-gate", path, "feature gate %q is GA in %s: always on, not rendered", name, product)
+			} else if user && !on {
+				c.warnAt("feature-gate", path, "feature gate %q is GA in %s and cannot be switched off", name, product)
+			}
+		case st.State == "Discontinued":
+			if user {
+				c.warnAt("feature-gate", path, "feature gate %q is discontinued in %s%s: not rendered", name, product, replacedBy(st))
+			}
+		case st.State == "Deprecated":
+			if on {
+				if user {
+					c.warnAt("feature-gate", path, "feature gate %q is deprecated in %s%s", name, product, replacedBy(st))
+				}
+				render = append(render, name)
+			}
+		default:
+			if on {
+				render = append(render, name)
+			}
+		}
+	}
+	return render
+}
+
+func replacedBy(st engine.GateState) string {
+	if st.Replacement == "" {
+		return ""
+	}
+	return "; use " + st.Replacement + " instead"
+}
+
+// suggest finds the known gate closest to a misspelled one.
+func suggest(name string, table map[string]engine.GateState) string {
+	best, bestD := "", 4
+	for k := range table {
+		if d := distance(strings.ToLower(name), strings.ToLower(k)); d < bestD || (d == bestD && k < best) {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func macPolicy(c *Cluster, merged map[string]any) macs.Policy {
+	mac, _ := get(merged, "policy", "mac").(map[string]any)
+	if getStr(mac, "allow") == "locallyAdministered" {
+		return macs.Policy{LocallyAdministered: true}
+	}
+	var p macs.Policy
+	list, _ := mac["prefixes"].([]any)
+	for i, x := range list {
+		s, _ := x.(string)
+		pre, err := macs.ParsePrefix(s)
+		if err != nil {
+			c.errorAt("mac-policy", []string{"policy", "mac", "prefixes", strconv.Itoa(i)}, "%v", err)
+			continue
+		}
+		p.Prefixes = append(p.Prefixes, pre)
+	}
+	if len(p.Prefixes) == 0 && len(list) == 0 {
+		return macs.DefaultPolicy()
+	}
+	return p
+}

@@ -1,0 +1,103 @@
+// Package validate checks an evaluated fleet and resolves each cluster's desired state: the stack
+// layered over the fleet's defaults, feature gates checked against the KubeVirt version, VMs checked
+// against the generated API schema, MAC addresses checked against the MAC policy and unique per
+// cluster and layer-2 domain. Every finding names the rule and the lines a person wrote.
+package validate
+
+import (
+	"sort"
+
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/engine"
+	"github.com/vmo-cue/vmo-cue/internal/macs"
+)
+
+// Cluster is a cluster's resolved desired state.
+type Cluster struct {
+	*engine.Cluster
+	// Stack is the resolved stack: schemas.Defaults, then the fleet's defaults, then the cluster's own.
+	Stack map[string]any
+	// KubeVirtGates and CDIGates are the gates to render (GA ones removed).
+	KubeVirtGates []string
+	CDIGates      []string
+	MACPolicy     macs.Policy
+	// Namespace is where VMs without one go; L2Domain groups clusters for MAC uniqueness.
+	Namespace string
+	L2Domain  string
+	VMs       []*VM
+	// Diags are all findings of this cluster (its own and the fleet's shared ones).
+	Diags diag.List
+	// settingPos finds where a resolved setting was written.
+	settingPos func(path ...string) (diag.Position, bool)
+}
+
+// Valid reports whether the cluster may be built and applied.
+func (c *Cluster) Valid() bool { return !c.Diags.HasErrors() }
+
+// Result is a validated fleet.
+type Result struct {
+	Fleet    *engine.Fleet
+	Clusters []*Cluster
+	// Shared are the findings about the shared definitions (an error there fails every cluster).
+	Shared diag.List
+}
+
+// All returns every finding once, sorted: the shared ones and every cluster's.
+func (r *Result) All() diag.List {
+	all := append(diag.List(nil), r.Shared...)
+	all = append(all, r.Fleet.Repo.Problems...)
+	for _, c := range r.Clusters {
+		all = append(all, c.Diags...)
+	}
+	all = all.Dedup()
+	all.Sort()
+	return all
+}
+
+// Cluster returns the named cluster, or nil.
+func (r *Result) Cluster(name string) *Cluster {
+	for _, c := range r.Clusters {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Fleet validates every evaluated cluster, then the checks that span clusters.
+func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
+	vmSchema, err := VMSchema()
+	if err != nil {
+		return nil, err
+	}
+	r := &Result{Fleet: f, Shared: f.Diags}
+	for _, ec := range f.Clusters {
+		c := &Cluster{Cluster: ec}
+		c.Diags = append(c.Diags, ec.Diags...)
+		resolveSettings(c, f, b)
+		checkVMs(c, vmSchema)
+		checkMACs(c)
+		r.Clusters = append(r.Clusters, c)
+	}
+	checkL2Domains(r.Clusters)
+	for _, c := range r.Clusters {
+		// A file refused while reading the repository (symlink, size, encoding) fails its cluster:
+		// part of its desired state is unknown.
+		for _, p := range f.Repo.Problems.Errors() {
+			if len(p.Positions) > 0 && inDir(p.Positions[0].File, c.Dir) {
+				c.Diags = append(c.Diags, p)
+			}
+		}
+		if f.Diags.HasErrors() {
+			c.Diags = append(c.Diags, f.Diags.Errors()...)
+		}
+		c.Diags = c.Diags.Dedup().ForCluster(c.Name)
+		c.Diags.Sort()
+	}
+	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })
+	return r, nil
+}
+
+func inDir(file, dir string) bool {
+	return len(file) > len(dir) && file[:len(dir)] == dir && file[len(dir)] == '/'
+}

@@ -1,0 +1,195 @@
+package validate
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/engine"
+	"github.com/vmo-cue/vmo-cue/internal/schema"
+)
+
+// VM is a checked VirtualMachine.
+type VM struct {
+	*engine.VM
+	Namespace string
+	Name      string
+	// Interfaces are the VM's interfaces, with their MACs.
+	Interfaces []*Interface
+	// Key is how findings name the VM: `vms."<key>"`.
+	key string
+}
+
+// Interface is one entry of spec.template.spec.domain.devices.interfaces.
+type Interface struct {
+	Index int
+	Name  string
+	// MAC is the macAddress as written ("" if none); Assigned is the MAC vmo-cue derived for an
+	// interface that needs one and has none.
+	MAC      string
+	Assigned string
+	// NeedsMAC is true for interfaces attached to a layer-2 network (bridge, macvtap or SR-IOV binding
+	// on a Multus network): their MAC is visible on the VLAN and must be stable and unique.
+	NeedsMAC bool
+}
+
+// Path returns the finding path of a field of this VM.
+func (vm *VM) Path(path ...string) string {
+	return engine.PathString(append([]string{"vms", vm.key}, path...)...)
+}
+
+func checkVMs(c *Cluster, s *schema.Schema) {
+	seen := map[string]*VM{}
+	for _, ev := range c.Cluster.VMs {
+		vm := &VM{VM: ev}
+		vm.Name = ev.Name()
+		vm.Namespace = ev.Namespace()
+		if vm.Namespace == "" {
+			vm.Namespace = c.Namespace
+		}
+		vm.key = ev.Key
+		if vm.key == "" {
+			vm.key = vm.Name
+			if vm.Namespace != c.Namespace {
+				vm.key = vm.Namespace + "/" + vm.Name
+			}
+		}
+		if !isVirtualMachine(c, vm) {
+			continue
+		}
+		for _, e := range s.Validate(vm.Object) {
+			c.Diags.Errorf("schema", vm.Path(e.Path...), []diag.Position{vm.Pos(e.Path...)}, "%s", e.Message)
+		}
+		if vm.Name == "" {
+			c.Diags.Errorf("vm-name", vm.Path("metadata", "name"), []diag.Position{vm.Pos("metadata")}, "a VirtualMachine needs metadata.name")
+			continue
+		}
+		id := vm.Namespace + "/" + vm.Name
+		if prev, dup := seen[id]; dup {
+			c.Diags.Errorf("vm-unique", vm.Path("metadata", "name"),
+				[]diag.Position{prev.Pos("metadata", "name"), vm.Pos("metadata", "name")},
+				"VirtualMachine %s is defined twice in cluster %s", id, c.Name)
+			continue
+		}
+		seen[id] = vm
+		checkRunStrategy(c, vm)
+		checkNetworks(c, vm)
+		c.VMs = append(c.VMs, vm)
+	}
+	if len(c.VMs) > 0 {
+		if kv, _ := c.Stack["kubevirt"].(map[string]any); !getBool(kv, "enabled") {
+			c.errorAt("stack-dependency", []string{"stack", "kubevirt", "enabled"},
+				"cluster %s has %d VirtualMachines but KubeVirt is switched off", c.Name, len(c.VMs))
+		}
+	}
+}
+
+func isVirtualMachine(c *Cluster, vm *VM) bool {
+	apiVersion, _ := vm.Object["apiVersion"].(string)
+	kind, _ := vm.Object["kind"].(string)
+	if !vm.FromYAML && apiVersion == "" && kind == "" {
+		// A CUE VM may leave apiVersion and kind to the schema.
+		vm.Object["apiVersion"], vm.Object["kind"] = "kubevirt.io/v1", "VirtualMachine"
+		return true
+	}
+	if apiVersion == "kubevirt.io/v1" && kind == "VirtualMachine" {
+		return true
+	}
+	what := fmt.Sprintf("%s %s", apiVersion, kind)
+	if apiVersion == "" && kind == "" {
+		what = "an object without apiVersion and kind"
+	}
+	c.Diags.Errorf("vm-kind", vm.Path("kind"), []diag.Position{vm.Pos("kind")},
+		"not a VirtualMachine (%s): files under %s/ hold kubevirt.io/v1 VirtualMachines only", what, c.Dir)
+	return false
+}
+
+func checkRunStrategy(c *Cluster, vm *VM) {
+	spec, _ := vm.Object["spec"].(map[string]any)
+	_, running := spec["running"]
+	_, strategy := spec["runStrategy"]
+	if running && strategy {
+		c.Diags.Errorf("vm-run-strategy", vm.Path("spec", "runStrategy"),
+			[]diag.Position{vm.Pos("spec", "running"), vm.Pos("spec", "runStrategy")},
+			"running and runStrategy are mutually exclusive: keep runStrategy (running is deprecated)")
+	}
+}
+
+// checkNetworks checks that interfaces and networks pair up by name, that Multus networks are
+// declared in the cluster's stack, and collects the interfaces.
+func checkNetworks(c *Cluster, vm *VM) {
+	tspec, _ := get(vm.Object, "spec", "template", "spec").(map[string]any)
+	ifaces, _ := get(tspec, "domain", "devices", "interfaces").([]any)
+	nets, _ := tspec["networks"].([]any)
+	netByName := map[string]map[string]any{}
+	for i, n := range nets {
+		nm, _ := n.(map[string]any)
+		name, _ := nm["name"].(string)
+		netByName[name] = nm
+		multus, _ := nm["multus"].(map[string]any)
+		if multus == nil {
+			continue
+		}
+		ref, _ := multus["networkName"].(string)
+		if ref == "" {
+			continue
+		}
+		checkNetworkRef(c, vm, ref, []string{"spec", "template", "spec", "networks", strconv.Itoa(i), "multus", "networkName"})
+	}
+	ifaceNames := map[string]bool{}
+	for i, x := range ifaces {
+		im, _ := x.(map[string]any)
+		name, _ := im["name"].(string)
+		mac, _ := im["macAddress"].(string)
+		ifaceNames[name] = true
+		at := []string{"spec", "template", "spec", "domain", "devices", "interfaces", strconv.Itoa(i)}
+		net, ok := netByName[name]
+		if !ok {
+			c.Diags.Errorf("vm-network", vm.Path(append(at, "name")...), []diag.Position{vm.Pos(append(at, "name")...)},
+				"interface %q has no network of the same name in spec.template.spec.networks", name)
+		}
+		_, l2 := net["multus"]
+		_, bridge := im["bridge"]
+		_, macvtap := im["macvtap"]
+		_, sriov := im["sriov"]
+		vm.Interfaces = append(vm.Interfaces, &Interface{Index: i, Name: name, MAC: mac,
+			NeedsMAC: l2 && (bridge || macvtap || sriov)})
+	}
+	for i, n := range nets {
+		nm, _ := n.(map[string]any)
+		name, _ := nm["name"].(string)
+		if !ifaceNames[name] {
+			at := []string{"spec", "template", "spec", "networks", strconv.Itoa(i), "name"}
+			c.Diags.Errorf("vm-network", vm.Path(at...), []diag.Position{vm.Pos(at...)},
+				"network %q has no interface of the same name in spec.template.spec.domain.devices.interfaces", name)
+		}
+	}
+}
+
+func checkNetworkRef(c *Cluster, vm *VM, ref string, at []string) {
+	multus, _ := c.Stack["multus"].(map[string]any)
+	ns, name := vm.Namespace, ref
+	for i := 0; i < len(ref); i++ {
+		if ref[i] == '/' {
+			ns, name = ref[:i], ref[i+1:]
+			break
+		}
+	}
+	if !getBool(multus, "enabled") {
+		c.Diags.Errorf("vm-network", vm.Path(at...), []diag.Position{vm.Pos(at...)},
+			"network %q needs Multus, which is switched off in cluster %s", ref, c.Name)
+		return
+	}
+	networks, _ := multus["networks"].(map[string]any)
+	if decl, ok := networks[name].(map[string]any); ok {
+		declNS, _ := decl["namespace"].(string)
+		if declNS == "" {
+			declNS = "default"
+		}
+		if declNS == ns {
+			return
+		}
+	}
+	c.Diags.Errorf("vm-network", vm.Path(at...), []diag.Position{vm.Pos(at...)},
+		"network %s/%s is not declared in cluster %s (stack.multus.networks)", ns, name, c.Name)
+}

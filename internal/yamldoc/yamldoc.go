@@ -1,0 +1,227 @@
+// Package yamldoc decodes multi-document YAML into plain values (maps, slices, scalars) and keeps
+// every value's line and column, so that a finding about a field points at the line a person wrote.
+// Expanding aliases is bounded, so a YAML alias bomb is refused quickly with bounded memory.
+package yamldoc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+)
+
+// MaxNodes bounds the values one document may expand to (aliases included).
+const MaxNodes = 200_000
+
+// Doc is one YAML document.
+type Doc struct {
+	File string
+	// Index counts documents in the file from 0.
+	Index int
+	// Value is the decoded document.
+	Value any
+	root  *yaml.Node
+}
+
+// Pos returns the position of the value at path (map keys and list indexes); for a path that does not
+// exist, the position of its deepest existing parent.
+func (d *Doc) Pos(path []string) diag.Position {
+	n := d.root
+	for _, p := range path {
+		next := child(n, p)
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	return diag.Position{File: d.File, Line: n.Line, Col: n.Column}
+}
+
+// KeyPos returns the position of the key of the field at path (where a person wrote the field name).
+func (d *Doc) KeyPos(path []string) diag.Position {
+	if len(path) == 0 {
+		return d.Pos(nil)
+	}
+	parent := d.root
+	for _, p := range path[:len(path)-1] {
+		next := child(parent, p)
+		if next == nil {
+			return d.Pos(path)
+		}
+		parent = next
+	}
+	parent = deref(parent)
+	if parent.Kind == yaml.MappingNode {
+		last := path[len(path)-1]
+		for i := 0; i+1 < len(parent.Content); i += 2 {
+			if parent.Content[i].Value == last {
+				k := parent.Content[i]
+				return diag.Position{File: d.File, Line: k.Line, Col: k.Column}
+			}
+		}
+	}
+	return d.Pos(path)
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func child(n *yaml.Node, key string) *yaml.Node {
+	n = deref(n)
+	if n == nil {
+		return nil
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i+1]
+			}
+		}
+	case yaml.SequenceNode:
+		i, err := strconv.Atoi(key)
+		if err == nil && i >= 0 && i < len(n.Content) {
+			return n.Content[i]
+		}
+	}
+	return nil
+}
+
+var lineRE = regexp.MustCompile(`line (\d+)`)
+
+// Decode reads every document of a file. A syntax error is returned as a diagnostic with its line;
+// documents before it are still returned.
+func Decode(file string, data []byte) ([]*Doc, diag.List) {
+	var docs []*Doc
+	var problems diag.List
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for i := 0; ; i++ {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			pos := diag.Position{File: file}
+			if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+				pos.Line, _ = strconv.Atoi(m[1])
+				pos.Col = 1
+			}
+			msg := strings.TrimPrefix(err.Error(), "yaml: ")
+			msg = lineRE.ReplaceAllString(msg, "")
+			msg = strings.TrimLeft(msg, ": ")
+			problems.Errorf("yaml-syntax", "", []diag.Position{pos}, "YAML syntax error: %s", msg)
+			break
+		}
+		root := &n
+		if root.Kind == yaml.DocumentNode {
+			if len(root.Content) == 0 {
+				continue
+			}
+			root = root.Content[0]
+		}
+		c := converter{file: file}
+		v := c.convert(root, nil)
+		if c.err != nil {
+			problems = append(problems, *c.err)
+			continue
+		}
+		if v == nil {
+			continue // an empty document
+		}
+		docs = append(docs, &Doc{File: file, Index: i, Value: v, root: root})
+	}
+	return docs, problems
+}
+
+type converter struct {
+	file  string
+	nodes int
+	err   *diag.Diagnostic
+}
+
+func (c *converter) fail(n *yaml.Node, rule, format string, args ...any) {
+	if c.err == nil {
+		c.err = &diag.Diagnostic{Severity: diag.Error, Rule: rule, Message: fmt.Sprintf(format, args...),
+			Positions: []diag.Position{{File: c.file, Line: n.Line, Col: n.Column}}}
+	}
+}
+
+func (c *converter) convert(n *yaml.Node, path []string) any {
+	if c.err != nil {
+		return nil
+	}
+	c.nodes++
+	if c.nodes > MaxNodes {
+		c.fail(n, "yaml-size", "document expands to more than %d values (a YAML alias bomb?): refused", MaxNodes)
+		return nil
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		return c.convert(n.Alias, path)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+				c.fail(k, "yaml-merge", "YAML merge keys (<<) are not supported in manifests")
+				return nil
+			}
+			if _, dup := m[k.Value]; dup {
+				c.fail(k, "yaml-duplicate-key", "key %q appears twice in one mapping", k.Value)
+				return nil
+			}
+			m[k.Value] = c.convert(n.Content[i+1], append(path, k.Value))
+		}
+		return m
+	case yaml.SequenceNode:
+		l := make([]any, len(n.Content))
+		for i, item := range n.Content {
+			l[i] = c.convert(item, path)
+		}
+		return l
+	case yaml.ScalarNode:
+		return scalar(n)
+	}
+	return nil
+}
+
+func scalar(n *yaml.Node) any {
+	switch n.ShortTag() {
+	case "!!null":
+		return nil
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err == nil {
+			return b
+		}
+	case "!!int":
+		if i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil {
+			return float64(i)
+		}
+		var i int64
+		if err := n.Decode(&i); err == nil {
+			return float64(i)
+		}
+	case "!!float":
+		if f, err := strconv.ParseFloat(n.Value, 64); err == nil {
+			return f
+		}
+		var f float64
+		if err := n.Decode(&f); err == nil {
+			return f
+		}
+	}
+	return n.Value
+}
