@@ -4,6 +4,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -27,18 +28,26 @@ func (e *exitCode) Error() string {
 }
 
 func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns its exit code.
+func run(args []string, stdout, stderr io.Writer) int {
 	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
 	err := cmd.Execute()
 	if err == nil {
-		return
+		return 0
 	}
 	var ec *exitCode
 	if errors.As(err, &ec) {
 		if ec.err != nil {
-			fmt.Fprintln(os.Stderr, "vmo-cue:", ec.err)
+			fmt.Fprintln(stderr, "vmo-cue:", ec.err)
 		}
-		os.Exit(ec.code)
+		return ec.code
 	}
-	fmt.Fprintln(os.Stderr, "vmo-cue:", err)
-	os.Exit(exitError)
+	fmt.Fprintln(stderr, "vmo-cue:", err)
+	return exitError
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -46,34 +47,62 @@ func lookup(v any, path []string) (any, bool) {
 	return v, true
 }
 
-// layer decodes a CUE value and records the positions of its fields.
+// layer decodes a CUE value field by field, recording positions. A field in error is left out, so
+// one mistake does not hide the rest of a declaration from the checks that follow (its error is
+// reported by CUE validation).
 func (e *Engine) layer(v cue.Value) *Layer {
 	l := &Layer{pos: map[string]diag.Position{}}
-	var m map[string]any
-	if err := v.Decode(&m); err != nil {
-		return l
+	m, _ := e.decodeLoose(v, nil, l.pos).(map[string]any)
+	if m == nil {
+		m = map[string]any{}
 	}
 	l.Value = m
-	e.recordPositions(v, nil, l.pos)
 	return l
 }
 
-func (e *Engine) recordPositions(v cue.Value, path []string, out map[string]diag.Position) {
+// skip marks a value left out of a loose decoding.
+type skip struct{}
+
+func (e *Engine) decodeLoose(v cue.Value, path []string, pos map[string]diag.Position) any {
 	if len(path) > 0 {
 		if p, _ := e.position(v.Pos()); p.File != "" {
-			out[strings.Join(path, "\x1f")] = p
+			pos[strings.Join(path, "\x1f")] = p
 		}
 	}
-	if v.IncompleteKind() != cue.StructKind {
-		return
+	// A struct or list with an error inside has kind bottom but still holds its good fields:
+	// descend, and leave out only the leaves in error.
+	kind := v.IncompleteKind()
+	if kind == cue.StructKind || kind == cue.BottomKind {
+		if it, err := v.Fields(); err == nil {
+			m := map[string]any{}
+			for it.Next() {
+				k := it.Selector().Unquoted()
+				if x := e.decodeLoose(it.Value(), append(path[:len(path):len(path)], k), pos); x != (skip{}) {
+					m[k] = x
+				}
+			}
+			return m
+		}
 	}
-	it, err := v.Fields()
-	if err != nil {
-		return
+	if kind == cue.ListKind || kind == cue.BottomKind {
+		if it, err := v.List(); err == nil {
+			l := []any{}
+			for i := 0; it.Next(); i++ {
+				if x := e.decodeLoose(it.Value(), append(path[:len(path):len(path)], strconv.Itoa(i)), pos); x != (skip{}) {
+					l = append(l, x)
+				}
+			}
+			return l
+		}
 	}
-	for it.Next() {
-		e.recordPositions(it.Value(), append(path[:len(path):len(path)], it.Selector().Unquoted()), out)
+	if v.Err() != nil || !v.IsConcrete() {
+		return skip{}
 	}
+	var x any
+	if err := v.Decode(&x); err != nil {
+		return skip{}
+	}
+	return x
 }
 
 // Merge layers settings, later layers winning leaf by leaf; maps merge by key, lists are replaced.

@@ -167,6 +167,9 @@ func checkNetworks(c *Cluster, vm *VM) {
 }
 
 func checkNetworkRef(c *Cluster, vm *VM, ref string, at []string) {
+	if !c.Declared {
+		return // the cluster's networks are unknown; its declaration error is reported
+	}
 	multus, _ := c.Stack["multus"].(map[string]any)
 	ns, name := vm.Namespace, ref
 	for i := 0; i < len(ref); i++ {
