@@ -70,7 +70,7 @@ func get(m map[string]any, path ...string) any {
 	return v
 }
 
-func getBool(m map[string]any, path ...string) bool { b, _ := get(m, path...).(bool); return b }
+func getBool(m map[string]any, path ...string) bool  { b, _ := get(m, path...).(bool); return b }
 func getStr(m map[string]any, path ...string) string { s, _ := get(m, path...).(string); return s }
 
 var minorRE = regexp.MustCompile(`^(v[0-9]+\.[0-9]+)`)
