@@ -22,7 +22,10 @@ package fleet
 
 import "vmo-cue.dev/vmo/schemas"
 
-schemas.#Package
+// The schemas every cluster folder's declarations are checked against.
+fleet:    schemas.#Fleet
+cluster?: schemas.#Cluster
+vms?: [Name=string]: schemas.#NamedVirtualMachine & {#name: Name}
 
 fleet: defaults: {
 	stack: kubevirt: version: "v1.6.3"

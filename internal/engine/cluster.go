@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
@@ -98,6 +97,7 @@ func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster
 	if err := v.Validate(cue.All(), cue.Concrete(true)); err != nil {
 		c.Diags = append(c.Diags, ownFindings(e.fromCUE(err, "schema"), s.rootFiles)...)
 	}
+	c.Diags = append(c.Diags, ownFindings(e.checkTopLevel(v), s.rootFiles)...)
 	decl := v.LookupPath(cue.ParsePath("cluster"))
 	if !decl.Exists() {
 		c.Diags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.CUE[0].Path}},
@@ -192,4 +192,25 @@ func ownFindings(l diag.List, rootFiles map[string]bool) diag.List {
 	return out
 }
 
-var _ = strings.Join
+// topLevel are the fields a fleet package may declare.
+var topLevel = map[string]bool{"fleet": true, "cluster": true, "vms": true}
+
+// checkTopLevel refuses fields other than fleet, cluster and vms at the root of the package, where
+// CUE's own closedness does not reach (see schemas.#Package).
+func (e *Engine) checkTopLevel(v cue.Value) diag.List {
+	var out diag.List
+	it, err := v.Fields()
+	if err != nil {
+		return nil
+	}
+	for it.Next() {
+		name := it.Selector().Unquoted()
+		if topLevel[name] {
+			continue
+		}
+		p, _ := e.position(it.Value().Pos())
+		out.Errorf("layout", pathString([]string{name}), []diag.Position{p},
+			"field not allowed: a fleet package declares only fleet, cluster and vms (definitions and hidden fields are free)")
+	}
+	return out
+}

@@ -137,6 +137,7 @@ func (e *Engine) evalShared() (*sharedResult, error) {
 		if err := v.Validate(cue.All(), cue.Concrete(true)); err != nil {
 			s.diags = append(s.diags, e.fromCUE(err, "schema")...)
 		}
+		s.diags = append(s.diags, e.checkTopLevel(v)...)
 		if d := v.LookupPath(cue.ParsePath("fleet.defaults")); d.Exists() {
 			s.defaults = e.layer(d)
 		}
