@@ -62,8 +62,8 @@ vms: db: spec: {
 func TestMACAssignWritesIntoSources(t *testing.T) {
 	c := badCase{files: map[string][]byte{
 		"clusters/edge-1/vms/web.yaml": []byte(yamlWithoutMAC),
-		"clusters/dc-1/cluster.cue": []byte("package fleet\n\ncluster: {\n\tname: \"dc-1\"\n\tkind: \"datacenter\"\n\tstack: multus: networks: \"vlan-200\": {vlan: 200}\n}\n"),
-		"clusters/dc-1/vms.cue": []byte(cueWithoutMAC),
+		"clusters/dc-1/cluster.cue":    []byte("package fleet\n\ncluster: {\n\tname: \"dc-1\"\n\tkind: \"datacenter\"\n\tstack: multus: networks: \"vlan-200\": {vlan: 200}\n}\n"),
+		"clusters/dc-1/vms.cue":        []byte(cueWithoutMAC),
 	}}
 	dir := c.setUp(t)
 

@@ -1,19 +1,18 @@
 package testcluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 )
@@ -26,47 +25,32 @@ type crd struct {
 	resource schema.GroupVersionResource // the storage version's resource
 }
 
-// parseCRDs decodes CustomResourceDefinition manifests (YAML or JSON, several documents allowed).
-func parseCRDs(manifests [][]byte) ([]crd, error) {
+// parseCRDs turns the CRDs into the objects to create, and finds the resource to list of each.
+func parseCRDs(in []*apiextensionsv1.CustomResourceDefinition) ([]crd, error) {
 	var out []crd
-	for _, m := range manifests {
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(m), 4096)
-		for {
-			var obj map[string]any
-			if err := dec.Decode(&obj); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return nil, fmt.Errorf("decode CRD manifest: %w", err)
-			}
-			if len(obj) == 0 {
-				continue
-			}
-			u := &unstructured.Unstructured{Object: obj}
-			if u.GetKind() != "CustomResourceDefinition" {
-				return nil, fmt.Errorf("CRD manifest: %s %q is not a CustomResourceDefinition", u.GetKind(), u.GetName())
-			}
-			group, _, _ := unstructured.NestedString(obj, "spec", "group")
-			plural, _, _ := unstructured.NestedString(obj, "spec", "names", "plural")
-			versions, _, _ := unstructured.NestedSlice(obj, "spec", "versions")
-			version := ""
-			for _, v := range versions {
-				vm, _ := v.(map[string]any)
-				if served, _ := vm["served"].(bool); served {
-					name, _ := vm["name"].(string)
-					if version == "" {
-						version = name
-					}
-					if storage, _ := vm["storage"].(bool); storage {
-						version = name
-					}
-				}
-			}
-			if group == "" || plural == "" || version == "" {
-				return nil, fmt.Errorf("CRD %q: no group, plural or served version", u.GetName())
-			}
-			out = append(out, crd{obj: u, resource: schema.GroupVersionResource{Group: group, Version: version, Resource: plural}})
+	for _, c := range in {
+		if c == nil {
+			continue
 		}
+		version := ""
+		for _, v := range c.Spec.Versions {
+			if v.Served && (version == "" || v.Storage) {
+				version = v.Name
+			}
+		}
+		if c.Spec.Group == "" || c.Spec.Names.Plural == "" || version == "" {
+			return nil, fmt.Errorf("CRD %q: no group, plural or served version", c.Name)
+		}
+		obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(c)
+		if err != nil {
+			return nil, fmt.Errorf("CRD %q: %w", c.Name, err)
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		u.SetAPIVersion("apiextensions.k8s.io/v1")
+		u.SetKind("CustomResourceDefinition")
+		unstructured.RemoveNestedField(u.Object, "status")
+		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		out = append(out, crd{obj: u, resource: schema.GroupVersionResource{Group: c.Spec.Group, Version: version, Resource: c.Spec.Names.Plural}})
 	}
 	return out, nil
 }

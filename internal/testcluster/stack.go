@@ -1,10 +1,15 @@
 package testcluster
 
-import "errors"
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
-// StackCRDs returns the CRD manifests of the stack: those its operators create at run time
-// (VirtualMachine, DataVolume, ...) and those it ships (KubeVirt, CDI, NetworkAttachmentDefinition,
-// VolumeSnapshot kinds), generated into schemas/crds.
-func StackCRDs() ([][]byte, error) {
-	return nil, errors.New("the stack's CRDs (package schemas/crds) are not generated yet")
+	"github.com/vmo-cue/vmo-cue/schemas/crds"
+)
+
+// StackCRDs returns the CRDs of the stack, generated into schemas/crds from the Go API types: those
+// its operators create at run time (VirtualMachine, VirtualMachineInstance, the snapshot, restore and
+// export kinds, DataVolume), which a cluster without a kubelet never gets otherwise, and those it
+// ships (KubeVirt, CDI, NetworkAttachmentDefinition, the VolumeSnapshot kinds).
+func StackCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	return crds.All()
 }

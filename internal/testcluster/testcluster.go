@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -46,10 +47,9 @@ type Options struct {
 	Dir string
 	// BinDir holds kube-apiserver and etcd. Empty: BinDir().
 	BinDir string
-	// CRDs are CustomResourceDefinition manifests (YAML or JSON, several documents each allowed),
-	// installed in every cluster, which StartProcesses waits for until they are Established and
-	// served. StackCRDs returns those of the stack.
-	CRDs [][]byte
+	// CRDs are installed in every cluster; StartProcesses waits until each is Established and its
+	// resource served. StackCRDs returns those of the stack.
+	CRDs []*apiextensionsv1.CustomResourceDefinition
 	// Timeout bounds the start of everything, CRDs included. Zero: 2 minutes.
 	Timeout time.Duration
 	// Logf, if set, receives progress lines (never secrets).

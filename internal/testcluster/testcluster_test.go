@@ -22,7 +22,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/yaml"
 
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
 )
@@ -97,17 +96,11 @@ func TestStackCRDs(t *testing.T) {
 	dyn, err := dynamic.NewForConfig(cfg)
 	require.NoError(t, err)
 
-	manifests, err := testcluster.StackCRDs()
+	stack, err := testcluster.StackCRDs()
 	require.NoError(t, err)
 	var crdNames []string
-	for _, m := range manifests {
-		for _, doc := range strings.Split(string(m), "\n---") {
-			var obj map[string]any
-			require.NoError(t, yaml.Unmarshal([]byte(doc), &obj))
-			if obj != nil {
-				crdNames = append(crdNames, (&unstructured.Unstructured{Object: obj}).GetName())
-			}
-		}
+	for _, c := range stack {
+		crdNames = append(crdNames, c.Name)
 	}
 	for _, want := range []string{
 		"virtualmachines.kubevirt.io", "virtualmachineinstances.kubevirt.io",
