@@ -2,6 +2,7 @@ package render_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"cuelang.org/go/cue"
@@ -41,6 +42,17 @@ func defaultStack(t *testing.T, defaults cue.Value) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, defaults.Decode(&m))
+	// The Go side gives every enabled component its operator image (from schemas.Images); do the same.
+	for comp, c := range m {
+		if cm, ok := c.(map[string]any); ok && comp != "volumeSnapshotController" {
+			op, _ := cm["operator"].(map[string]any)
+			if op == nil {
+				op = map[string]any{}
+				cm["operator"] = op
+			}
+			op["image"] = "registry.example/" + strings.ToLower(comp) + ":v1"
+		}
+	}
 	return m
 }
 

@@ -26,6 +26,14 @@ type Builtin struct {
 	CDIGates      map[string]map[string]GateState
 	// DefaultMACPolicy is policies.DefaultMACPolicy.
 	DefaultMACPolicy map[string]any
+	// Images maps a component to its operator image repository and tag template (schemas.Images).
+	Images map[string]Image
+}
+
+// Image is a component's operator image: the tag template holds "{version}" or "{semver}".
+type Image struct {
+	Repository string `json:"repository"`
+	Tag        string `json:"tag"`
 }
 
 var (
@@ -65,6 +73,9 @@ func loadBuiltin() (*Builtin, error) {
 		return nil, err
 	}
 	if err := decode(vals[0], "CDIGates", &b.CDIGates); err != nil {
+		return nil, err
+	}
+	if err := decode(vals[0], "Images", &b.Images); err != nil {
 		return nil, err
 	}
 	if err := decode(vals[1], "DefaultMACPolicy", &b.DefaultMACPolicy); err != nil {

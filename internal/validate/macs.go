@@ -52,11 +52,54 @@ func checkMACs(c *Cluster) {
 			inCluster[m] = u
 		}
 	}
-	assignMACs(c, inCluster)
 }
 
-// assignMACs derives a MAC for every interface that needs one and has none, in a stable order.
-func assignMACs(c *Cluster, taken map[macs.MAC]macUse) {
+// explicitMACs returns the MACs written in a cluster's VMs (valid ones).
+func explicitMACs(c *Cluster) map[macs.MAC]bool {
+	out := map[macs.MAC]bool{}
+	for _, vm := range c.VMs {
+		for _, ifc := range vm.Interfaces {
+			if m, err := macs.Parse(ifc.MAC); err == nil {
+				out[m] = true
+			}
+		}
+	}
+	return out
+}
+
+// assignAll assigns MACs cluster by cluster (in name order); clusters of one layer-2 domain avoid
+// each other's written and assigned MACs as well as their own.
+func assignAll(clusters []*Cluster) {
+	domainTaken := map[string]map[macs.MAC]bool{}
+	for _, c := range clusters {
+		if c.L2Domain == "" {
+			continue
+		}
+		if domainTaken[c.L2Domain] == nil {
+			domainTaken[c.L2Domain] = map[macs.MAC]bool{}
+		}
+		for m := range explicitMACs(c) {
+			domainTaken[c.L2Domain][m] = true
+		}
+	}
+	for _, c := range clusters {
+		taken := explicitMACs(c)
+		if d := domainTaken[c.L2Domain]; d != nil {
+			for m := range d {
+				taken[m] = true
+			}
+		}
+		for _, m := range assignMACs(c, taken) {
+			if d := domainTaken[c.L2Domain]; d != nil {
+				d[m] = true
+			}
+		}
+	}
+}
+
+// assignMACs derives a MAC for every interface that needs one and has none, in a stable order, and
+// returns the MACs it assigned.
+func assignMACs(c *Cluster, taken map[macs.MAC]bool) []macs.MAC {
 	type need struct {
 		id  string
 		ifc *Interface
@@ -71,18 +114,20 @@ func assignMACs(c *Cluster, taken map[macs.MAC]macUse) {
 	}
 	sort.Slice(needs, func(i, j int) bool { return needs[i].id < needs[j].id })
 	assigned := map[macs.MAC]bool{}
+	var out []macs.MAC
 	for _, n := range needs {
 		m, err := c.MACPolicy.Assign(n.id, func(m macs.MAC) bool {
-			_, used := taken[m]
-			return used || assigned[m]
+			return taken[m] || assigned[m]
 		})
 		if err != nil {
 			c.Diags.Errorf("mac-assign", "", nil, "%v", err)
 			continue
 		}
 		assigned[m] = true
+		out = append(out, m)
 		n.ifc.Assigned = m.String()
 	}
+	return out
 }
 
 // checkL2Domains checks MAC uniqueness across clusters that share a layer-2 domain.

@@ -29,6 +29,7 @@ func resolveSettings(c *Cluster, f *engine.Fleet, b *engine.Builtin) {
 	if !c.Declared {
 		return
 	}
+	resolveImages(c, b)
 	checkKubeVirt(c, b)
 	checkCDI(c, b)
 }
@@ -275,4 +276,30 @@ func macPolicy(c *Cluster, merged map[string]any) macs.Policy {
 		return macs.DefaultPolicy()
 	}
 	return p
+}
+
+// resolveImages sets each enabled component's operator image from its version, unless a layer set
+// the image itself; a set image whose tag does not carry the version earns a warning.
+func resolveImages(c *Cluster, b *engine.Builtin) {
+	for comp, img := range b.Images {
+		m, _ := c.Stack[comp].(map[string]any)
+		if m == nil || !getBool(m, "enabled") {
+			continue
+		}
+		version := getStr(m, "version")
+		tag := strings.ReplaceAll(strings.ReplaceAll(img.Tag, "{version}", version), "{semver}", strings.TrimPrefix(version, "v"))
+		op, _ := m["operator"].(map[string]any)
+		if op == nil {
+			op = map[string]any{}
+			m["operator"] = op
+		}
+		if set := getStr(op, "image"); set != "" {
+			if version != "" && !strings.Contains(set, strings.TrimPrefix(version, "v")) {
+				c.warnAt("image-version", []string{"stack", comp, "operator", "image"},
+					"operator image %s does not carry version %s: the image is what runs", set, version)
+			}
+			continue
+		}
+		op["image"] = img.Repository + ":" + tag
+	}
 }

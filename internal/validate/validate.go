@@ -79,6 +79,8 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 		checkMACs(c)
 		r.Clusters = append(r.Clusters, c)
 	}
+	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })
+	assignAll(r.Clusters)
 	checkL2Domains(r.Clusters)
 	for _, c := range r.Clusters {
 		// A file refused while reading the repository (symlink, size, encoding) fails its cluster:
@@ -94,7 +96,6 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 		c.Diags = c.Diags.Dedup().ForCluster(c.Name)
 		c.Diags.Sort()
 	}
-	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })
 	return r, nil
 }
 
