@@ -228,6 +228,7 @@ func TestHarnessChild(t *testing.T) {
 			lines = append(lines, strconv.Itoa(p.Pid))
 		}
 		require.NoError(t, os.WriteFile(pidsFile, []byte(strings.Join(lines, "\n")), 0o600))
+		require.NoError(t, os.WriteFile(pidsFile+".dir", []byte(env.Dir), 0o600))
 	}
 	switch mode {
 	case "fail":
@@ -271,6 +272,14 @@ func TestNoProcessLeftWhenATestDies(t *testing.T) {
 			require.Error(t, err, "the child test must fail; its output:\n%s", out)
 			assert.NotContains(t, string(out), "LEFT:")
 
+			if dir, err := os.ReadFile(pidsFile + ".dir"); err == nil {
+				if mode == "sigkill" { // the killed child could not remove its folder
+					t.Cleanup(func() { _ = os.RemoveAll(string(dir)) })
+				} else {
+					_, err := os.Stat(string(dir))
+					assert.True(t, os.IsNotExist(err), "the child's cleanup removed %s", dir)
+				}
+			}
 			data, rerr := os.ReadFile(pidsFile)
 			require.NoError(t, rerr, "the child started clusters; its output:\n%s", out)
 			pids := strings.Fields(string(data))
