@@ -97,7 +97,7 @@ func LoadEmbedded(pkg string) (*build.Instance, error) {
 func loadEmbedded(pkgs ...string) ([]*build.Instance, error) {
 	const root = "/vmo-cue-embedded"
 	m := moduleLayout{root: root, pkgDir: root}
-	ov, err := m.overlay(false)
+	ov, err := m.overlay(false, false)
 	if err != nil {
 		return nil, err
 	}

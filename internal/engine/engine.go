@@ -50,7 +50,7 @@ type Fleet struct {
 // New prepares an engine for a repository read by fleetfs.
 func New(repo *fleetfs.Repo, opts Options) (*Engine, error) {
 	e := &Engine{repo: repo, module: findModule(repo.Root), opts: opts}
-	ov, err := e.module.overlay(opts.FullVMSchema)
+	ov, err := e.module.overlay(opts.FullVMSchema, true)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,10 @@ const lightVM = `package schemas
 }
 `
 
+// builtinOnly are embedded files that only vmo-cue's own Go reads (LoadBuiltin): a fleet's evaluation
+// gets them as empty files, which spares parsing and evaluating them once per cluster.
+var builtinOnly = map[string]bool{"schemas/gates.cue": true, "schemas/defaults.cue": true}
+
 // moduleLayout says where the embedded vmo-cue.dev/vmo packages appear for a fleet repository.
 type moduleLayout struct {
 	// root is the CUE module root of the fleet (the folder holding cue.mod/).
@@ -57,7 +61,7 @@ func findModule(fleetRoot string) moduleLayout {
 
 // overlay builds the in-memory files that put the embedded module in place for a fleet: the binary's
 // schemas and policies always win over copies on disk.
-func (m moduleLayout) overlay(fullVMSchema bool) (map[string]load.Source, error) {
+func (m moduleLayout) overlay(fullVMSchema, forFleet bool) (map[string]load.Source, error) {
 	ov := map[string]load.Source{}
 	if m.ownModule {
 		ov[filepath.Join(m.root, "cue.mod", "module.cue")] = load.FromString("module: \"vmo-cue.dev/fleet@v0\"\nlanguage: version: \"v0.17.0\"\n")
@@ -75,6 +79,9 @@ func (m moduleLayout) overlay(fullVMSchema bool) (map[string]load.Source, error)
 		}
 		if p == "schemas/vm.cue" && !fullVMSchema {
 			data = []byte(lightVM)
+		}
+		if forFleet && builtinOnly[p] {
+			data = []byte("package schemas\n")
 		}
 		ov[filepath.Join(m.pkgDir, filepath.FromSlash(p))] = load.FromBytes(data)
 		return nil
