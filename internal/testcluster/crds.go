@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 )
@@ -55,7 +58,9 @@ func parseCRDs(in []*apiextensionsv1.CustomResourceDefinition) ([]crd, error) {
 	return out, nil
 }
 
-// installCRDs creates the CRDs, waits until each is Established, and until its resources can be listed.
+// installCRDs creates the CRDs, waits until each is Established, and until its resources can be
+// listed. It watches the CRDs rather than polling them: a CRD of the stack is large, and reading it
+// again and again costs the API server more than the install itself.
 func installCRDs(ctx context.Context, cfg *rest.Config, crds []crd) error {
 	client, err := dynamic.NewForConfig(cfg)
 	if err != nil {
@@ -64,44 +69,108 @@ func installCRDs(ctx context.Context, cfg *rest.Config, crds []crd) error {
 	errs := make([]error, len(crds))
 	var wg sync.WaitGroup
 	for i, c := range crds {
-		wg.Go(func() { errs[i] = installCRD(ctx, client, c) })
+		wg.Go(func() {
+			_, err := client.Resource(crdResource).Create(ctx, c.obj.DeepCopy(), metav1.CreateOptions{FieldManager: "vmo-cue-testcluster"})
+			if err != nil && !apierrors.IsAlreadyExists(err) {
+				errs[i] = fmt.Errorf("create CRD %s: %w", c.obj.GetName(), err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := waitEstablished(ctx, client, crds); err != nil {
+		return err
+	}
+	// Established means the API server serves the resource; a first list proves it.
+	for i, c := range crds {
+		wg.Go(func() {
+			for {
+				_, err := client.Resource(c.resource).List(ctx, metav1.ListOptions{Limit: 1})
+				if err == nil {
+					return
+				}
+				if err := sleep(ctx, 50*time.Millisecond); err != nil {
+					errs[i] = fmt.Errorf("CRD %s Established but %s not served: %w", c.obj.GetName(), c.resource, err)
+					return
+				}
+			}
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func installCRD(ctx context.Context, client dynamic.Interface, c crd) error {
-	name := c.obj.GetName()
-	_, err := client.Resource(crdResource).Create(ctx, c.obj.DeepCopy(), metav1.CreateOptions{FieldManager: "vmo-cue-testcluster"})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create CRD %s: %w", name, err)
+// waitEstablished lists the CRDs, then watches them until all of crds are Established.
+func waitEstablished(ctx context.Context, client dynamic.Interface, crds []crd) error {
+	pending := map[string]bool{}
+	for _, c := range crds {
+		pending[c.obj.GetName()] = true
 	}
-	for {
-		got, err := client.Resource(crdResource).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("get CRD %s: %w", name, err)
-		}
-		established, reason := crdCondition(got, "Established")
-		if established {
-			break
-		}
-		if accepted, why := crdCondition(got, "NamesAccepted"); !accepted && why != "" {
-			return fmt.Errorf("CRD %s: names not accepted: %s", name, why)
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return fmt.Errorf("CRD %s not Established (%s): %w", name, reason, err)
-		}
-	}
-	// Established means the API server serves the resource; the first list proves it.
-	for {
-		_, err := client.Resource(c.resource).List(ctx, metav1.ListOptions{Limit: 1})
-		if err == nil {
+	why := map[string]string{}
+	check := func(u *unstructured.Unstructured) error {
+		if !pending[u.GetName()] {
 			return nil
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return fmt.Errorf("CRD %s Established but %s not served: %w", name, c.resource, err)
+		if ok, _ := crdCondition(u, "Established"); ok {
+			delete(pending, u.GetName())
+			return nil
+		}
+		if accepted, msg := crdCondition(u, "NamesAccepted"); !accepted && msg != "" {
+			return fmt.Errorf("CRD %s: names not accepted: %s", u.GetName(), msg)
+		}
+		_, why[u.GetName()] = crdCondition(u, "Established")
+		return nil
+	}
+	for len(pending) > 0 {
+		list, err := client.Resource(crdResource).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("list CRDs: %w", err)
+		}
+		for i := range list.Items {
+			if err := check(&list.Items[i]); err != nil {
+				return err
+			}
+		}
+		if len(pending) == 0 {
+			break
+		}
+		w, err := client.Resource(crdResource).Watch(ctx, metav1.ListOptions{ResourceVersion: list.GetResourceVersion()})
+		if err != nil {
+			if ctx.Err() != nil {
+				return notEstablished(pending, why, ctx.Err())
+			}
+			continue // list and watch again
+		}
+		for ev := range w.ResultChan() {
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
+				continue
+			}
+			if err := check(u); err != nil {
+				w.Stop()
+				return err
+			}
+			if len(pending) == 0 {
+				break
+			}
+		}
+		w.Stop()
+		if ctx.Err() != nil && len(pending) > 0 {
+			return notEstablished(pending, why, ctx.Err())
 		}
 	}
+	return nil
+}
+
+func notEstablished(pending map[string]bool, why map[string]string, err error) error {
+	var names []string
+	for n := range pending {
+		names = append(names, fmt.Sprintf("%s (%s)", n, why[n]))
+	}
+	sort.Strings(names)
+	return fmt.Errorf("CRDs not Established: %s: %w", strings.Join(names, ", "), err)
 }
 
 // crdCondition reports whether the condition is True; if it is False, why it is.
