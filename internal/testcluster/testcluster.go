@@ -84,13 +84,13 @@ type Env struct {
 	// StartTime is how long StartProcesses took.
 	StartTime time.Duration
 
-	etcd       *process
-	etcdURL    string
-	removeDir  bool
-	stopOnce   sync.Once
-	stopErr    error
-	logf       func(format string, args ...any)
-	stopGraces time.Duration
+	etcd      *process
+	etcdURL   string
+	removeDir bool
+	stopOnce  sync.Once
+	stopErr   error
+	logf      func(format string, args ...any)
+	stopGrace time.Duration
 }
 
 // Cluster returns the cluster with that name, or nil.
@@ -165,12 +165,12 @@ func (e *Env) Stop() error {
 		var wg sync.WaitGroup
 		for _, c := range e.Clusters {
 			if c.apiserver != nil {
-				wg.Go(func() { c.apiserver.stop(e.stopGraces) })
+				wg.Go(func() { c.apiserver.stop(e.stopGrace) })
 			}
 		}
 		wg.Wait()
 		if e.etcd != nil {
-			e.etcd.stop(e.stopGraces)
+			e.etcd.stop(e.stopGrace)
 		}
 		var left []string
 		for _, p := range e.all() {
@@ -273,7 +273,7 @@ func StartProcesses(ctx context.Context, opts Options) (env *Env, err error) {
 		logf = func(string, ...any) {}
 	}
 
-	env = &Env{Dir: opts.Dir, logf: logf, stopGraces: 0}
+	env = &Env{Dir: opts.Dir, logf: logf} // stopGrace 0: SIGKILL at once, the state is thrown away
 	if env.Dir == "" {
 		if env.Dir, err = os.MkdirTemp("", "vmo-testcluster-"); err != nil {
 			return nil, err
