@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newDiffCmd(g *globalFlags) *cobra.Command {
+	f := &clusterFlags{}
+	cmd := &cobra.Command{
+		Use:   "diff [DIR] --cluster NAME",
+		Short: "Show what differs between a cluster and git, object by object",
+		Long: `diff prints a unified diff, object by object, between each live object and what git wants of it
+(Secret values masked): objects new or changed in git, drifted (fields vmo-cue set that someone changed
+or removed), or deleted. Fields other controllers own and server defaults are not drift.
+Exit status: 0 nothing differs, 1 something differs, 2 error.`,
+		Args: usageArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			vc, rc, err := f.connect(g, dirArg(args))
+			if err != nil {
+				return err
+			}
+			ctx := context.Background()
+			p, err := rc.Observe(ctx, vc)
+			if err != nil {
+				return &exitCode{code: exitError, err: err}
+			}
+			changes := p.Changes()
+			if err := rc.WriteDiff(ctx, changes, cmd.OutOrStdout()); err != nil {
+				return &exitCode{code: exitError, err: err}
+			}
+			for _, o := range p.Orphans {
+				fmt.Fprintf(cmd.OutOrStdout(), "# %s (left git)\n", o.ID)
+			}
+			if len(changes)+len(p.Orphans) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d objects differ, %d left git\n", vc.Name, len(changes), len(p.Orphans))
+				return &exitCode{code: exitInvalid}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}

@@ -1,0 +1,123 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// ObjectError is one object the server refused.
+type ObjectError struct {
+	Item *Item
+	Err  error
+}
+
+func (e ObjectError) Error() string { return fmt.Sprintf("%s: %v", e.Item.ID, e.Err) }
+
+// applyAll server-side applies items concurrently (dry-run only if dryRun) and returns every failure.
+// Applied objects are replaced by the server's answer, which carries the new managedFields.
+func (c *Cluster) applyAll(ctx context.Context, items []*Item, dryRun bool, workers int) []ObjectError {
+	if workers <= 0 {
+		workers = 8
+	}
+	var mu sync.Mutex
+	var errs []ObjectError
+	work := make(chan *Item)
+	var wg sync.WaitGroup
+	for i := 0; i < workers && i < len(items); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				if err := c.applyOne(ctx, it, dryRun); err != nil {
+					mu.Lock()
+					errs = append(errs, ObjectError{Item: it, Err: err})
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, it := range items {
+		work <- it
+	}
+	close(work)
+	wg.Wait()
+	return errs
+}
+
+func (c *Cluster) applyOne(ctx context.Context, it *Item, dryRun bool) error {
+	u := it.Object.DeepCopy()
+	opts := []client.PatchOption{client.FieldOwner(FieldManager), client.ForceOwnership}
+	if dryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	if err := c.client().Patch(ctx, u, client.Apply, opts...); err != nil {
+		return err
+	}
+	if !dryRun {
+		it.applied = u
+	}
+	return nil
+}
+
+// resolvable splits items into those whose kind the cluster serves now and those it does not.
+func (c *Cluster) resolvable(items []*Item) (ok, absent []*Item) {
+	for _, it := range items {
+		if _, found := c.Mapping(it.Object.GroupVersionKind()); found {
+			ok = append(ok, it)
+		} else {
+			absent = append(absent, it)
+		}
+	}
+	return ok, absent
+}
+
+// isNoKind reports errors that mean the kind is not served (yet).
+func isNoKind(err error) bool {
+	return meta.IsNoMatchError(err) || apierrors.IsNotFound(err) && false
+}
+
+// waitEstablished waits until the CRDs among items are Established, then refreshes discovery.
+func (c *Cluster) waitEstablished(ctx context.Context, items []*Item, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for _, it := range items {
+		if it.Object.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		for {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+			err := c.client().Get(ctx, client.ObjectKey{Name: it.Object.GetName()}, u)
+			if err == nil && established(u) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("CRD %s not Established after %s", it.Object.GetName(), timeout)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return c.Refresh()
+}
+
+func established(u *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == "Established" && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}

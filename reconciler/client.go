@@ -1,0 +1,96 @@
+package reconciler
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Cluster is a connection to one cluster: a client whose REST mapper comes from one aggregated
+// discovery (two requests) and is refreshed when a kind appears, and a count of requests made.
+type Cluster struct {
+	Client   client.Client
+	config   *rest.Config
+	mu       sync.Mutex
+	mapper   meta.RESTMapper
+	requests atomic.Int64
+}
+
+// Connect prepares a connection; nothing is requested until discovery is needed.
+func Connect(cfg *rest.Config) (*Cluster, error) {
+	c := &Cluster{config: rest.CopyConfig(cfg)}
+	if c.config.QPS == 0 {
+		c.config.QPS, c.config.Burst = 100, 300
+	}
+	prev := c.config.WrapTransport
+	c.config.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		if prev != nil {
+			rt = prev(rt)
+		}
+		return countingTransport{rt: rt, n: &c.requests}
+	}
+	if err := c.Refresh(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Requests returns the number of API requests made so far.
+func (c *Cluster) Requests() int64 { return c.requests.Load() }
+
+// Refresh rediscovers the API's kinds (after CRDs were created).
+func (c *Cluster) Refresh() error {
+	dc, err := discovery.NewDiscoveryClientForConfig(c.config)
+	if err != nil {
+		return fmt.Errorf("discovery client: %w", err)
+	}
+	groups, err := restmapper.GetAPIGroupResources(dc)
+	if err != nil {
+		return fmt.Errorf("discovering the API: %w", err)
+	}
+	m := restmapper.NewDiscoveryRESTMapper(groups)
+	cl, err := client.New(c.config, client.Options{Mapper: m})
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	c.mu.Lock()
+	c.mapper, c.Client = m, cl
+	c.mu.Unlock()
+	return nil
+}
+
+// Mapping resolves a kind; ok is false if the cluster does not serve it (yet).
+func (c *Cluster) Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, bool) {
+	c.mu.Lock()
+	m := c.mapper
+	c.mu.Unlock()
+	mapping, err := m.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return nil, false
+	}
+	return mapping, true
+}
+
+func (c *Cluster) client() client.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Client
+}
+
+type countingTransport struct {
+	rt http.RoundTripper
+	n  *atomic.Int64
+}
+
+func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	return t.rt.RoundTrip(r)
+}

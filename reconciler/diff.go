@@ -1,0 +1,87 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/fluxcd/pkg/ssa"
+	"github.com/pmezard/go-difflib/difflib"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// WriteDiff prints, object by object, a unified diff between the live object and what applying git
+// would make of it (a server-side dry-run, through fluxcd/pkg/ssa), with Secret values masked. Only
+// the items that need a write are diffed: the rest are known to be in sync from the inventory.
+func (c *Cluster) WriteDiff(ctx context.Context, items []*Item, w io.Writer) error {
+	rm := ssa.NewResourceManager(c.client(), nil, ssa.Owner{Field: FieldManager, Group: "vmo-cue.dev"})
+	for _, it := range items {
+		if it.Action == None {
+			continue
+		}
+		var before, after *unstructured.Unstructured
+		if _, ok := c.Mapping(it.Object.GroupVersionKind()); !ok {
+			after = it.Object.DeepCopy()
+		} else {
+			_, liveObj, merged, err := rm.Diff(ctx, it.Object.DeepCopy(), ssa.DefaultDiffOptions())
+			if err != nil {
+				return fmt.Errorf("diff of %s: %w", it.ID, err)
+			}
+			before, after = liveObj, merged
+		}
+		if before != nil && after != nil {
+			if err := ssa.SanitizeUnstructuredData(before, after); err != nil {
+				return fmt.Errorf("masking %s: %w", it.ID, err)
+			}
+		} else if after != nil && after.GetKind() == "Secret" {
+			maskSecret(after)
+		}
+		a, b := toYAML(before), toYAML(after)
+		title := string(it.Action)
+		if it.Reason != "" {
+			title += ": " + it.Reason
+		}
+		text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+			A: difflib.SplitLines(a), B: difflib.SplitLines(b),
+			FromFile: "live/" + it.ID.String(), ToFile: "git/" + it.ID.String(), Context: 3,
+		})
+		if err != nil {
+			return err
+		}
+		if text == "" {
+			text = "(no field differs: only vmo-cue's ownership of fields changed)\n"
+		}
+		fmt.Fprintf(w, "# %s (%s)\n%s", it.ID, title, text)
+	}
+	return nil
+}
+
+func toYAML(u *unstructured.Unstructured) string {
+	if u == nil {
+		return ""
+	}
+	o := u.DeepCopy()
+	unstructured.RemoveNestedField(o.Object, "metadata", "managedFields")
+	unstructured.RemoveNestedField(o.Object, "metadata", "resourceVersion")
+	unstructured.RemoveNestedField(o.Object, "metadata", "uid")
+	unstructured.RemoveNestedField(o.Object, "metadata", "generation")
+	unstructured.RemoveNestedField(o.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(o.Object, "status")
+	data, _ := yaml.Marshal(o.Object)
+	return string(data)
+}
+
+func maskSecret(u *unstructured.Unstructured) {
+	for _, f := range []string{"data", "stringData"} {
+		m, ok, _ := unstructured.NestedMap(u.Object, f)
+		if !ok {
+			continue
+		}
+		for k := range m {
+			m[k] = strings.Repeat("*", 8)
+		}
+		unstructured.SetNestedMap(u.Object, m, f)
+	}
+}

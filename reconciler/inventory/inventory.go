@@ -1,0 +1,147 @@
+// Package inventory records, in the cluster itself, what vmo-cue applied there: every object with the
+// hash of its desired state and the hash of the fields vmo-cue owns in it (its managedFields entry),
+// and the revision they came from. It lives in a ConfigMap, so prune works after a restart and from
+// another machine, and drift is found from one LIST per kind instead of a dry-run per object.
+package inventory
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+const (
+	// Namespace holds vmo-cue's own state in a cluster.
+	Namespace = "vmo-cue-system"
+	// Name is the inventory ConfigMap.
+	Name = "vmo-cue-inventory"
+	dataKey = "inventory.json.gz"
+)
+
+// ID identifies an object.
+type ID struct {
+	Group     string `json:"group,omitempty"`
+	Version   string `json:"version"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+// Key is the ID without the version (objects keep their identity across API versions).
+func (id ID) Key() string { return id.Group + "/" + id.Kind + "/" + id.Namespace + "/" + id.Name }
+
+func (id ID) String() string {
+	gk := id.Kind
+	if id.Group != "" {
+		gk += "." + id.Group
+	}
+	if id.Namespace != "" {
+		return gk + " " + id.Namespace + "/" + id.Name
+	}
+	return gk + " " + id.Name
+}
+
+// Entry is one applied object.
+type Entry struct {
+	ID
+	// DesiredHash is the hash of the object as rendered from git when it was applied.
+	DesiredHash string `json:"desired"`
+	// FieldsHash is the hash of vmo-cue's managedFields entry right after the apply: when another
+	// manager takes a field vmo-cue set, or removes it, the live entry no longer matches.
+	FieldsHash string `json:"fields"`
+}
+
+// Inventory is the record of one cluster.
+type Inventory struct {
+	Cluster  string    `json:"cluster"`
+	Revision string    `json:"revision"`
+	Applied  time.Time `json:"applied"`
+	Entries  []Entry   `json:"entries"`
+}
+
+// Index returns the entries by key.
+func (inv *Inventory) Index() map[string]Entry {
+	out := make(map[string]Entry, len(inv.Entries))
+	for _, e := range inv.Entries {
+		out[e.Key()] = e
+	}
+	return out
+}
+
+// ErrNotFound is returned when a cluster has no inventory yet.
+var ErrNotFound = fmt.Errorf("no inventory in %s/%s", Namespace, Name)
+
+// Read loads the inventory; ErrNotFound if there is none. Any other error means the inventory is
+// unreadable, and callers must not prune.
+func Read(ctx context.Context, c client.Client) (*Inventory, error) {
+	var cm corev1.ConfigMap
+	err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: Name}, &cm)
+	if apierrors.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading inventory %s/%s: %w", Namespace, Name, err)
+	}
+	data, ok := cm.BinaryData[dataKey]
+	if !ok {
+		return nil, fmt.Errorf("inventory %s/%s: no %s", Namespace, Name, dataKey)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("inventory %s/%s: %w", Namespace, Name, err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(zr, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("inventory %s/%s: %w", Namespace, Name, err)
+	}
+	var inv Inventory
+	if err := json.Unmarshal(raw, &inv); err != nil {
+		return nil, fmt.Errorf("inventory %s/%s: %w", Namespace, Name, err)
+	}
+	return &inv, nil
+}
+
+// Write stores the inventory (creating its namespace if needed), with server-side apply.
+func Write(ctx context.Context, c client.Client, inv *Inventory, fieldOwner string) error {
+	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].Key() < inv.Entries[j].Key() })
+	raw, err := json.Marshal(inv)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(raw)
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}}}
+	if err := c.Patch(ctx, ns, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("writing namespace %s: %w", Namespace, err)
+	}
+	cm := &corev1.ConfigMap{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: Namespace,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue", "vmo-cue.dev/cluster": inv.Cluster},
+			Annotations: map[string]string{
+				"vmo-cue.dev/revision": inv.Revision,
+				"vmo-cue.dev/applied":  inv.Applied.UTC().Format(time.RFC3339),
+				"vmo-cue.dev/objects":  fmt.Sprint(len(inv.Entries)),
+			}},
+		BinaryData: map[string][]byte{dataKey: buf.Bytes()},
+	}
+	if err := c.Patch(ctx, cm, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("writing inventory %s/%s: %w", Namespace, Name, err)
+	}
+	return nil
+}

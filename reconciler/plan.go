@@ -1,0 +1,158 @@
+package reconciler
+
+import (
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
+	"github.com/vmo-cue/vmo-cue/schemas/crds"
+)
+
+// Action is what a desired object needs.
+type Action string
+
+const (
+	// Create: new in git, absent from the cluster.
+	Create Action = "create"
+	// Update: changed in git since it was applied.
+	Update Action = "update"
+	// Recreate: applied before, deleted by someone since (drift).
+	Recreate Action = "recreate"
+	// Correct: fields vmo-cue set were changed or removed by another manager (drift).
+	Correct Action = "correct"
+	// Adopt: live but not in the inventory (a first sync over existing objects, or a lost inventory).
+	Adopt Action = "adopt"
+	// None: in sync.
+	None Action = "unchanged"
+)
+
+// Drift reports whether the action corrects drift rather than carrying a change from git.
+func (a Action) Drift() bool { return a == Recreate || a == Correct }
+
+// Item is one desired object and what it needs.
+type Item struct {
+	ID     inventory.ID
+	Object *unstructured.Unstructured
+	Action Action
+	// Reason explains drift: which managers changed vmo-cue's fields.
+	Reason string
+	// Stage orders applies: 0 CRDs, Namespaces and cluster-wide objects; 1 the stack; 2 VMs and other
+	// kinds the operators create at run time.
+	Stage int
+	desired  string
+	entry    inventory.Entry
+	hadEntry bool
+	// applied is the server's answer to the apply (nil until applied).
+	applied *unstructured.Unstructured
+}
+
+// Plan is what a sync would do.
+type Plan struct {
+	Items []*Item
+	// Orphans are inventory entries no longer in git.
+	Orphans []inventory.Entry
+	// Inventory is the previous inventory (nil if none or unreadable; see InventoryErr).
+	Inventory    *inventory.Inventory
+	InventoryErr error
+}
+
+// Changes returns the items that need a write.
+func (p *Plan) Changes() []*Item {
+	var out []*Item
+	for _, it := range p.Items {
+		if it.Action != None {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+var clusterStageKinds = map[string]bool{
+	"CustomResourceDefinition": true, "Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true,
+	"PriorityClass": true, "StorageClass": true,
+}
+
+func stageOf(u *unstructured.Unstructured) int {
+	switch {
+	case clusterStageKinds[u.GetKind()]:
+		return 0
+	case crds.CreatedBy(u.GetKind()) != "":
+		return 2
+	}
+	return 1
+}
+
+// plan compares desired objects with the inventory and the live objects' metadata.
+func plan(desired []*unstructured.Unstructured, inv *inventory.Inventory, invErr error, l *live, ignore map[string][][]string) *Plan {
+	p := &Plan{Inventory: inv, InventoryErr: invErr}
+	entries := map[string]inventory.Entry{}
+	if inv != nil {
+		entries = inv.Index()
+	}
+	seen := map[string]bool{}
+	for _, u := range desired {
+		id := idOf(u)
+		it := &Item{ID: id, Object: u, Stage: stageOf(u), desired: desiredHash(u)}
+		k := id.Key()
+		seen[k] = true
+		it.entry, it.hadEntry = entries[k]
+		liveObj := l.objects[k]
+		switch {
+		case liveObj == nil && it.hadEntry && it.entry.FieldsHash != "":
+			it.Action, it.Reason = Recreate, "deleted from the cluster by someone"
+		case liveObj == nil:
+			it.Action = Create
+		case !it.hadEntry || it.entry.FieldsHash == "":
+			it.Action = Adopt
+		case it.entry.DesiredHash != it.desired:
+			it.Action = Update
+		case fieldsHash(liveObj.ManagedFields, ignore[id.Kind]) != it.entry.FieldsHash:
+			it.Action, it.Reason = Correct, "fields set by vmo-cue were changed or removed"+byManagers(liveObj.ManagedFields)
+		default:
+			it.Action = None
+		}
+		p.Items = append(p.Items, it)
+	}
+	if inv != nil {
+		for _, e := range inv.Entries {
+			if !seen[e.Key()] {
+				p.Orphans = append(p.Orphans, e)
+			}
+		}
+	}
+	sort.SliceStable(p.Items, func(i, j int) bool { return p.Items[i].Stage < p.Items[j].Stage })
+	return p
+}
+
+// byManagers names the other managers that wrote the object after vmo-cue's last apply.
+func byManagers(managed []metav1.ManagedFieldsEntry) string {
+	var ours *metav1.Time
+	for _, m := range managed {
+		if m.Manager == FieldManager && m.Operation == metav1.ManagedFieldsOperationApply {
+			ours = m.Time
+		}
+	}
+	var names []string
+	for _, m := range managed {
+		if m.Manager == FieldManager || m.Subresource == "status" {
+			continue
+		}
+		if ours == nil || m.Time == nil || !m.Time.Before(ours) {
+			names = append(names, m.Manager)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	out := " (by "
+	for i, n := range names {
+		if i > 0 {
+			out += ", "
+		}
+		out += n
+	}
+	return out + ")"
+}

@@ -1,0 +1,382 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/vmo-cue/vmo-cue/internal/render"
+	"github.com/vmo-cue/vmo-cue/internal/validate"
+	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
+)
+
+// DriftMode says what to do with drift.
+type DriftMode string
+
+const (
+	// DriftCorrect re-applies what drifted.
+	DriftCorrect DriftMode = "correct"
+	// DriftReport changes nothing that already exists: it only creates objects new in git, and reports.
+	DriftReport DriftMode = "report"
+)
+
+// Options configure one reconcile.
+type Options struct {
+	// Revision is recorded in the inventory (a commit, or a content hash).
+	Revision string
+	Drift    DriftMode
+	// Prune deletes objects that left git, within the cluster's prune policy.
+	Prune bool
+	// ForcePrune allows a prune over the policy's maximum share of the inventory.
+	ForcePrune bool
+	// DryRun sends every change as a server-side dry-run and writes nothing.
+	DryRun bool
+	// PendingTimeout bounds the wait for kinds that do not exist yet (VMs before virt-operator).
+	PendingTimeout time.Duration
+	// Concurrency bounds concurrent requests (8 if 0).
+	Concurrency int
+	// Logf reports progress (may be nil).
+	Logf func(format string, args ...any)
+}
+
+// Result is what a reconcile did (or, with DryRun or DriftReport, would do).
+type Result struct {
+	Cluster  string
+	Revision string
+	// Applied are objects created or updated from git; Corrected are drifted objects re-applied.
+	Applied   []*Item
+	Corrected []*Item
+	// Drifted are drifted objects left as they are (DriftReport).
+	Drifted []*Item
+	// OutOfSync are objects changed in git but not applied (DriftReport leaves existing objects alone).
+	OutOfSync []*Item
+	Unchanged int
+	// Pending are objects whose kind the cluster does not serve yet.
+	Pending []*Item
+	// Failed are objects the server refused; with a failure before any write, nothing was written.
+	Failed []ObjectError
+	Pruned []inventory.ID
+	// Orphans are objects that left git and were kept (Kept says why), or would be pruned.
+	Orphans []Orphan
+	// Written is false when nothing was written to the cluster.
+	Written bool
+	// Requests is the number of API requests made.
+	Requests int64
+	// Notes are things a person should know (no prune without inventory, and so on).
+	Notes []string
+}
+
+// InSync reports whether nothing needed doing or reporting.
+func (r *Result) InSync() bool {
+	return len(r.Applied)+len(r.Corrected)+len(r.Drifted)+len(r.OutOfSync)+len(r.Pending)+len(r.Failed) == 0
+}
+
+// ErrInvalid is returned when the cluster's desired state does not validate: nothing is written.
+var ErrInvalid = errors.New("desired state does not validate: nothing applied")
+
+// Desired turns a validated cluster into unstructured objects, in render order.
+func Desired(c *validate.Cluster) ([]*unstructured.Unstructured, error) {
+	if !c.Valid() {
+		return nil, fmt.Errorf("cluster %s: %w (%d errors; run vmo-cue vet)", c.Name, ErrInvalid, len(c.Diags.Errors()))
+	}
+	objs, err := render.Cluster(c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		out[i] = &unstructured.Unstructured{Object: o}
+	}
+	return out, nil
+}
+
+// Observe plans a reconcile without writing: the desired objects against the inventory and the
+// cluster's live objects (one LIST per kind).
+func (c *Cluster) Observe(ctx context.Context, vc *validate.Cluster) (*Plan, error) {
+	desired, err := Desired(vc)
+	if err != nil {
+		return nil, err
+	}
+	inv, invErr := inventory.Read(ctx, c.client())
+	if invErr != nil {
+		inv = nil
+	}
+	kinds := kindsOf(desired, inv)
+	l, err := c.observe(ctx, kinds)
+	if err != nil {
+		return nil, err
+	}
+	settings := vc.Settings.Value
+	return plan(desired, inv, invErr, l, ignorePaths(settings)), nil
+}
+
+func kindsOf(desired []*unstructured.Unstructured, inv *inventory.Inventory) []schema.GroupVersionKind {
+	seen := map[schema.GroupKind]bool{}
+	var out []schema.GroupVersionKind
+	add := func(gvk schema.GroupVersionKind) {
+		if !seen[gvk.GroupKind()] {
+			seen[gvk.GroupKind()] = true
+			out = append(out, gvk)
+		}
+	}
+	for _, u := range desired {
+		add(u.GroupVersionKind())
+	}
+	if inv != nil {
+		for _, e := range inv.Entries {
+			add(schema.GroupVersionKind{Group: e.Group, Version: e.Version, Kind: e.Kind})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// Reconcile brings the cluster to its desired state.
+func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Options) (*Result, error) {
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if opts.Drift == "" {
+		opts.Drift = DriftCorrect
+	}
+	if opts.PendingTimeout == 0 {
+		opts.PendingTimeout = 30 * time.Second
+	}
+	start := c.Requests()
+	res := &Result{Cluster: vc.Name, Revision: opts.Revision}
+	defer func() { res.Requests = c.Requests() - start }()
+
+	p, err := c.Observe(ctx, vc)
+	if err != nil {
+		return res, err
+	}
+	var writes []*Item
+	for _, it := range p.Items {
+		switch {
+		case it.Action == None:
+			res.Unchanged++
+		case opts.Drift == DriftReport && it.Action.Drift():
+			res.Drifted = append(res.Drifted, it)
+		case opts.Drift == DriftReport && (it.Action == Update || it.Action == Adopt):
+			res.OutOfSync = append(res.OutOfSync, it)
+		default:
+			writes = append(writes, it)
+		}
+	}
+	logf("%s: %d objects, %d to write, %d unchanged", vc.Name, len(p.Items), len(writes), res.Unchanged)
+
+	// All or nothing: every write whose kind and namespace exist is dry-run on the server before the
+	// first write; the others (their CRD or namespace is part of this apply) before their stage.
+	now, later := c.resolvable(writes)
+	now, deferred := splitNewNamespaces(now, writes)
+	later = append(later, deferred...)
+	if fails := c.applyAll(ctx, now, true, opts.Concurrency); len(fails) > 0 {
+		res.Failed = fails
+		return res, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: nothing written", vc.Name, len(fails))
+	}
+	if opts.DryRun {
+		c.sortWrites(res, writes)
+		res.Pending = later
+		return res, c.planPrune(ctx, p, vc, opts, res, false)
+	}
+	if len(writes) > 0 {
+		// Record the intent first: a sync killed half-way still knows every object it may have made.
+		if err := c.writeInventory(ctx, p, vc, opts, res, true); err != nil {
+			return res, err
+		}
+		res.Written = true
+	}
+	pending, err := c.applyStages(ctx, writes, opts, logf, res)
+	if err != nil {
+		return res, err
+	}
+	res.Pending = pending
+	c.sortWrites(res, writes)
+	if err := c.planPrune(ctx, p, vc, opts, res, opts.Prune); err != nil {
+		return res, err
+	}
+	if res.Written || len(res.Pruned) > 0 || p.Inventory == nil {
+		if err := c.writeInventory(ctx, p, vc, opts, res, false); err != nil {
+			return res, err
+		}
+		res.Written = true
+	}
+	return res, nil
+}
+
+// splitNewNamespaces separates items that live in a namespace created by this same apply.
+func splitNewNamespaces(items, writes []*Item) (ok, inNew []*Item) {
+	created := map[string]bool{}
+	for _, it := range writes {
+		if it.ID.Group == "" && it.ID.Kind == "Namespace" && (it.Action == Create || it.Action == Recreate) {
+			created[it.ID.Name] = true
+		}
+	}
+	for _, it := range items {
+		if it.ID.Namespace != "" && created[it.ID.Namespace] {
+			inNew = append(inNew, it)
+		} else {
+			ok = append(ok, it)
+		}
+	}
+	return ok, inNew
+}
+
+// applyStages applies stage by stage; kinds not served yet are retried until PendingTimeout.
+func (c *Cluster) applyStages(ctx context.Context, writes []*Item, opts Options, logf func(string, ...any), res *Result) ([]*Item, error) {
+	var pending []*Item
+	for stage := 0; stage <= 2; stage++ {
+		var items []*Item
+		for _, it := range writes {
+			if it.Stage == stage {
+				items = append(items, it)
+			}
+		}
+		items = append(items, pending...)
+		pending = nil
+		if len(items) == 0 {
+			continue
+		}
+		now, later := c.resolvable(items)
+		if stage > 0 && len(now) > 0 {
+			// Kinds that appeared with the previous stage get their dry-run before this stage writes.
+			if fails := c.applyAll(ctx, now, true, opts.Concurrency); len(fails) > 0 {
+				res.Failed = fails
+				return nil, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: stage %d not written", res.Cluster, len(fails), stage)
+			}
+		}
+		if fails := c.applyAll(ctx, now, false, opts.Concurrency); len(fails) > 0 {
+			res.Failed = fails
+			return nil, fmt.Errorf("cluster %s: %d objects failed to apply in stage %d", res.Cluster, len(fails), stage)
+		}
+		logf("%s: stage %d: %d applied", res.Cluster, stage, len(now))
+		if stage == 0 {
+			if err := c.waitEstablished(ctx, now, time.Minute); err != nil {
+				return nil, err
+			}
+		}
+		pending = later
+	}
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	deadline := time.Now().Add(opts.PendingTimeout)
+	for len(pending) > 0 && time.Now().Before(deadline) {
+		logf("%s: %d objects wait for their kind to exist (%s)", res.Cluster, len(pending), pending[0].ID.Kind)
+		select {
+		case <-ctx.Done():
+			return pending, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		if err := c.Refresh(); err != nil {
+			return pending, err
+		}
+		now, later := c.resolvable(pending)
+		if len(now) > 0 {
+			if fails := c.applyAll(ctx, now, true, opts.Concurrency); len(fails) > 0 {
+				res.Failed = fails
+				return later, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run", res.Cluster, len(fails))
+			}
+			if fails := c.applyAll(ctx, now, false, opts.Concurrency); len(fails) > 0 {
+				res.Failed = fails
+				return later, fmt.Errorf("cluster %s: %d objects failed to apply", res.Cluster, len(fails))
+			}
+		}
+		pending = later
+	}
+	return pending, nil
+}
+
+func (c *Cluster) sortWrites(res *Result, writes []*Item) {
+	for _, it := range writes {
+		if it.applied == nil && !isPending(res, it) && false {
+			continue
+		}
+		if it.Action.Drift() {
+			res.Corrected = append(res.Corrected, it)
+		} else {
+			res.Applied = append(res.Applied, it)
+		}
+	}
+}
+
+func isPending(res *Result, it *Item) bool {
+	for _, p := range res.Pending {
+		if p == it {
+			return true
+		}
+	}
+	return false
+}
+
+// planPrune decides about orphans, and deletes them if do.
+func (c *Cluster) planPrune(ctx context.Context, p *Plan, vc *validate.Cluster, opts Options, res *Result, do bool) error {
+	if p.Inventory == nil {
+		if opts.Prune {
+			if errors.Is(p.InventoryErr, inventory.ErrNotFound) {
+				res.Notes = append(res.Notes, "no inventory in the cluster yet: nothing pruned")
+			} else {
+				res.Notes = append(res.Notes, fmt.Sprintf("inventory unreadable (%v): nothing pruned", p.InventoryErr))
+			}
+		}
+		return nil
+	}
+	if len(p.Orphans) == 0 {
+		return nil
+	}
+	pol := prunePolicy(vc.Settings.Value)
+	pol.Force = opts.ForcePrune
+	deleted, kept, err := c.prune(ctx, p.Orphans, len(p.Inventory.Entries), pol, do)
+	res.Pruned = deleted
+	res.Orphans = kept
+	if !opts.Prune {
+		for i := range res.Orphans {
+			if res.Orphans[i].Kept == "" {
+				res.Orphans[i].Kept = "left git (use --prune to delete)"
+			}
+		}
+	}
+	return err
+}
+
+// writeInventory records the state after (or, with intent, before) the writes.
+func (c *Cluster) writeInventory(ctx context.Context, p *Plan, vc *validate.Cluster, opts Options, res *Result, intent bool) error {
+	inv := &inventory.Inventory{Cluster: vc.Name, Revision: opts.Revision, Applied: time.Now()}
+	ignore := ignorePaths(vc.Settings.Value)
+	for _, it := range p.Items {
+		e := inventory.Entry{ID: it.ID}
+		switch {
+		case it.applied != nil:
+			e.DesiredHash, e.FieldsHash = it.desired, fieldsHash(it.applied.GetManagedFields(), ignore[it.ID.Kind])
+		case it.Action == None || (it.hadEntry && !intent):
+			// Unchanged, or left as it is (drift reported, pending, failed): keep what was recorded.
+			e = it.entry
+			if !it.hadEntry {
+				continue
+			}
+		case intent:
+			// Not applied yet: recorded without hashes, so it is known for prune and re-applied.
+		default:
+			continue
+		}
+		inv.Entries = append(inv.Entries, e)
+	}
+	if p.Inventory != nil {
+		keptKeys := map[string]bool{}
+		for _, o := range res.Orphans {
+			keptKeys[o.ID.Key()] = true
+		}
+		for _, o := range p.Orphans {
+			if intent || keptKeys[o.Key()] {
+				inv.Entries = append(inv.Entries, o)
+			}
+		}
+	}
+	return inventory.Write(ctx, c.client(), inv, FieldManager)
+}
