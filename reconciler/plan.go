@@ -40,7 +40,7 @@ type Item struct {
 	Reason string
 	// Stage orders applies: 0 CRDs, Namespaces and cluster-wide objects; 1 the stack; 2 VMs and other
 	// kinds the operators create at run time.
-	Stage int
+	Stage    int
 	desired  string
 	entry    inventory.Entry
 	hadEntry bool

@@ -24,7 +24,7 @@ const (
 	// Namespace holds vmo-cue's own state in a cluster.
 	Namespace = "vmo-cue-system"
 	// Name is the inventory ConfigMap.
-	Name = "vmo-cue-inventory"
+	Name    = "vmo-cue-inventory"
 	dataKey = "inventory.json.gz"
 )
 
