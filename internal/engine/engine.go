@@ -42,6 +42,8 @@ type Fleet struct {
 	Repo *fleetfs.Repo
 	// Defaults are the fleet's `fleet.defaults`, as layered values.
 	Defaults *Layer
+	// Rollout is the fleet's `fleet.rollout` (nil if unset).
+	Rollout map[string]any
 	Clusters []*Cluster
 	// Diags are findings about the shared definitions; any error here fails every cluster.
 	Diags diag.List
@@ -75,6 +77,7 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 		return nil, err
 	}
 	f.Defaults = shared.defaults
+	f.Rollout = shared.rollout
 	f.Diags = shared.diags
 
 	var selected []*fleetfs.Cluster
@@ -111,6 +114,7 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 
 type sharedResult struct {
 	defaults *Layer
+	rollout  map[string]any
 	diags    diag.List
 	// files are the shared files' absolute paths, the first part of every cluster's instance.
 	files []string
@@ -138,6 +142,9 @@ func (e *Engine) evalShared() (*sharedResult, error) {
 			s.diags = append(s.diags, e.fromCUE(err, "schema")...)
 		}
 		s.diags = append(s.diags, e.checkTopLevel(v)...)
+		if r := v.LookupPath(cue.ParsePath("fleet.rollout")); r.Exists() {
+			s.rollout = e.layer(r).Value
+		}
 		if d := v.LookupPath(cue.ParsePath("fleet.defaults")); d.Exists() {
 			s.defaults = e.layer(d)
 		}
