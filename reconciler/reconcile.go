@@ -42,6 +42,8 @@ type Options struct {
 	Concurrency int
 	// Logf reports progress (may be nil).
 	Logf func(format string, args ...any)
+	// BeforeWrite, if set, is called once before the first write (to record a Syncing status).
+	BeforeWrite func()
 }
 
 // Result is what a reconcile did (or, with DryRun or DriftReport, would do).
@@ -184,6 +186,9 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 		c.sortWrites(res, writes)
 		res.Pending = later
 		return res, c.planPrune(ctx, p, vc, opts, res, false)
+	}
+	if len(writes) > 0 && opts.BeforeWrite != nil {
+		opts.BeforeWrite()
 	}
 	if len(writes) > 0 {
 		// Record the intent first: a sync killed half-way still knows every object it may have made.

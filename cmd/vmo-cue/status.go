@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"fmt"
+	"sort"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+)
+
+func newStatusCmd() *cobra.Command {
+	var kubeconfig, output, stateDir string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show each cluster's sync state, read from the clusters themselves",
+		Long: `status reads, through every context of the kubeconfig, the sync status vmo-cue recorded in each
+cluster: its state (InSync, Drifted, Syncing, Failed), the revision applied and when, drift, orphans and
+VM count. A cluster that does not answer within --timeout is Offline, with when this machine last saw it
+and the revision it last had.`,
+		Args: usageArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "table" && output != "json" {
+				return &exitCode{code: exitError, err: fmt.Errorf("-o %s: want table or json", output)}
+			}
+			rules := clientcmd.NewDefaultClientConfigLoadingRules()
+			if kubeconfig != "" {
+				rules.ExplicitPath = kubeconfig
+			}
+			raw, err := rules.Load()
+			if err != nil {
+				return &exitCode{code: exitError, err: fmt.Errorf("kubeconfig: %w", err)}
+			}
+			state, err := fleet.OpenState(stateDir)
+			if err != nil {
+				return &exitCode{code: exitError, err: err}
+			}
+			var contexts []string
+			for name := range raw.Contexts {
+				contexts = append(contexts, name)
+			}
+			sort.Strings(contexts)
+			statuses := make([]*fleet.ClusterStatus, len(contexts))
+			var wg sync.WaitGroup
+			for i, ctxName := range contexts {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					statuses[i] = readOne(rules, ctxName, timeout, state)
+				}()
+			}
+			wg.Wait()
+			var list []fleet.ClusterStatus
+			for _, s := range statuses {
+				if s != nil {
+					list = append(list, *s)
+				}
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(list)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CLUSTER\tSTATE\tREVISION\tSYNCED\tDRIFTED\tORPHANS\tVMS\tLAST SEEN")
+			for _, s := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Cluster, s.State, shortRev(s.Revision), ago(s.Synced), s.Drifted, s.Orphans, s.VMs, ago(s.LastSeen))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	cmd.Flags().StringVar(&stateDir, "state-dir", defaultStateDir(), "where this machine remembers clusters (last seen, backoff)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long a cluster has to answer")
+	return cmd
+}
+
+// readOne reads one context's status; nil for a reachable cluster vmo-cue never synced.
+func readOne(rules *clientcmd.ClientConfigLoadingRules, ctxName string, timeout time.Duration, state *fleet.LocalState) *fleet.ClusterStatus {
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: ctxName}).ClientConfig()
+	offline := func(msg string) *fleet.ClusterStatus {
+		// The context is named like the cluster unless the declaration says otherwise.
+		r := state.Get(ctxName)
+		return &fleet.ClusterStatus{Cluster: ctxName, Context: ctxName, State: fleet.Offline, Revision: r.Revision, LastSeen: r.LastSeen, Message: msg}
+	}
+	if err != nil {
+		return offline(err.Error())
+	}
+	cfg.Timeout = timeout
+	rc, err := reconciler.Connect(cfg)
+	if err != nil {
+		return offline("unreachable")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	s, found, err := fleet.ReadStatus(ctx, rc.Client)
+	if err != nil {
+		return offline("unreachable")
+	}
+	if !found {
+		return nil
+	}
+	s.Context = ctxName
+	s.LastSeen = time.Now()
+	return &s
+}
+
+func shortRev(r string) string {
+	if i := len(r) - 40; i >= 0 && i < len(r) {
+		return r[:i] + r[i:i+12]
+	}
+	return r
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+// defaultStateDir is where this machine remembers clusters: $XDG_CACHE_HOME/vmo-cue or ~/.cache/vmo-cue.
+func defaultStateDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "vmo-cue")
+}

@@ -1,0 +1,152 @@
+// Package fleet syncs a whole fleet from one revision: it renders and validates every targeted
+// cluster, orders them in waves (canary first), syncs each wave with a bound on clusters changed at
+// once, stops when a wave fails, and keeps offline sites in a state of their own that never holds the
+// rest of the fleet back by more than their connection timeout.
+//
+// rollout.go schedules (it knows nothing of Kubernetes: a Target connects and syncs), waves.go assigns
+// clusters to waves, target.go is a real cluster, status.go records and reads what happened.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// State is a cluster's state after a sync.
+type State string
+
+const (
+	InSync  State = "InSync"
+	Synced  State = "Synced"
+	Drifted State = "Drifted"
+	Syncing State = "Syncing"
+	Failed  State = "Failed"
+	Offline State = "Offline"
+	// Invalid: the cluster's own definitions do not validate; it was skipped.
+	Invalid State = "Invalid"
+	// Held: not started because an earlier wave failed.
+	Held State = "Held"
+)
+
+// Outcome is what syncing one cluster gave.
+type Outcome struct {
+	Cluster string
+	Wave    string
+	State   State
+	// Changed is true when something was written.
+	Changed bool
+	Message string
+	Started time.Time
+	Took    time.Duration
+}
+
+// Target is one cluster as the scheduler sees it.
+type Target interface {
+	Name() string
+	// Connect checks the cluster can be reached, within its connection timeout.
+	Connect(ctx context.Context) error
+	// Sync applies the desired state and waits for health; Changed says whether it wrote anything.
+	Sync(ctx context.Context) Outcome
+}
+
+// OfflineError says a cluster could not be reached: its own state, never Ready, never Failed.
+type OfflineError struct{ Err error }
+
+func (e *OfflineError) Error() string { return "unreachable: " + e.Err.Error() }
+func (e *OfflineError) Unwrap() error { return e.Err }
+
+// IsOffline reports whether err says a cluster could not be reached.
+func IsOffline(err error) bool {
+	var o *OfflineError
+	return errors.As(err, &o)
+}
+
+// Wave is a group of targets synced together.
+type Wave struct {
+	Name    string
+	Targets []Target
+}
+
+// Schedule tunes a rollout.
+type Schedule struct {
+	// MaxConcurrent bounds the clusters being changed at once.
+	MaxConcurrent int
+	// ConnectConcurrency bounds connection checks in flight (64 if 0): checks are cheap and run
+	// apart from changes, so unreachable sites cost at most their timeout, in parallel.
+	ConnectConcurrency int
+	// Progress is told of every state change (may be nil; called from several goroutines).
+	Progress func(Outcome)
+}
+
+// Run syncs the waves in order and returns every cluster's outcome. A wave with a Failed cluster
+// stops the rollout: later waves are Held. Offline and Invalid clusters do not fail a wave.
+func Run(ctx context.Context, waves []Wave, s Schedule) []Outcome {
+	if s.MaxConcurrent <= 0 {
+		s.MaxConcurrent = 4
+	}
+	if s.ConnectConcurrency <= 0 {
+		s.ConnectConcurrency = 64
+	}
+	progress := s.Progress
+	if progress == nil {
+		progress = func(Outcome) {}
+	}
+	var out []Outcome
+	stopped := ""
+	for _, w := range waves {
+		if stopped != "" {
+			for _, t := range w.Targets {
+				o := Outcome{Cluster: t.Name(), Wave: w.Name, State: Held, Message: "rollout stopped: wave " + stopped + " failed"}
+				progress(o)
+				out = append(out, o)
+			}
+			continue
+		}
+		res := runWave(ctx, w, s, progress)
+		for _, o := range res {
+			if o.State == Failed {
+				stopped = w.Name
+			}
+		}
+		out = append(out, res...)
+	}
+	return out
+}
+
+func runWave(ctx context.Context, w Wave, s Schedule, progress func(Outcome)) []Outcome {
+	results := make([]Outcome, len(w.Targets))
+	connectSem := make(chan struct{}, s.ConnectConcurrency)
+	changeSem := make(chan struct{}, s.MaxConcurrent)
+	var wg sync.WaitGroup
+	for i, t := range w.Targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			connectSem <- struct{}{}
+			err := t.Connect(ctx)
+			<-connectSem
+			if err != nil {
+				st := Failed
+				if IsOffline(err) {
+					st = Offline
+				}
+				o := Outcome{Cluster: t.Name(), Wave: w.Name, State: st, Message: err.Error(), Started: start, Took: time.Since(start)}
+				results[i] = o
+				progress(o)
+				return
+			}
+			changeSem <- struct{}{}
+			progress(Outcome{Cluster: t.Name(), Wave: w.Name, State: Syncing, Started: start})
+			o := t.Sync(ctx)
+			<-changeSem
+			o.Cluster, o.Wave, o.Started, o.Took = t.Name(), w.Name, start, time.Since(start)
+			results[i] = o
+			progress(o)
+		}()
+	}
+	wg.Wait()
+	return results
+}

@@ -1,0 +1,191 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
+)
+
+// StatusName is the ConfigMap (in inventory.Namespace) where a cluster's sync status lives, so that
+// `vmo-cue status` reads it from the cluster itself.
+const StatusName = "vmo-cue-status"
+
+// ClusterStatus is what a cluster says about its last sync.
+type ClusterStatus struct {
+	Cluster  string    `json:"cluster"`
+	State    State     `json:"state"`
+	Revision string    `json:"revision,omitempty"`
+	Synced   time.Time `json:"synced,omitempty"`
+	Drifted  int       `json:"drifted"`
+	Orphans  int       `json:"orphans"`
+	VMs      int       `json:"vms"`
+	Message  string    `json:"message,omitempty"`
+	// LastSeen is when the cluster last answered (from the local state for an offline cluster).
+	LastSeen time.Time `json:"lastSeen,omitempty"`
+	// Context is the kubeconfig context it was read through.
+	Context string `json:"context,omitempty"`
+}
+
+func (s ClusterStatus) data() map[string]string {
+	return map[string]string{
+		"cluster": s.Cluster, "state": string(s.State), "revision": s.Revision,
+		"synced":  s.Synced.UTC().Format(time.RFC3339), "drifted": fmt.Sprint(s.Drifted),
+		"orphans": fmt.Sprint(s.Orphans), "vms": fmt.Sprint(s.VMs), "message": s.Message,
+	}
+}
+
+// WriteStatus records the status in the cluster, unless it already says the same (one GET then).
+func WriteStatus(ctx context.Context, c client.Client, s ClusterStatus) error {
+	var cm corev1.ConfigMap
+	err := c.Get(ctx, client.ObjectKey{Namespace: inventory.Namespace, Name: StatusName}, &cm)
+	want := s.data()
+	if err == nil {
+		same := true
+		for k, v := range want {
+			if k != "synced" && cm.Data[k] != v {
+				same = false
+			}
+		}
+		if same {
+			return nil
+		}
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading %s/%s: %w", inventory.Namespace, StatusName, err)
+	}
+	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: inventory.Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}}}
+	if err := c.Patch(ctx, ns, client.Apply, client.FieldOwner(reconciler.FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("writing namespace %s: %w", inventory.Namespace, err)
+	}
+	out := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: metav1.ObjectMeta{Name: StatusName, Namespace: inventory.Namespace,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}},
+		Data: want}
+	if err := c.Patch(ctx, out, client.Apply, client.FieldOwner(reconciler.FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("writing %s/%s: %w", inventory.Namespace, StatusName, err)
+	}
+	return nil
+}
+
+// ReadStatus reads a cluster's status; found is false when vmo-cue never synced it.
+func ReadStatus(ctx context.Context, c client.Client) (s ClusterStatus, found bool, err error) {
+	var cm corev1.ConfigMap
+	err = c.Get(ctx, client.ObjectKey{Namespace: inventory.Namespace, Name: StatusName}, &cm)
+	if apierrors.IsNotFound(err) {
+		return s, false, nil
+	}
+	if err != nil {
+		return s, false, err
+	}
+	d := cm.Data
+	s = ClusterStatus{Cluster: d["cluster"], State: State(d["state"]), Revision: d["revision"], Message: d["message"]}
+	s.Synced, _ = time.Parse(time.RFC3339, d["synced"])
+	fmt.Sscan(d["drifted"], &s.Drifted)
+	fmt.Sscan(d["orphans"], &s.Orphans)
+	fmt.Sscan(d["vms"], &s.VMs)
+	return s, true, nil
+}
+
+// LocalState is what this machine remembers of clusters between runs: when each was last seen, at
+// which revision, and the backoff for offline ones. It never holds credentials.
+type LocalState struct {
+	path     string
+	mu       sync.Mutex
+	Clusters map[string]*Remembered `json:"clusters"`
+}
+
+// Remembered is one cluster in the local state.
+type Remembered struct {
+	LastSeen     time.Time `json:"lastSeen,omitempty"`
+	Revision     string    `json:"revision,omitempty"`
+	State        State     `json:"state,omitempty"`
+	Failures     int       `json:"failures,omitempty"`
+	NextRetry    time.Time `json:"nextRetry,omitempty"`
+	OfflineSince time.Time `json:"offlineSince,omitempty"`
+}
+
+// OpenState loads the local state from dir (created if needed); "" keeps it in memory only.
+func OpenState(dir string) (*LocalState, error) {
+	s := &LocalState{Clusters: map[string]*Remembered{}}
+	if dir == "" {
+		return s, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("state folder %s: %w", dir, err)
+	}
+	s.path = filepath.Join(dir, "clusters.json")
+	data, err := os.ReadFile(s.path)
+	if err == nil {
+		if err := json.Unmarshal(data, s); err != nil {
+			return nil, fmt.Errorf("state file %s: %w", s.path, err)
+		}
+	}
+	if s.Clusters == nil {
+		s.Clusters = map[string]*Remembered{}
+	}
+	return s, nil
+}
+
+// Get returns what is remembered of a cluster (a zero value if nothing).
+func (s *LocalState) Get(name string) Remembered {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.Clusters[name]; ok {
+		return *r
+	}
+	return Remembered{}
+}
+
+// Update changes what is remembered of a cluster.
+func (s *LocalState) Update(name string, f func(*Remembered)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.Clusters[name]
+	if !ok {
+		r = &Remembered{}
+		s.Clusters[name] = r
+	}
+	f(r)
+}
+
+// Save writes the state (atomically).
+func (s *LocalState) Save() error {
+	if s.path == "" {
+		return nil
+	}
+	s.mu.Lock()
+	data, err := json.MarshalIndent(s, "", "  ")
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	tmp := s.path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.path)
+}
+
+// backoff is the wait before retrying a cluster offline n times in a row: 30 s doubling, at most 15 min.
+func backoff(n int) time.Duration {
+	d := 30 * time.Second
+	for i := 1; i < n && d < 15*time.Minute; i++ {
+		d *= 2
+	}
+	if d > 15*time.Minute {
+		d = 15 * time.Minute
+	}
+	return d
+}

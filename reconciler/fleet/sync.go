@@ -1,0 +1,183 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/vmo-cue/vmo-cue/internal/desired"
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/validate"
+	"github.com/vmo-cue/vmo-cue/reconciler"
+)
+
+// Options configure a fleet sync.
+type Options struct {
+	// Dir is a checkout of the fleet at Revision.
+	Dir      string
+	Revision string
+	// Kubeconfig holds one context per cluster (the cluster's declared context, else its name).
+	Kubeconfig string
+	// Selector limits the sync to clusters with these labels.
+	Selector map[string]string
+	Drift    reconciler.DriftMode
+	Prune    bool
+	// Concurrency, if set, overrides the rollout's maxConcurrent.
+	Concurrency int
+	// ConnectTimeout bounds reaching a cluster (5 s if 0): the most an offline site delays the rest.
+	ConnectTimeout time.Duration
+	// Health, if set, overrides the rollout's health mode ("kstatus" or "accepted").
+	Health         string
+	PendingTimeout time.Duration
+	// State is this machine's memory of clusters (last seen, backoff); in memory if nil.
+	State *LocalState
+	// RetryOffline tries offline clusters now, ignoring their backoff.
+	RetryOffline bool
+	Progress     func(Outcome)
+}
+
+// Report is the result of a fleet sync.
+type Report struct {
+	Revision string
+	Outcomes []Outcome
+	// FleetErrors are errors in the shared definitions: nothing was applied anywhere.
+	FleetErrors diag.List
+	// Invalid are the findings of clusters skipped because their own definitions fail.
+	Invalid map[string]diag.List
+	Took    time.Duration
+}
+
+// OK reports whether every targeted cluster is in sync or synced (offline ones excepted).
+func (r *Report) OK() bool {
+	if len(r.FleetErrors) > 0 {
+		return false
+	}
+	for _, o := range r.Outcomes {
+		switch o.State {
+		case InSync, Synced, Offline:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Sync renders and validates every targeted cluster from one revision and rolls it out.
+func Sync(ctx context.Context, opts Options) (*Report, error) {
+	start := time.Now()
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = 5 * time.Second
+	}
+	if opts.State == nil {
+		opts.State, _ = OpenState("")
+	}
+	rep := &Report{Revision: opts.Revision, Invalid: map[string]diag.List{}}
+	res, err := desired.Load(opts.Dir, desired.Options{})
+	if err != nil {
+		return rep, err
+	}
+	if res.Shared.HasErrors() {
+		rep.FleetErrors = res.Shared.Errors()
+		return rep, nil
+	}
+	rollout := readRollout(res.Fleet.Rollout)
+	if opts.Concurrency > 0 {
+		rollout.maxConcurrent = opts.Concurrency
+	}
+	if opts.Health != "" {
+		rollout.health = opts.Health
+	}
+	var labeled []Labeled
+	byName := map[string]*validate.Cluster{}
+	for _, c := range res.Clusters {
+		if !c.Declared || !matches(c.Labels, opts.Selector) {
+			continue
+		}
+		if !c.Valid() {
+			rep.Invalid[c.Name] = c.Diags.Errors()
+			o := Outcome{Cluster: c.Name, State: Invalid, Message: fmt.Sprintf("%d errors in its definitions: skipped", len(c.Diags.Errors()))}
+			rep.Outcomes = append(rep.Outcomes, o)
+			if opts.Progress != nil {
+				opts.Progress(o)
+			}
+			continue
+		}
+		byName[c.Name] = c
+		labeled = append(labeled, Labeled{Name: c.Name, Labels: c.Labels})
+	}
+	names := WaveNames(rollout.canary, rollout.waves)
+	var waves []Wave
+	for i, members := range PlanWaves(labeled, rollout.canary, rollout.waves) {
+		if len(members) == 0 {
+			continue
+		}
+		w := Wave{Name: names[i]}
+		for _, n := range members {
+			w.Targets = append(w.Targets, &clusterTarget{vc: byName[n], opts: &opts, health: rollout.health, timeout: rollout.healthTimeout})
+		}
+		waves = append(waves, w)
+	}
+	rep.Outcomes = append(rep.Outcomes, Run(ctx, waves, Schedule{MaxConcurrent: rollout.maxConcurrent, Progress: opts.Progress})...)
+	sort.SliceStable(rep.Outcomes, func(i, j int) bool { return rep.Outcomes[i].Cluster < rep.Outcomes[j].Cluster })
+	rep.Took = time.Since(start)
+	if err := opts.State.Save(); err != nil {
+		return rep, fmt.Errorf("saving the local state: %w", err)
+	}
+	return rep, nil
+}
+
+type rolloutSpec struct {
+	canary        map[string]string
+	waves         []WaveSpec
+	maxConcurrent int
+	healthTimeout time.Duration
+	health        string
+}
+
+func readRollout(m map[string]any) rolloutSpec {
+	r := rolloutSpec{maxConcurrent: 4, healthTimeout: 5 * time.Minute, health: "kstatus"}
+	if c, ok := m["canary"].(map[string]any); ok {
+		r.canary = strMap(c)
+	}
+	if ws, ok := m["waves"].([]any); ok {
+		for _, w := range ws {
+			wm, _ := w.(map[string]any)
+			spec := WaveSpec{}
+			spec.Name, _ = wm["name"].(string)
+			if sel, ok := wm["selector"].(map[string]any); ok {
+				spec.Selector = strMap(sel)
+			}
+			spec.Share, _ = wm["share"].(float64)
+			if n, ok := wm["share"].(int64); ok {
+				spec.Share = float64(n)
+			}
+			r.waves = append(r.waves, spec)
+		}
+	}
+	switch n := m["maxConcurrent"].(type) {
+	case int64:
+		r.maxConcurrent = int(n)
+	case float64:
+		r.maxConcurrent = int(n)
+	case int:
+		r.maxConcurrent = n
+	}
+	if d, ok := m["healthTimeout"].(string); ok {
+		if v, err := time.ParseDuration(d); err == nil {
+			r.healthTimeout = v
+		}
+	}
+	if h, ok := m["health"].(string); ok {
+		r.health = h
+	}
+	return r
+}
+
+func strMap(m map[string]any) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = fmt.Sprint(v)
+	}
+	return out
+}

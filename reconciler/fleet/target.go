@@ -1,0 +1,157 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/vmo-cue/vmo-cue/internal/validate"
+	"github.com/vmo-cue/vmo-cue/reconciler"
+)
+
+// clusterTarget is a real cluster reached through a kubeconfig context.
+type clusterTarget struct {
+	vc      *validate.Cluster
+	opts    *Options
+	health  string
+	timeout time.Duration
+	rc      *reconciler.Cluster
+}
+
+func (t *clusterTarget) Name() string { return t.vc.Name }
+
+// restConfig loads the cluster's context. Errors name the file and context, never their contents.
+func restConfig(kubeconfig, context string, connectTimeout time.Duration) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig context %q: %w", context, err)
+	}
+	cfg.Dial = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	cfg.Timeout = 2 * time.Minute
+	return cfg, nil
+}
+
+func (t *clusterTarget) Connect(ctx context.Context) error {
+	if r := t.opts.State.Get(t.vc.Name); !t.opts.RetryOffline && r.State == Offline && time.Now().Before(r.NextRetry) {
+		return &OfflineError{Err: fmt.Errorf("offline since %s; next try after %s (backoff)",
+			r.OfflineSince.UTC().Format(time.RFC3339), r.NextRetry.UTC().Format(time.RFC3339))}
+	}
+	cfg, err := restConfig(t.opts.Kubeconfig, t.vc.Context, t.opts.ConnectTimeout)
+	if err != nil {
+		return err
+	}
+	probe := rest.CopyConfig(cfg)
+	probe.Timeout = t.opts.ConnectTimeout
+	rc, err := reconciler.Connect(probe)
+	if err != nil {
+		return t.offline(err)
+	}
+	// Connected: the real client gets the ordinary request timeout.
+	if rc, err = reconciler.Connect(cfg); err != nil {
+		return t.offline(err)
+	}
+	t.rc = rc
+	return nil
+}
+
+// offline records an unreachable cluster and its backoff.
+func (t *clusterTarget) offline(err error) error {
+	t.opts.State.Update(t.vc.Name, func(r *Remembered) {
+		if r.State != Offline {
+			r.OfflineSince = time.Now()
+			r.Failures = 0
+		}
+		r.State = Offline
+		r.Failures++
+		r.NextRetry = time.Now().Add(backoff(r.Failures))
+	})
+	return &OfflineError{Err: err}
+}
+
+func (t *clusterTarget) Sync(ctx context.Context) Outcome {
+	o := Outcome{Cluster: t.vc.Name}
+	status := ClusterStatus{Cluster: t.vc.Name, Revision: t.opts.Revision, VMs: len(t.vc.VMs)}
+	res, err := t.rc.Reconcile(ctx, t.vc, reconciler.Options{
+		Revision: t.opts.Revision, Drift: t.opts.Drift, Prune: t.opts.Prune, PendingTimeout: t.opts.PendingTimeout,
+		BeforeWrite: func() {
+			s := status
+			s.State, s.Synced = Syncing, time.Now()
+			_ = WriteStatus(ctx, t.rc.Client, s)
+		},
+	})
+	switch {
+	case err != nil && isConnectionError(err):
+		o.State, o.Message = Offline, (&OfflineError{Err: err}).Error()
+		t.offline(err)
+		return o
+	case err != nil:
+		o.State, o.Message = Failed, err.Error()
+	case res.Written && t.health == "kstatus":
+		o.Changed = true
+		items := append(append([]*reconciler.Item(nil), res.Applied...), res.Corrected...)
+		if herr := t.rc.WaitHealthy(ctx, items, t.timeout); herr != nil {
+			o.State, o.Message = Failed, herr.Error()
+		} else {
+			o.State = Synced
+		}
+	case res.Written:
+		o.Changed, o.State = true, Synced
+	case len(res.Drifted) > 0 || len(res.OutOfSync) > 0:
+		o.State = Drifted
+	default:
+		o.State = InSync
+	}
+	if res != nil {
+		o.Message = summary(res, o.Message)
+		status.Drifted = len(res.Drifted)
+		status.Orphans = len(res.Orphans)
+		if len(res.Pending) > 0 && o.State != Failed {
+			o.State = Syncing
+		}
+	}
+	status.State, status.Message, status.Synced = o.State, o.Message, time.Now()
+	if o.State == Synced {
+		status.State = InSync
+	}
+	if werr := WriteStatus(ctx, t.rc.Client, status); werr != nil && o.State != Failed {
+		o.Message += "; status not recorded: " + werr.Error()
+	}
+	t.opts.State.Update(t.vc.Name, func(r *Remembered) {
+		r.LastSeen, r.State, r.Failures, r.NextRetry = time.Now(), o.State, 0, time.Time{}
+		if o.State != Failed {
+			r.Revision = t.opts.Revision
+		}
+	})
+	return o
+}
+
+func summary(r *reconciler.Result, prefix string) string {
+	s := fmt.Sprintf("%d applied, %d corrected, %d drifted, %d unchanged", len(r.Applied), len(r.Corrected), len(r.Drifted), r.Unchanged)
+	if len(r.Pending) > 0 {
+		s += fmt.Sprintf(", %d pending", len(r.Pending))
+	}
+	if len(r.Pruned)+len(r.Orphans) > 0 {
+		s += fmt.Sprintf(", %d pruned, %d orphans", len(r.Pruned), len(r.Orphans))
+	}
+	if prefix != "" {
+		return prefix + " (" + s + ")"
+	}
+	return s
+}
+
+func isConnectionError(err error) bool {
+	var ne net.Error
+	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || errors.Is(err, syscall.ECONNREFUSED) ||
+		utilnet.IsProbableEOF(err) || (errors.As(err, &ne) && ne.Timeout())
+}
