@@ -41,7 +41,7 @@ type ClusterStatus struct {
 func (s ClusterStatus) data() map[string]string {
 	return map[string]string{
 		"cluster": s.Cluster, "state": string(s.State), "revision": s.Revision,
-		"synced":  s.Synced.UTC().Format(time.RFC3339), "drifted": fmt.Sprint(s.Drifted),
+		"synced": s.Synced.UTC().Format(time.RFC3339), "drifted": fmt.Sprint(s.Drifted),
 		"orphans": fmt.Sprint(s.Orphans), "vms": fmt.Sprint(s.VMs), "message": s.Message,
 	}
 }
