@@ -6,7 +6,7 @@ BIN := bin/vmo-cue
 TESTBIN ?= $(CURDIR)/.cache/testbin
 export VMO_TESTBIN := $(TESTBIN)
 
-.PHONY: all build test test-unit bench generate lint testenv clusters clusters-down demo
+.PHONY: all build deps test test-unit bench generate lint testenv clusters clusters-down demo
 
 all: build
 
@@ -17,9 +17,14 @@ build:
 generate:
 	$(GO) run ./hack/gen-schemas
 
-## test: everything, against real kube-apiservers (built by `make testenv` on first use).
-test: testenv build
-	$(GO) test -race -count=1 ./...
+## deps: Debian packages the tests use (pre-commit), installed only if missing.
+deps:
+	hack/ci-deps.sh
+
+## test: everything, against real kube-apiservers (built by `make testenv` on first use), with -race.
+test: deps testenv build
+	@echo "==> go test -race ./... (real kube-apiservers, git servers and pre-commit; several minutes)"
+	$(GO) test -race -count=1 -timeout 45m ./...
 
 test-unit:
 	$(GO) test -count=1 ./...
@@ -42,3 +47,8 @@ clusters: testenv
 
 clusters-down:
 	hack/clusters.sh down
+
+## demo: local clusters for the example fleet, synced from a local git repository, drift, a rollout,
+## an offline site; stops everything it started at the end.
+demo: testenv build
+	hack/demo.sh
