@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# make demo: the main job of vmo-cue on one machine. Local clusters for the example fleet (real
+# kube-apiservers), a local git repository made from fleet/, a sync in a rollout, the status read from
+# the clusters, a VM changed by hand and the drift found and corrected, a commit rolled out, a cluster
+# stopped and shown Offline while the others sync. Everything it started is stopped at the end.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export VMO_TESTBIN="${VMO_TESTBIN:-$root/.cache/testbin}"
+vmo="$root/bin/vmo-cue"
+kubectl="$VMO_TESTBIN/kubectl"
+work="$(mktemp -d /tmp/vmo-demo.XXXXXX)"
+repo="$work/fleet-repo"
+state="$work/state"
+bold=$'\e[1m'; dim=$'\e[2m'; off=$'\e[0m'
+[ -t 1 ] || { bold=; dim=; off=; }
+
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$off"; }
+run() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; "$@"; }
+cleanup() {
+	step "Stopping everything the demo started"
+	hack/clusters.sh down || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+step "Starting local clusters for the example fleet (real kube-apiservers + etcd; about half a minute)"
+names="$("$vmo" clusters fleet | paste -sd, -)"
+echo "clusters: $names"
+export_line="$(CLUSTERS="$names" hack/clusters.sh up | tail -n 1)"
+eval "$export_line"
+echo "$export_line"
+# dc-east's declaration names the platform team's context; give the local cluster that name too.
+run "$kubectl" config set-context platform-admin@dc-east-prod --cluster=dc-east --user=dc-east-admin >/dev/null
+
+step "A git repository made from fleet/ (git is the single source of truth)"
+mkdir -p "$repo"
+cp -r fleet/. "$repo/"
+git -C "$repo" init -q -b main
+git -C "$repo" -c user.name=demo -c user.email=demo@example.com add -A
+git -C "$repo" -c user.name=demo -c user.email=demo@example.com commit -qm "The example fleet"
+echo "$repo @ $(git -C "$repo" rev-parse --short HEAD)"
+
+step "vmo-cue vet: every cluster, every error at once (what the pre-commit hook runs)"
+run "$vmo" vet "$repo"
+
+sync() { run "$vmo" sync --repo "$repo" --state-dir "$state" --cache-dir "$work/cache" --health accepted "$@"; }
+
+step "vmo-cue sync: canary first, then the edge sites, then the data centres"
+sync
+
+step "vmo-cue status: read from the clusters themselves"
+run "$vmo" status --state-dir "$state"
+
+step "Someone changes a VM by hand: a new MAC on edge-store-2's pos-server (as kubectl edit would)"
+run "$kubectl" --context edge-store-2 -n vms patch virtualmachine pos-server --type=json \
+	-p '[{"op":"add","path":"/spec/template/spec/domain/devices/interfaces/0/macAddress","value":"02:de:ad:be:ef:01"}]'
+
+step "vmo-cue diff finds the drift (exit 1), object by object"
+run "$vmo" diff "$repo" --cluster edge-store-2 || true
+
+step "sync --drift report: reported, nothing changed"
+sync --drift report || true
+
+step "sync: the drift is corrected"
+sync
+
+step "A commit to git: more memory for the POS servers, rolled out wave by wave"
+sed -i 's/guest: 6Gi/guest: 8Gi/' "$repo/clusters/edge-store-1/vms/pos.yaml" "$repo/clusters/edge-store-2/vms/store.yaml" 2>/dev/null || true
+git -C "$repo" -c user.name=demo -c user.email=demo@example.com commit -qam "POS servers: 8Gi" && echo "committed $(git -C "$repo" rev-parse --short HEAD)"
+sync
+
+step "An edge site goes offline: edge-factory-1's API server stops"
+pid="$(awk '$1 == "kube-apiserver/edge-factory-1" {print $2}' .cache/clusters/processes)"
+run kill -- "-$pid"
+sed -i 's/guest: 8Gi/guest: 10Gi/' "$repo/clusters/edge-store-1/vms/pos.yaml" 2>/dev/null || true
+git -C "$repo" -c user.name=demo -c user.email=demo@example.com commit -qam "POS server: 10Gi" && echo "committed $(git -C "$repo" rev-parse --short HEAD)"
+sync --connect-timeout 2s || true
+run "$vmo" status --state-dir "$state" --timeout 2s
+
+step "What to try next"
+cat <<TRY
+  make clusters                  # keep local clusters running, then:
+  export KUBECONFIG=...          # (printed by make clusters)
+  vmo-cue init my-fleet          # a new fleet repository with a pre-commit configuration
+  vmo-cue vet fleet              # validate; try a duplicate MAC or a misspelled gate
+  vmo-cue build fleet --cluster edge-store-1
+  vmo-cue apply fleet --cluster edge-store-1 --drift report
+  vmo-cue diff fleet --cluster edge-store-1
+  vmo-cue sync --repo https://git.example.com/fleet.git --token-file ~/.fleet-token
+  make clusters-down
+TRY
