@@ -2,6 +2,7 @@ package desired
 
 import (
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/vmo-cue/vmo-cue/internal/genfleet"
@@ -34,4 +35,16 @@ func benchmarkLoad(b *testing.B, clusters, vms int, form genfleet.Form) {
 		}
 	}
 	b.ReportMetric(float64(vms)*float64(b.N)/b.Elapsed().Seconds(), "vms/sec")
+
+	// The heap that stays live while the result is held (what a command holds until it exits).
+	b.StopTimer()
+	r, err := Load(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	runtime.KeepAlive(r)
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "live-MiB")
 }

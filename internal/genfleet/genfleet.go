@@ -182,7 +182,11 @@ package fleet
 
 import "vmo-cue.dev/vmo/schemas"
 
-schemas.#Package
+// The schemas every cluster folder's declarations are checked against (field by field, as vmo-cue init
+// writes them: upstream cue does not close definitions reached through a root embedding).
+fleet:    schemas.#Fleet
+cluster?: schemas.#Cluster
+vms?: [Name=string]: schemas.#NamedVirtualMachine & {#name: Name}
 
 fleet: defaults: {
 	stack: kubevirt: version: "v1.6.3"
