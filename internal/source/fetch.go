@@ -180,7 +180,9 @@ func (f *fetcher) resolve(refs []*plumbing.Reference) (string, plumbing.Hash, er
 				same = append(same, r.Name().String())
 			}
 		}
-		sort.Slice(same, func(i, j int) bool { return branchRank(same[i]) < branchRank(same[j]) || (branchRank(same[i]) == branchRank(same[j]) && same[i] < same[j]) })
+		sort.Slice(same, func(i, j int) bool {
+			return branchRank(same[i]) < branchRank(same[j]) || (branchRank(same[i]) == branchRank(same[j]) && same[i] < same[j])
+		})
 		if len(same) == 0 {
 			return "", plumbing.ZeroHash, fmt.Errorf("the remote HEAD is detached at %s and no branch points there: set the ref to follow", head.Hash())
 		}
