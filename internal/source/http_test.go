@@ -82,8 +82,12 @@ type countingBody struct {
 	n int64
 }
 
-func (b *countingBody) Read(p []byte) (int, error) { n, err := b.r.Read(p); b.n += int64(n); return n, err }
-func (b *countingBody) Close() error               { return b.r.Close() }
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+func (b *countingBody) Close() error { return b.r.Close() }
 
 // gitHTTPServer serves the repositories under root with git http-backend (CGI), behind basic auth
 // that requires token as the password, and counts requests and bytes.
