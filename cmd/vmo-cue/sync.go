@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vmo-cue/vmo-cue/internal/source"
+	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+)
+
+type syncFlags struct {
+	repo, ref, kubeconfig, selector, drift, health, stateDir, cacheDir string
+	username, tokenFile, sshKey, knownHosts, caFile                    string
+	verifyKeys                                                         []string
+	prune, shallow, retryOffline                                       bool
+	concurrency                                                        int
+	connectTimeout, pendingTimeout                                     time.Duration
+}
+
+func newSyncCmd() *cobra.Command {
+	f := &syncFlags{}
+	cmd := &cobra.Command{
+		Use:   "sync --repo URL|PATH",
+		Short: "Sync every targeted cluster of a fleet from one git revision, in a rollout",
+		Long: `sync fetches the fleet repository (https, ssh with host keys checked against --known-hosts, or a
+local path), renders and validates every targeted cluster from that one revision, and rolls it out:
+canary clusters first, then the waves the fleet declares, with a bound on clusters changed at once; a
+wave that fails stops the rollout. An error in the shared definitions applies nothing anywhere; a
+cluster whose own definitions fail is skipped with its errors while the others proceed. A cluster
+that cannot be reached within --connect-timeout is Offline, retried with backoff, and never holds the
+rest back. When the remote is unreachable, the last good revision is used and the report says so.
+
+Credentials: --token-file (or $VMO_GIT_TOKEN) and --username for https; --ssh-key and --known-hosts
+for ssh. They never come from the fleet repository and never appear in output.
+Exit status: 0 every targeted cluster in sync (offline ones excepted), 1 something failed, 2 error.`,
+		Args: usageArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error { return runSync(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.repo, "repo", "", "the fleet repository: https://, ssh://, user@host:path, file:// or a local path (required)")
+	fl.StringVar(&f.ref, "ref", "", "branch, tag (tag:NAME) or commit to follow (default: the remote's default branch)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig with a context per cluster (default: $KUBECONFIG, then ~/.kube/config)")
+	fl.StringVar(&f.selector, "selector", "", "only clusters with these labels (k=v,k2=v2)")
+	fl.StringVar(&f.drift, "drift", "correct", "what to do with drift: correct, or report")
+	fl.BoolVar(&f.prune, "prune", false, "delete objects that left git (within each cluster's prune policy)")
+	fl.IntVar(&f.concurrency, "concurrency", 0, "clusters changed at once (default: the fleet's rollout.maxConcurrent, else 4)")
+	fl.StringVar(&f.health, "health", "", "override the rollout's health check: kstatus or accepted")
+	fl.DurationVar(&f.connectTimeout, "connect-timeout", 5*time.Second, "how long a cluster has to answer before it is Offline")
+	fl.DurationVar(&f.pendingTimeout, "pending-timeout", 30*time.Second, "how long objects wait for their kind to exist")
+	fl.BoolVar(&f.retryOffline, "retry-offline", false, "try offline clusters now, ignoring their backoff")
+	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "where this machine remembers clusters (last seen, backoff)")
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "git clone cache (default: the user cache directory)")
+	fl.BoolVar(&f.shallow, "shallow", true, "fetch with depth 1")
+	fl.StringVar(&f.username, "username", "", "https username (default git)")
+	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the https token or password (else $VMO_GIT_TOKEN)")
+	fl.StringVar(&f.sshKey, "ssh-key", "", "ssh private key file")
+	fl.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file with the ssh server's host key (required for ssh)")
+	fl.StringVar(&f.caFile, "ca-file", "", "extra CA certificates (PEM) for https")
+	fl.StringArrayVar(&f.verifyKeys, "verify-key", nil, "armored OpenPGP public key file: the commit must be signed by one of them (repeatable)")
+	return cmd
+}
+
+func runSync(cmd *cobra.Command, f *syncFlags) error {
+	if f.repo == "" {
+		return &exitCode{code: exitError, err: fmt.Errorf("--repo is required")}
+	}
+	mode := reconciler.DriftMode(f.drift)
+	if mode != reconciler.DriftCorrect && mode != reconciler.DriftReport {
+		return &exitCode{code: exitError, err: fmt.Errorf("--drift %s: want correct or report", f.drift)}
+	}
+	sel, err := parseSelector(f.selector)
+	if err != nil {
+		return &exitCode{code: exitError, err: err}
+	}
+	spec := source.Spec{URL: f.repo, Ref: f.ref, CacheDir: f.cacheDir, Shallow: f.shallow, CAFile: f.caFile, Timeout: 2 * time.Minute,
+		Auth: source.Auth{Username: f.username, SSHKeyFile: f.sshKey, KnownHostsFile: f.knownHosts}}
+	if f.tokenFile != "" {
+		data, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return &exitCode{code: exitError, err: fmt.Errorf("--token-file: %w", err)}
+		}
+		spec.Auth.Password = strings.TrimSpace(string(data))
+	} else if tok := os.Getenv("VMO_GIT_TOKEN"); tok != "" {
+		spec.Auth.Password = tok
+	}
+	for _, k := range f.verifyKeys {
+		data, err := os.ReadFile(k)
+		if err != nil {
+			return &exitCode{code: exitError, err: fmt.Errorf("--verify-key: %w", err)}
+		}
+		spec.VerifyKeys = append(spec.VerifyKeys, string(data))
+	}
+	if local, err := filepath.Abs(f.repo); err == nil && !strings.Contains(f.repo, "://") && !strings.Contains(f.repo, "@") {
+		spec.URL = local
+	}
+	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	ctx := context.Background()
+	rev, err := source.Fetch(ctx, spec)
+	if err != nil {
+		return &exitCode{code: exitError, err: err}
+	}
+	fmt.Fprintf(errOut, "revision %s (%s)%s\n", rev.Commit, rev.Ref, revisionNotes(rev))
+	state, err := fleet.OpenState(f.stateDir)
+	if err != nil {
+		return &exitCode{code: exitError, err: err}
+	}
+	prog := newProgress(errOut)
+	rep, err := fleet.Sync(ctx, fleet.Options{Dir: rev.Dir, Revision: rev.Commit, Kubeconfig: f.kubeconfig, Selector: sel,
+		Drift: mode, Prune: f.prune, Concurrency: f.concurrency, ConnectTimeout: f.connectTimeout, Health: f.health,
+		PendingTimeout: f.pendingTimeout, State: state, RetryOffline: f.retryOffline, Progress: prog.update})
+	if err != nil {
+		return &exitCode{code: exitError, err: err}
+	}
+	if len(rep.FleetErrors) > 0 {
+		rep.FleetErrors.Print(errOut)
+		return &exitCode{code: exitInvalid, err: fmt.Errorf("the fleet's shared definitions do not validate at %s: nothing applied anywhere", short(rev.Commit))}
+	}
+	for name, diags := range rep.Invalid {
+		fmt.Fprintf(errOut, "cluster %s skipped:\n", name)
+		diags.Print(errOut)
+	}
+	fmt.Fprintln(out)
+	printOutcomes(out, rep.Outcomes)
+	fmt.Fprintf(out, "revision %s, %d clusters in %s\n", short(rev.Commit), len(rep.Outcomes), rep.Took.Round(time.Millisecond))
+	if !rep.OK() {
+		return &exitCode{code: exitInvalid}
+	}
+	return nil
+}
+
+func revisionNotes(r *source.Revision) string {
+	var notes []string
+	if r.Stale {
+		notes = append(notes, "remote unreachable, using the last good revision: "+r.StaleReason)
+	}
+	if r.ForcePushed {
+		notes = append(notes, "the branch was force-pushed (it was at "+short(r.Previous)+")")
+	} else if r.Previous != "" {
+		notes = append(notes, "new since "+short(r.Previous))
+	}
+	if r.SignedBy != "" {
+		notes = append(notes, "signed by "+r.SignedBy)
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(notes, "; ")
+}
+
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return commit
+}
+
+func parseSelector(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if s == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--selector %q: want key=value[,key=value]", s)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
