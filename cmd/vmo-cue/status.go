@@ -60,12 +60,24 @@ and the revision it last had.`,
 				}()
 			}
 			wg.Wait()
+			// Several contexts may reach one cluster: each cluster is listed once, a reachable
+			// answer winning over an offline one.
 			var list []fleet.ClusterStatus
+			index := map[string]int{}
 			for _, s := range statuses {
-				if s != nil {
-					list = append(list, *s)
+				if s == nil {
+					continue
 				}
+				if i, seen := index[s.Cluster]; seen {
+					if list[i].State == fleet.Offline && s.State != fleet.Offline {
+						list[i] = *s
+					}
+					continue
+				}
+				index[s.Cluster] = len(list)
+				list = append(list, *s)
 			}
+			sort.Slice(list, func(i, j int) bool { return list[i].Cluster < list[j].Cluster })
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -90,9 +102,16 @@ and the revision it last had.`,
 func readOne(rules *clientcmd.ClientConfigLoadingRules, ctxName string, timeout time.Duration, state *fleet.LocalState) *fleet.ClusterStatus {
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: ctxName}).ClientConfig()
 	offline := func(msg string) *fleet.ClusterStatus {
-		// The context is named like the cluster unless the declaration says otherwise.
-		r := state.Get(ctxName)
-		return &fleet.ClusterStatus{Cluster: ctxName, Context: ctxName, State: fleet.Offline, Revision: r.Revision, LastSeen: r.LastSeen, Message: msg}
+		// The context is named like the cluster unless the declaration says otherwise; then the
+		// kubeconfig's cluster entry usually carries the cluster's name.
+		name := ctxName
+		if raw, err := rules.Load(); err == nil {
+			if c, ok := raw.Contexts[ctxName]; ok && state.Get(ctxName).LastSeen.IsZero() && !state.Get(c.Cluster).LastSeen.IsZero() {
+				name = c.Cluster
+			}
+		}
+		r := state.Get(name)
+		return &fleet.ClusterStatus{Cluster: name, Context: ctxName, State: fleet.Offline, Revision: r.Revision, LastSeen: r.LastSeen, Message: msg}
 	}
 	if err != nil {
 		return offline(err.Error())

@@ -85,7 +85,9 @@ func run(dir string, names []string, withCRDs bool) error {
 	case <-ctx.Done():
 		fmt.Println("clusters: stopping")
 		return nil
-	case <-env.Exited():
-		return fmt.Errorf("a server process ended; see the logs in %s", opts.Dir)
+	case <-env.EtcdExited():
+		// One kube-apiserver ending takes only its cluster down (a site going offline); etcd ending
+		// takes them all.
+		return fmt.Errorf("etcd ended; see the logs in %s", opts.Dir)
 	}
 }

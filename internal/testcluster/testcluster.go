@@ -145,6 +145,12 @@ func (e *Env) Exited() <-chan struct{} {
 	return ch
 }
 
+// EtcdExited returns a channel closed when the shared etcd has ended: every cluster is gone then. One
+// API server ending takes only its own cluster down (an edge site going offline, in the demo).
+func (e *Env) EtcdExited() <-chan struct{} {
+	return e.etcd.done
+}
+
 func (e *Env) all() []*process {
 	var ps []*process
 	for _, c := range e.Clusters {
