@@ -1,0 +1,199 @@
+package reconciler_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/vmo-cue/vmo-cue/internal/testcluster"
+	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
+)
+
+// pos1Only is clusters/shop/vms/pos.yaml without pos-2.
+const pos1Only = `apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata:
+  name: pos-1
+  labels:
+    app: pos
+spec:
+  runStrategy: Always
+  template:
+    metadata:
+      labels:
+        app: pos
+    spec:
+      domain:
+        cpu:
+          cores: 1
+        memory:
+          guest: 1Gi
+        devices:
+          interfaces:
+            - name: pos
+              bridge: {}
+      networks:
+        - name: pos
+          multus:
+            networkName: vms/store-pos
+`
+
+// TestPrune walks one cluster through changes in git, in order: each step starts from the cluster
+// the previous one left.
+func TestPrune(t *testing.T) {
+	env := testcluster.StartWithCRDs(t, "shop")
+	rc, other := connect(t, env.Cluster("shop").Config())
+	dir := copyFleet(t, shopFleet)
+	ctx := t.Context()
+	reconcile := func(t *testing.T, opts reconciler.Options) *reconciler.Result {
+		t.Helper()
+		opts.Revision = "test"
+		res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), opts)
+		require.NoError(t, err, "failed: %v", res.Failed)
+		return res
+	}
+	orphan := func(res *reconciler.Result, id string) string {
+		for _, o := range res.Orphans {
+			if o.ID.String() == id {
+				return o.Kept
+			}
+		}
+		return "<not an orphan>"
+	}
+
+	res := reconcile(t, reconciler.Options{PendingTimeout: 10 * time.Second})
+	require.Empty(t, res.Pending)
+
+	vmWeb, nsShop := idFor(gvkVM, "shop", "web"), idFor(gvkNamespace, "", "shop")
+	t.Run("a VM removed from git is kept and reported, with its namespace", func(t *testing.T) {
+		removeFile(t, dir, "clusters/shop/vms/web.yaml")
+		for _, prune := range []bool{false, true} {
+			res := reconcile(t, reconciler.Options{Prune: prune})
+			assert.Empty(t, res.Pruned, "prune=%v", prune)
+			assert.Equal(t, []string{nsShop, vmWeb}, orphanIDs(res.Orphans), "prune=%v", prune)
+			assert.Contains(t, orphan(res, vmWeb), "orphaned, kept")
+			assert.Contains(t, orphan(res, vmWeb), "opt-in")
+			assert.Contains(t, orphan(res, nsShop), "orphaned, kept: the namespace holds VirtualMachines")
+		}
+		assert.NotNil(t, getLive(t, other, gvkVM, "shop", "web"))
+		assert.NotNil(t, getLive(t, other, gvkNamespace, "", "shop"))
+		// Still in the inventory, so the next sync reports them again.
+		inv := readInventory(t, other)
+		require.NotNil(t, inv)
+		keys := inv.Index()
+		assert.Contains(t, keys, "kubevirt.io/VirtualMachine/shop/web")
+		assert.Contains(t, keys, "/Namespace//shop")
+	})
+
+	t.Run("the annotation opts a VM in: it is deleted, then its emptied namespace", func(t *testing.T) {
+		editAs(t, other, "kubectl-annotate", gvkVM, "shop", "web", func(u *unstructured.Unstructured) {
+			u.SetAnnotations(map[string]string{reconciler.PruneAnnotation: "true"})
+		})
+		res := reconcile(t, reconciler.Options{Prune: true})
+		assert.Equal(t, []string{vmWeb}, prunedIDs(res.Pruned))
+		assert.Nil(t, getLive(t, other, gvkVM, "shop", "web"))
+		// Checked before the VM went: it still held it.
+		assert.Contains(t, orphan(res, nsShop), "holds VirtualMachines")
+
+		res = reconcile(t, reconciler.Options{Prune: true})
+		assert.Equal(t, []string{nsShop}, prunedIDs(res.Pruned), "a namespace without VMs is pruned")
+		assert.Empty(t, res.Orphans)
+		ns := getLive(t, other, gvkNamespace, "", "shop")
+		// Without a namespace controller a deleted namespace stays Terminating.
+		assert.True(t, ns == nil || ns.GetDeletionTimestamp() != nil, "namespace shop deleted")
+		inv := readInventory(t, other)
+		assert.NotContains(t, inv.Index(), "/Namespace//shop")
+	})
+
+	vmPos2 := idFor(gvkVM, "vms", "pos-2")
+	t.Run("the cluster's declaration opts VMs in", func(t *testing.T) {
+		writeFile(t, dir, "clusters/shop/prune.cue", "package fleet\n\ncluster: prune: virtualMachines: true\n")
+		writeFile(t, dir, "clusters/shop/vms/pos.yaml", pos1Only)
+
+		res := reconcile(t, reconciler.Options{})
+		assert.Empty(t, res.Pruned)
+		assert.Equal(t, []string{vmPos2}, orphanIDs(res.Orphans))
+		assert.Contains(t, orphan(res, vmPos2), "use --prune")
+		assert.NotNil(t, getLive(t, other, gvkVM, "vms", "pos-2"), "kept without --prune")
+
+		res = reconcile(t, reconciler.Options{Prune: true})
+		assert.Equal(t, []string{vmPos2}, prunedIDs(res.Pruned))
+		assert.Empty(t, res.Orphans)
+		assert.Nil(t, getLive(t, other, gvkVM, "vms", "pos-2"))
+		assert.NotNil(t, getLive(t, other, gvkVM, "vms", "pos-1"))
+	})
+
+	t.Run("a ConfigMap that left git is kept without --prune, deleted with it", func(t *testing.T) {
+		writeFile(t, dir, "clusters/shop/descheduler.cue", "package fleet\n\ncluster: stack: descheduler: enabled: false\n")
+		cm := idFor(gvkConfigMap, "kube-system", "descheduler-policy")
+		res := reconcile(t, reconciler.Options{})
+		assert.Empty(t, res.Pruned)
+		assert.Contains(t, orphanIDs(res.Orphans), cm)
+		assert.Contains(t, orphan(res, cm), "use --prune")
+		assert.NotNil(t, getLive(t, other, gvkConfigMap, "kube-system", "descheduler-policy"))
+
+		res = reconcile(t, reconciler.Options{Prune: true})
+		assert.Contains(t, prunedIDs(res.Pruned), cm)
+		assert.Contains(t, prunedIDs(res.Pruned), idFor(gvkCronJob, "kube-system", "descheduler"))
+		assert.Len(t, res.Pruned, 5, "the descheduler's ServiceAccount, ClusterRole, ClusterRoleBinding, ConfigMap and CronJob")
+		assert.Empty(t, res.Orphans)
+		assert.Nil(t, getLive(t, other, gvkConfigMap, "kube-system", "descheduler-policy"))
+		assert.Nil(t, getLive(t, other, gvkCronJob, "kube-system", "descheduler"))
+	})
+
+	t.Run("a prune over the maximum share refuses unless forced", func(t *testing.T) {
+		writeFile(t, dir, "clusters/shop/prune.cue", "package fleet\n\ncluster: prune: {virtualMachines: true, maxShare: 0.05}\n")
+		writeFile(t, dir, "clusters/shop/dashboard.cue", "package fleet\n\ncluster: stack: dashboard: enabled: false\n")
+		svc := idFor(gvkService, "vm-dashboard", "vm-dashboard")
+
+		res := reconcile(t, reconciler.Options{Prune: true})
+		assert.Empty(t, res.Pruned)
+		require.Len(t, res.Orphans, 6, "the dashboard's Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding, Deployment and Service")
+		for _, o := range res.Orphans {
+			assert.Contains(t, o.Kept, "over the limit of 5%", o.ID.String())
+		}
+		assert.NotNil(t, getLive(t, other, gvkService, "vm-dashboard", "vm-dashboard"))
+
+		res = reconcile(t, reconciler.Options{Prune: true, ForcePrune: true})
+		assert.Len(t, res.Pruned, 6)
+		assert.Contains(t, prunedIDs(res.Pruned), svc)
+		assert.Empty(t, res.Orphans)
+		assert.Nil(t, getLive(t, other, gvkService, "vm-dashboard", "vm-dashboard"))
+	})
+
+	t.Run("a missing inventory prunes nothing and says so", func(t *testing.T) {
+		inv := &corev1.ConfigMap{}
+		require.NoError(t, other.Get(ctx, client.ObjectKey{Namespace: inventory.Namespace, Name: inventory.Name}, inv))
+		require.NoError(t, other.Delete(ctx, inv))
+		writeFile(t, dir, "clusters/shop/vms/pos.yaml", strings.Replace(pos1Only, "name: pos-1", "name: pos-3", 1))
+
+		res := reconcile(t, reconciler.Options{Prune: true})
+		assert.Empty(t, res.Pruned)
+		assert.Empty(t, res.Orphans)
+		assert.Contains(t, strings.Join(res.Notes, "\n"), "no inventory in the cluster yet: nothing pruned")
+		assert.NotNil(t, getLive(t, other, gvkVM, "vms", "pos-1"), "VMs are opted in, but nothing is known to have left git")
+		assert.NotNil(t, readInventory(t, other), "a new inventory is recorded")
+	})
+
+	t.Run("an unreadable inventory prunes nothing and says so", func(t *testing.T) {
+		inv := &corev1.ConfigMap{}
+		require.NoError(t, other.Get(ctx, client.ObjectKey{Namespace: inventory.Namespace, Name: inventory.Name}, inv))
+		for k := range inv.BinaryData {
+			inv.BinaryData[k] = []byte("not gzip")
+		}
+		require.NoError(t, other.Update(ctx, inv, client.FieldOwner("someone")))
+		removeFile(t, dir, "clusters/shop/vms/pos.yaml")
+
+		res := reconcile(t, reconciler.Options{Prune: true})
+		assert.Empty(t, res.Pruned)
+		assert.Contains(t, strings.Join(res.Notes, "\n"), "inventory unreadable")
+		assert.NotNil(t, getLive(t, other, gvkVM, "vms", "pos-3"))
+	})
+}
