@@ -67,6 +67,44 @@ func (c *Cluster) applyOne(ctx context.Context, it *Item, dryRun bool) error {
 	return nil
 }
 
+// StandInNamespace is where objects are dry-run whose own namespace this apply is about to create:
+// it exists in every cluster.
+const StandInNamespace = "default"
+
+// dryRunElsewhere dry-runs items whose namespace does not exist yet as a create in StandInNamespace,
+// so that the server validates them before anything is written. An object of the same name there
+// means the server validated this one (it looks for an existing object only after validation):
+// not a failure.
+func (c *Cluster) dryRunElsewhere(ctx context.Context, items []*Item, workers int) []ObjectError {
+	if workers <= 0 {
+		workers = 8
+	}
+	var mu sync.Mutex
+	var errs []ObjectError
+	work := make(chan *Item)
+	var wg sync.WaitGroup
+	for i := 0; i < workers && i < len(items); i++ {
+		wg.Go(func() {
+			for it := range work {
+				u := it.Object.DeepCopy()
+				u.SetNamespace(StandInNamespace)
+				err := c.client().Create(ctx, u, client.DryRunAll, client.FieldOwner(FieldManager))
+				if err != nil && !apierrors.IsAlreadyExists(err) {
+					mu.Lock()
+					errs = append(errs, ObjectError{Item: it, Err: fmt.Errorf("dry-run in namespace %s (%s does not exist yet): %w", StandInNamespace, it.ID.Namespace, err)})
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, it := range items {
+		work <- it
+	}
+	close(work)
+	wg.Wait()
+	return errs
+}
+
 // resolvable splits items into those whose kind the cluster serves now and those it does not.
 func (c *Cluster) resolvable(items []*Item) (ok, absent []*Item) {
 	for _, it := range items {

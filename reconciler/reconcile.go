@@ -173,12 +173,16 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 	}
 	logf("%s: %d objects, %d to write, %d unchanged", vc.Name, len(p.Items), len(writes), res.Unchanged)
 
-	// All or nothing: every write whose kind and namespace exist is dry-run on the server before the
-	// first write; the others (their CRD or namespace is part of this apply) before their stage.
+	// All or nothing: every write whose kind exists is dry-run on the server before the first write.
+	// Objects in a namespace that this apply creates cannot be dry-run there yet: they are dry-run
+	// in a stand-in namespace (and again in their own before their stage). Objects whose kind does
+	// not exist yet (its CRD is part of this apply, or an operator creates it) are dry-run before
+	// their stage.
 	now, later := c.resolvable(writes)
-	now, deferred := splitNewNamespaces(now, writes)
-	later = append(later, deferred...)
-	if fails := c.applyAll(ctx, now, true, opts.Concurrency); len(fails) > 0 {
+	now, inNew := splitNewNamespaces(now, writes)
+	fails := c.applyAll(ctx, now, true, opts.Concurrency)
+	fails = append(fails, c.dryRunElsewhere(ctx, inNew, opts.Concurrency)...)
+	if len(fails) > 0 {
 		res.Failed = fails
 		return res, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: nothing written", vc.Name, len(fails))
 	}
