@@ -187,8 +187,8 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 		return res, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: nothing written", vc.Name, len(fails))
 	}
 	if opts.DryRun {
-		c.sortWrites(res, writes)
 		res.Pending = later
+		c.sortWrites(res, writes)
 		return res, c.planPrune(ctx, p, vc, opts, res, false)
 	}
 	if len(writes) > 0 && opts.BeforeWrite != nil {
@@ -302,9 +302,11 @@ func (c *Cluster) applyStages(ctx context.Context, writes []*Item, opts Options,
 	return pending, nil
 }
 
+// sortWrites lists the writes done (or, with DryRun, that would be done) as applied or corrected;
+// pending objects are not.
 func (c *Cluster) sortWrites(res *Result, writes []*Item) {
 	for _, it := range writes {
-		if it.applied == nil && !isPending(res, it) && false {
+		if isPending(res, it) {
 			continue
 		}
 		if it.Action.Drift() {
