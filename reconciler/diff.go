@@ -22,20 +22,28 @@ func (c *Cluster) WriteDiff(ctx context.Context, items []*Item, w io.Writer) err
 			continue
 		}
 		var before, after *unstructured.Unstructured
-		if _, ok := c.Mapping(it.Object.GroupVersionKind()); !ok {
+		if _, ok := c.Mapping(it.Object.GroupVersionKind()); !ok || it.Action == Create || it.Action == Recreate {
+			// Not served yet, or not in the cluster: the whole object is new (and its namespace may not
+			// exist yet, which a dry-run would refuse).
 			after = it.Object.DeepCopy()
 		} else {
-			_, liveObj, merged, err := rm.Diff(ctx, it.Object.DeepCopy(), ssa.DefaultDiffOptions())
+			cse, liveObj, merged, err := rm.Diff(ctx, it.Object.DeepCopy(), ssa.DefaultDiffOptions())
 			if err != nil {
 				return fmt.Errorf("diff of %s: %w", it.ID, err)
 			}
 			before, after = liveObj, merged
-		}
-		if before != nil && after != nil {
-			if err := ssa.SanitizeUnstructuredData(before, after); err != nil {
-				return fmt.Errorf("masking %s: %w", it.ID, err)
+			if merged == nil && cse != nil && cse.Action == ssa.CreatedAction {
+				// ssa returns no objects for an object that does not exist: the whole object is new.
+				after = it.Object.DeepCopy()
 			}
-		} else if after != nil && after.GetKind() == "Secret" {
+		}
+		if it.ID.Group == "" && it.ID.Kind == "Secret" {
+			if before != nil && after != nil {
+				if err := ssa.SanitizeUnstructuredData(before, after); err != nil {
+					return fmt.Errorf("masking %s: %w", it.ID, err)
+				}
+			}
+			maskSecret(before)
 			maskSecret(after)
 		}
 		a, b := toYAML(before), toYAML(after)
@@ -44,7 +52,7 @@ func (c *Cluster) WriteDiff(ctx context.Context, items []*Item, w io.Writer) err
 			title += ": " + it.Reason
 		}
 		text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-			A: difflib.SplitLines(a), B: difflib.SplitLines(b),
+			A: splitLines(a), B: splitLines(b),
 			FromFile: "live/" + it.ID.String(), ToFile: "git/" + it.ID.String(), Context: 3,
 		})
 		if err != nil {
@@ -56,6 +64,14 @@ func (c *Cluster) WriteDiff(ctx context.Context, items []*Item, w io.Writer) err
 		fmt.Fprintf(w, "# %s (%s)\n%s", it.ID, title, text)
 	}
 	return nil
+}
+
+// splitLines splits text into lines; no text is no lines (difflib makes it one empty line).
+func splitLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return difflib.SplitLines(s)
 }
 
 func toYAML(u *unstructured.Unstructured) string {
@@ -73,14 +89,20 @@ func toYAML(u *unstructured.Unstructured) string {
 	return string(data)
 }
 
+// maskSecret masks the values of a Secret that are not masked yet.
 func maskSecret(u *unstructured.Unstructured) {
+	if u == nil {
+		return
+	}
 	for _, f := range []string{"data", "stringData"} {
 		m, ok, _ := unstructured.NestedMap(u.Object, f)
 		if !ok {
 			continue
 		}
-		for k := range m {
-			m[k] = strings.Repeat("*", 8)
+		for k, v := range m {
+			if s, _ := v.(string); !strings.HasPrefix(s, "***") {
+				m[k] = "***"
+			}
 		}
 		unstructured.SetNestedMap(u.Object, m, f)
 	}
