@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 // shallowAncestryDepth is how deep a shallow cache looks for the previous commit of a ref that moved,
@@ -104,6 +105,7 @@ type fetcher struct {
 	keys   openpgp.EntityList
 	entry  *entry
 	parent context.Context
+	proxy  transport.ProxyOptions // SSH: binds connections to the Fetch's context (ssh_dial.go)
 }
 
 func (f *fetcher) gitRemote() *git.Remote {
@@ -121,7 +123,7 @@ func (f *fetcher) run(ctx context.Context) (*Revision, error) {
 	if f.want.kind == refCommit {
 		return f.runPinned(ctx)
 	}
-	refs, err := f.gitRemote().ListContext(ctx, &git.ListOptions{Auth: f.rem.auth, CABundle: f.rem.caBundle})
+	refs, err := f.gitRemote().ListContext(ctx, &git.ListOptions{Auth: f.rem.auth, CABundle: f.rem.caBundle, ProxyOptions: f.proxy})
 	if err != nil {
 		return f.staleOr(f.classify(ctx, err))
 	}
@@ -235,13 +237,14 @@ func branchList(refs []*plumbing.Reference) string {
 // fetch runs one go-git fetch into the cache; "already up to date" is not an error.
 func (f *fetcher) fetch(ctx context.Context, specs []config.RefSpec, depth int) error {
 	err := f.gitRemote().FetchContext(ctx, &git.FetchOptions{
-		RemoteName: "origin",
-		RefSpecs:   specs,
-		Depth:      depth,
-		Auth:       f.rem.auth,
-		CABundle:   f.rem.caBundle,
-		Tags:       git.NoTags,
-		Force:      true,
+		RemoteName:   "origin",
+		RefSpecs:     specs,
+		Depth:        depth,
+		Auth:         f.rem.auth,
+		CABundle:     f.rem.caBundle,
+		ProxyOptions: f.proxy,
+		Tags:         git.NoTags,
+		Force:        true,
 	})
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil

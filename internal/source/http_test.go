@@ -261,25 +261,67 @@ func TestHTTPUnreachableKeepsLastGoodRevision(t *testing.T) {
 	assert.Contains(t, err.Error(), "connection refused")
 }
 
-// A remote that accepts connections and never answers: the Spec's Timeout makes it unreachable.
+// A remote that accepts connections and never answers: the Spec's Timeout makes it unreachable, over
+// HTTP and over SSH (whose handshake go-git runs without a context; see ssh_dial.go).
 func TestTimeoutCountsAsUnreachable(t *testing.T) {
 	const token = "t0ken"
 	root := t.TempDir()
 	r := newTestRepo(t, root)
 	b := r.commit("first", filesA)
-	srv, _ := gitHTTPServer(t, root, token, false)
-	cache := t.TempDir()
-	good := fetch(t, Spec{URL: srv.URL + "/fleet", CacheDir: cache, Auth: Auth{Password: token}})
-	require.Equal(t, b.String(), good.Commit)
 
-	// The same URL, now answered by a listener that holds connections open without a word.
-	addr := strings.TrimPrefix(srv.URL, "http://")
-	srv.Close()
+	t.Run("http", func(t *testing.T) {
+		srv, _ := gitHTTPServer(t, root, token, false)
+		cache := t.TempDir()
+		good := fetch(t, Spec{URL: srv.URL + "/fleet", CacheDir: cache, Auth: Auth{Password: token}})
+		require.Equal(t, b.String(), good.Commit)
+		srv.Close()
+		silentListener(t, strings.TrimPrefix(srv.URL, "http://"))
+
+		start := time.Now()
+		stale := fetch(t, Spec{URL: srv.URL + "/fleet", CacheDir: cache, Auth: Auth{Password: token}, Timeout: 500 * time.Millisecond})
+		assert.Less(t, time.Since(start), 10*time.Second)
+		assert.True(t, stale.Stale)
+		assert.Equal(t, b.String(), stale.Commit)
+		assert.Contains(t, stale.StaleReason, "no answer within 500ms")
+	})
+
+	t.Run("ssh", func(t *testing.T) {
+		key, pub := sshClientKey(t, "")
+		srv := startSSHServer(t, root, pub)
+		spec := Spec{URL: "ssh://" + srv.addr + "/fleet", CacheDir: t.TempDir(),
+			Auth: Auth{SSHKeyFile: key, KnownHostsFile: writeKnownHosts(t, srv.addr, srv.hostKey)}}
+		good := fetch(t, spec)
+		require.Equal(t, b.String(), good.Commit)
+		srv.stop()
+		silentListener(t, srv.addr)
+
+		spec.Timeout = 500 * time.Millisecond
+		start := time.Now()
+		stale := fetch(t, spec)
+		assert.Less(t, time.Since(start), 10*time.Second)
+		assert.True(t, stale.Stale)
+		assert.Equal(t, b.String(), stale.Commit)
+		assert.Contains(t, stale.StaleReason, "no answer within 500ms")
+
+		spec.CacheDir = t.TempDir()
+		start = time.Now()
+		err := fetchErr(t, spec)
+		assert.Less(t, time.Since(start), 10*time.Second)
+		assert.ErrorIs(t, err, ErrUnreachable)
+	})
+}
+
+// silentListener listens on addr (a just-closed server's) and holds every connection open without a
+// word until the test ends.
+func silentListener(t *testing.T, addr string) {
+	t.Helper()
 	l, err := net.Listen("tcp", addr)
 	require.NoError(t, err, "re-listening on the closed server's address")
 	var conns sync.WaitGroup
 	done := make(chan struct{})
+	conns.Add(1) // the accept loop: no Add can race with the final Wait
 	go func() {
+		defer conns.Done()
 		for {
 			c, err := l.Accept()
 			if err != nil {
@@ -290,11 +332,4 @@ func TestTimeoutCountsAsUnreachable(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { l.Close(); close(done); conns.Wait() })
-
-	start := time.Now()
-	stale := fetch(t, Spec{URL: srv.URL + "/fleet", CacheDir: cache, Auth: Auth{Password: token}, Timeout: 500 * time.Millisecond})
-	assert.Less(t, time.Since(start), 10*time.Second)
-	assert.True(t, stale.Stale)
-	assert.Equal(t, b.String(), stale.Commit)
-	assert.Contains(t, stale.StaleReason, "no answer within 500ms")
 }

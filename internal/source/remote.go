@@ -359,6 +359,9 @@ func (f *fetcher) classify(ctx context.Context, err error) *Error {
 	if f.parent.Err() != nil {
 		return f.contextError(f.parent)
 	}
+	if ctx.Err() != nil { // our own Timeout, whatever the transport made of it
+		return f.errorf(ErrUnreachable, "remote unreachable: no answer within %s", f.spec.Timeout)
+	}
 	msg := err.Error()
 	var hk *hostKeyError
 	var certErr *tls.CertificateVerificationError
@@ -385,9 +388,6 @@ func (f *fetcher) classify(ctx context.Context, err error) *Error {
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return f.errorf(ErrNotFound, "the remote repository is empty")
 	case isUnreachable(err):
-		if ctx.Err() != nil && f.spec.Timeout > 0 {
-			return f.errorf(ErrUnreachable, "remote unreachable: no answer within %s", f.spec.Timeout)
-		}
 		return f.errorf(ErrUnreachable, "remote unreachable: %s", msg)
 	}
 	return f.errorf(nil, "%s", msg)

@@ -154,6 +154,11 @@ func Fetch(ctx context.Context, s Spec) (*Revision, error) {
 		return nil, err
 	}
 	f := &fetcher{spec: s, rem: rem, parent: parent}
+	if rem.kind == "ssh" {
+		var done func()
+		f.proxy, done = sshDialProxy(ctx)
+		defer done()
+	}
 	if f.want, err = parseRef(s.Ref); err != nil {
 		return nil, f.errorf(nil, "%v", err)
 	}
