@@ -18,7 +18,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/schemas/crds"
 )
 
-func structural(t *testing.T, c *apiextensionsv1.CustomResourceDefinition) *structuralschema.Structural {
+func structural(t testing.TB, c *apiextensionsv1.CustomResourceDefinition) *structuralschema.Structural {
 	t.Helper()
 	require.Len(t, c.Spec.Versions, 1)
 	internal := &apiextensions.JSONSchemaProps{}

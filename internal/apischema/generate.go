@@ -20,6 +20,11 @@ func generate(cfg *config, opt cueOptions) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return render(cfg, m, opt)
+}
+
+// render writes the model out: the CUE packages, one CRD per kind, and crds.go.
+func render(cfg *config, m *Model, opt cueOptions) (map[string][]byte, error) {
 	plan, err := newCUEPlan(cfg, m)
 	if err != nil {
 		return nil, err

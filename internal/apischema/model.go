@@ -161,8 +161,8 @@ func (b *builder) typeOf(t reflect.Type) (*Type, error) {
 	case reflect.Interface:
 		return &Type{Kind: KindAny, Go: t}, nil
 	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == reflect.Uint8 {
-			return &Type{Kind: KindString, Format: "byte", Go: t}, nil
+		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
+			return &Type{Kind: KindString, Format: "byte", Go: t}, nil // encoding/json: base64
 		}
 		e, err := b.typeOf(t.Elem())
 		if err != nil {
