@@ -107,7 +107,7 @@ func shapeFiles(b *testing.B, opt cueOptions, trim bool) map[string][]byte {
 		require.NoError(b, json.Unmarshal(fleetJSON(1), &fleet))
 		used := map[*Field]bool{}
 		for _, vm := range fleet {
-			markUsed(used, m.roots[cfg.kinds[0].Go], vm)
+			markUsed(used, m.Defs[cfg.kinds[0].Go], vm)
 		}
 		for _, d := range m.Defs {
 			d.Fields = slices.DeleteFunc(d.Fields, func(f *Field) bool { return !used[f] && !f.Required && f.Const == "" })

@@ -45,7 +45,6 @@ type cuePackage struct {
 	// namePriority: when two Go types share a name, the one from the earlier package path keeps the
 	// bare name; the others get their package's prefix (namePrefix).
 	namePriority []string
-	extraRoots   []reflect.Type
 }
 
 type fieldRef struct {

@@ -25,7 +25,7 @@ func crdFileName(k kindSpec) string { return k.Group + "_" + k.Plural + ".yaml" 
 // other, so every struct is spelled out where it is used; a recursive type stops at its second
 // occurrence with x-kubernetes-preserve-unknown-fields.
 func crd(k kindSpec, m *Model) *apiextensionsv1.CustomResourceDefinition {
-	root := openAPIStruct(m.roots[k.Go], nil)
+	root := openAPIStruct(m.Defs[k.Go], nil)
 	// The apiserver owns the schema of the root metadata: a CRD may only say it is an object.
 	root.Properties["metadata"] = apiextensionsv1.JSONSchemaProps{Type: "object"}
 	scope := apiextensionsv1.ClusterScoped

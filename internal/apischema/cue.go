@@ -30,28 +30,20 @@ var defaultCUEOptions = cueOptions{quantity: "number | string", intOrString: "in
 // cuePlan says, for every CUE package, which Go types it defines, which it borrows, and their names.
 type cuePlan struct {
 	cfg   *config
-	model *Model
-	owner map[*Def]int        // index into cfg.cuePackages
-	reach []map[*Def]bool     // per package: every Def reached from its roots
-	names []map[*Def]string   // per package: the local name, without '#'
-	kinds []map[*Def]kindSpec // per package: the top-level kinds it defines
-	roots [][]*Def            // per package: roots in config order
+	owner map[*Def]int      // index into cfg.cuePackages
+	reach []map[*Def]bool   // per package: every Def reached from its kinds
+	names []map[*Def]string // per package: the local name, without '#'
+	kinds [][]*Def          // per package: its kinds, in config order
 }
 
 func newCUEPlan(cfg *config, m *Model) (*cuePlan, error) {
-	p := &cuePlan{cfg: cfg, model: m, owner: map[*Def]int{}}
+	p := &cuePlan{cfg: cfg, owner: map[*Def]int{}}
 	for i, pkg := range cfg.cuePackages {
-		kinds := map[*Def]kindSpec{}
-		var roots []*Def
+		var kinds []*Def
 		for _, k := range cfg.kinds {
 			if k.CUEPackage == pkg.Name {
-				d := m.roots[k.Go]
-				kinds[d] = k
-				roots = append(roots, d)
+				kinds = append(kinds, m.Defs[k.Go])
 			}
-		}
-		for _, t := range pkg.extraRoots {
-			roots = append(roots, m.Defs[t])
 		}
 		reach := map[*Def]bool{}
 		var walk func(t *Type)
@@ -69,7 +61,7 @@ func newCUEPlan(cfg *config, m *Model) (*cuePlan, error) {
 				walk(t.Elem)
 			}
 		}
-		for _, d := range roots {
+		for _, d := range kinds {
 			walk(&Type{Kind: KindStruct, Def: d})
 		}
 		for d := range reach {
@@ -84,7 +76,6 @@ func newCUEPlan(cfg *config, m *Model) (*cuePlan, error) {
 		p.reach = append(p.reach, reach)
 		p.names = append(p.names, names)
 		p.kinds = append(p.kinds, kinds)
-		p.roots = append(p.roots, roots)
 	}
 	return p, nil
 }
@@ -141,14 +132,11 @@ func (p *cuePlan) cueFile(i int, opt cueOptions) ([]byte, error) {
 		defs = append(defs, d)
 	}
 	names := p.names[i]
+	// The kinds first, in config order; then every other definition by name.
 	sort.Slice(defs, func(a, b int) bool {
-		_, ka := p.kinds[i][defs[a]]
-		_, kb := p.kinds[i][defs[b]]
-		if ka != kb {
-			return ka
-		}
-		if ka {
-			return slices.Index(p.roots[i], defs[a]) < slices.Index(p.roots[i], defs[b])
+		ka, kb := slices.Index(p.kinds[i], defs[a]), slices.Index(p.kinds[i], defs[b])
+		if ka >= 0 || kb >= 0 {
+			return ka >= 0 && (kb < 0 || ka < kb)
 		}
 		return names[defs[a]] < names[defs[b]]
 	})

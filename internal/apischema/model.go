@@ -81,10 +81,9 @@ func (d *Def) Field(name string) *Field {
 	return nil
 }
 
-// Model is every Go struct type reached from the roots, each once.
+// Model is every Go struct type reached from the kinds, each once.
 type Model struct {
-	Defs  map[reflect.Type]*Def
-	roots map[reflect.Type]*Def
+	Defs map[reflect.Type]*Def
 }
 
 var (
@@ -112,19 +111,10 @@ type builder struct {
 }
 
 func newModel(cfg *config) (*Model, error) {
-	b := &builder{cfg: cfg, model: &Model{Defs: map[reflect.Type]*Def{}, roots: map[reflect.Type]*Def{}}}
+	b := &builder{cfg: cfg, model: &Model{Defs: map[reflect.Type]*Def{}}}
 	for _, k := range cfg.kinds {
-		t, err := b.typeOf(k.Go)
-		if err != nil {
+		if _, err := b.typeOf(k.Go); err != nil {
 			return nil, fmt.Errorf("%s: %w", k.Kind, err)
-		}
-		b.model.roots[k.Go] = t.Def
-	}
-	for _, p := range cfg.cuePackages {
-		for _, r := range p.extraRoots {
-			if _, err := b.typeOf(r); err != nil {
-				return nil, fmt.Errorf("%s: %w", r, err)
-			}
 		}
 	}
 	if err := b.applyRequired(); err != nil {
@@ -247,7 +237,7 @@ func (b *builder) applyRequired() error {
 
 func (b *builder) pinKinds() error {
 	for _, k := range b.cfg.kinds {
-		d := b.model.roots[k.Go]
+		d := b.model.Defs[k.Go]
 		for name, v := range map[string]string{"apiVersion": k.APIVersion(), "kind": k.Kind} {
 			f := d.Field(name)
 			if f == nil || f.Type.Kind != KindString {
