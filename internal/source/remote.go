@@ -240,8 +240,8 @@ func (r *remote) sshAuth(s Spec, user, host, port string) error {
 	}
 	db, err := gitssh.NewKnownHostsDb(s.Auth.KnownHostsFile)
 	if err != nil {
-		// The parse error names file and line, never the line's contents.
-		return fail(ErrHostKey, "known_hosts file %s does not parse: %v", s.Auth.KnownHostsFile, knownHostsParseErr(err))
+		// x/crypto's parse errors are "knownhosts: file:line: reason", never the line's contents.
+		return fail(ErrHostKey, "known_hosts file %s does not parse: %v", s.Auth.KnownHostsFile, err)
 	}
 	if s.Auth.SSHKeyFile == "" {
 		return fail(ErrAuthentication, "SSH needs Auth.SSHKeyFile")
@@ -338,11 +338,6 @@ func (a *sshKeyAuth) checkHostKey(hostname string, addr net.Addr, key ssh.Public
 		return &hostKeyError{fmt.Sprintf("host key not trusted: the host key of %s is revoked in known_hosts %s", hostname, a.knownHosts)}
 	}
 	return &hostKeyError{fmt.Sprintf("host key not trusted: %s: %v", hostname, err)}
-}
-
-func knownHostsParseErr(err error) string {
-	// x/crypto's parse errors are "knownhosts: file:line: reason"; keep them (no line contents).
-	return err.Error()
 }
 
 // pathErr shows an *os.PathError as "path: reason" (never the contents).

@@ -280,6 +280,16 @@ func TestSSH(t *testing.T) {
 		assert.Contains(t, err.Error(), "never trusted blindly")
 	}
 
+	// A known_hosts that does not parse: the error names the file and line, not what is in it.
+	badKH := filepath.Join(t.TempDir(), "known_hosts")
+	require.NoError(t, os.WriteFile(badKH, []byte("[127.0.0.1]:22 ssh-ed25519 SECRET-LINE-CONTENTS\n"), 0o600))
+	garbled := spec
+	garbled.Auth.KnownHostsFile = badKH
+	err = fetchErr(t, garbled)
+	t.Logf("garbled known_hosts: %v", err)
+	assert.ErrorIs(t, err, ErrHostKey)
+	requireNoSecret(t, err.Error(), "SECRET-LINE-CONTENTS")
+
 	// A key the server does not accept, and a wrong passphrase.
 	strangerKey, _ := sshClientKey(t, "")
 	stranger := spec
