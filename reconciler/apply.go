@@ -61,7 +61,9 @@ func (c *Cluster) applyOne(ctx context.Context, it *Item, dryRun bool) error {
 	if err := c.client().Patch(ctx, u, client.Apply, opts...); err != nil {
 		return err
 	}
-	if !dryRun {
+	if dryRun {
+		it.checked = true
+	} else {
 		it.applied = u
 	}
 	return nil
@@ -74,7 +76,8 @@ const StandInNamespace = "default"
 // dryRunElsewhere dry-runs items whose namespace does not exist yet as a create in StandInNamespace,
 // so that the server validates them before anything is written. An object of the same name there
 // means the server validated this one (it looks for an existing object only after validation):
-// not a failure.
+// not a failure. A namespace this apply creates has no quota or limit range of its own yet, so the
+// stand-in's answer holds for it: the object is not dry-run again before its stage.
 func (c *Cluster) dryRunElsewhere(ctx context.Context, items []*Item, workers int) []ObjectError {
 	if workers <= 0 {
 		workers = 8
@@ -93,7 +96,9 @@ func (c *Cluster) dryRunElsewhere(ctx context.Context, items []*Item, workers in
 					mu.Lock()
 					errs = append(errs, ObjectError{Item: it, Err: fmt.Errorf("dry-run in namespace %s (%s does not exist yet): %w", StandInNamespace, it.ID.Namespace, err)})
 					mu.Unlock()
+					continue
 				}
+				it.checked = true
 			}
 		})
 	}

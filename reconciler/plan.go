@@ -46,6 +46,8 @@ type Item struct {
 	hadEntry bool
 	// applied is the server's answer to the apply (nil until applied).
 	applied *unstructured.Unstructured
+	// checked is set once the server accepted the object in a dry-run.
+	checked bool
 }
 
 // Plan is what a sync would do.

@@ -175,9 +175,8 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 
 	// All or nothing: every write whose kind exists is dry-run on the server before the first write.
 	// Objects in a namespace that this apply creates cannot be dry-run there yet: they are dry-run
-	// in a stand-in namespace (and again in their own before their stage). Objects whose kind does
-	// not exist yet (its CRD is part of this apply, or an operator creates it) are dry-run before
-	// their stage.
+	// in a stand-in namespace. Objects whose kind does not exist yet (its CRD is part of this apply,
+	// or an operator creates it) are dry-run before their stage. Nothing is dry-run twice.
 	now, later := c.resolvable(writes)
 	now, inNew := splitNewNamespaces(now, writes)
 	fails := c.applyAll(ctx, now, true, opts.Concurrency)
@@ -219,6 +218,17 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 	return res, nil
 }
 
+// uncheckedItems returns the items no dry-run has accepted yet.
+func uncheckedItems(items []*Item) []*Item {
+	var out []*Item
+	for _, it := range items {
+		if !it.checked {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
 // splitNewNamespaces separates items that live in a namespace created by this same apply.
 func splitNewNamespaces(items, writes []*Item) (ok, inNew []*Item) {
 	created := map[string]bool{}
@@ -253,9 +263,9 @@ func (c *Cluster) applyStages(ctx context.Context, writes []*Item, opts Options,
 			continue
 		}
 		now, later := c.resolvable(items)
-		if stage > 0 && len(now) > 0 {
+		if unchecked := uncheckedItems(now); stage > 0 && len(unchecked) > 0 {
 			// Kinds that appeared with the previous stage get their dry-run before this stage writes.
-			if fails := c.applyAll(ctx, now, true, opts.Concurrency); len(fails) > 0 {
+			if fails := c.applyAll(ctx, unchecked, true, opts.Concurrency); len(fails) > 0 {
 				res.Failed = fails
 				return nil, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: stage %d not written", res.Cluster, len(fails), stage)
 			}
