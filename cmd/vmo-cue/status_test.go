@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vmo-cue/vmo-cue/internal/testcluster"
+	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+)
+
+// TestStatusReportsOfflineFromLocalState: `vmo-cue status` reads each cluster's own status, and shows
+// a cluster that does not answer as Offline with when this machine last saw it and the revision it
+// had then, both from the local state (--state-dir).
+func TestStatusReportsOfflineFromLocalState(t *testing.T) {
+	dir := twoStoreFleet(t)
+	env := testcluster.StartWithCRDs(t, "edge-store-1", "edge-store-2")
+	ctx := context.Background()
+	stateDir := t.TempDir()
+	status := func() []fleet.ClusterStatus {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"status", "--kubeconfig", env.Kubeconfig, "--state-dir", stateDir, "--timeout", "3s", "-o", "json"}, &stdout, &stderr)
+		require.Equal(t, 0, code, stderr.String())
+		var list []fleet.ClusterStatus
+		require.NoError(t, json.Unmarshal(stdout.Bytes(), &list), stdout.String())
+		return list
+	}
+	sync := func(rev string) map[string]fleet.State {
+		t.Helper()
+		state, err := fleet.OpenState(stateDir)
+		require.NoError(t, err)
+		rep, err := fleet.Sync(ctx, fleet.Options{Dir: dir, Revision: rev, Kubeconfig: env.Kubeconfig, Health: "accepted",
+			ConnectTimeout: 3 * time.Second, State: state})
+		require.NoError(t, err)
+		out := map[string]fleet.State{}
+		for _, o := range rep.Outcomes {
+			out[o.Cluster] = o.State
+		}
+		return out
+	}
+
+	require.Equal(t, map[string]fleet.State{"edge-store-1": fleet.Synced, "edge-store-2": fleet.Synced}, sync("rev-1"))
+	list := status()
+	require.Len(t, list, 2)
+	for _, s := range list {
+		assert.Equal(t, fleet.InSync, s.State, s.Cluster)
+		assert.Equal(t, "rev-1", s.Revision)
+		assert.Positive(t, s.VMs)
+		assert.WithinDuration(t, time.Now(), s.LastSeen, time.Minute)
+	}
+	state, err := fleet.OpenState(stateDir)
+	require.NoError(t, err)
+	lastSeen := state.Get("edge-store-2").LastSeen
+	require.False(t, lastSeen.IsZero())
+
+	// edge-store-2's API server goes away; the next sync finds it Offline.
+	for _, p := range env.Processes() {
+		if p.Name == "kube-apiserver/edge-store-2" {
+			require.NoError(t, syscall.Kill(-p.Pid, syscall.SIGKILL))
+			require.Eventually(t, func() bool { return errors.Is(syscall.Kill(-p.Pid, 0), syscall.ESRCH) }, 10*time.Second, 10*time.Millisecond)
+		}
+	}
+	require.Equal(t, map[string]fleet.State{"edge-store-1": fleet.InSync, "edge-store-2": fleet.Offline}, sync("rev-2"))
+
+	list = status()
+	require.Len(t, list, 2)
+	byName := map[string]fleet.ClusterStatus{}
+	for _, s := range list {
+		byName[s.Cluster] = s
+	}
+	up, down := byName["edge-store-1"], byName["edge-store-2"]
+	assert.Equal(t, fleet.InSync, up.State)
+	assert.Equal(t, "rev-2", up.Revision, "read from the cluster")
+	assert.Equal(t, fleet.Offline, down.State)
+	assert.Equal(t, "rev-1", down.Revision, "the revision it last had, from the local state")
+	assert.True(t, lastSeen.Equal(down.LastSeen), "last seen %s, want %s from the local state", down.LastSeen, lastSeen)
+	assert.NotEmpty(t, down.Message)
+
+	// The table says the same.
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"status", "--kubeconfig", env.Kubeconfig, "--state-dir", stateDir, "--timeout", "3s"}, &stdout, &stderr), stderr.String())
+	t.Logf("vmo-cue status:\n%s", stdout.String())
+	var line string
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if strings.HasPrefix(l, "edge-store-2 ") {
+			line = l
+		}
+	}
+	require.NotEmpty(t, line, stdout.String())
+	assert.Contains(t, line, "Offline")
+	assert.Contains(t, line, "rev-1")
+	assert.Contains(t, line, " ago", "last seen")
+}
+
+// twoStoreFleet copies the example fleet with only its two shops, the clusters the test starts.
+func twoStoreFleet(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join("..", "..", "fleet")
+	dst := filepath.Join(t.TempDir(), "fleet")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			if parent, name := filepath.Split(rel); filepath.Clean(parent) == "clusters" && name != "edge-store-1" && name != "edge-store-2" {
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	require.NoError(t, err)
+	return dst
+}
