@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"syscall"
 	"time"
@@ -90,6 +91,10 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 			_ = WriteStatus(ctx, t.rc.Client, s)
 		},
 	})
+	if err != nil && res != nil && len(res.Failed) > 0 {
+		// The reconciler sums up refused objects in err; the causes are in res.Failed.
+		err = objectsError(err, res.Failed)
+	}
 	switch {
 	case err != nil && isConnectionError(err):
 		o.State, o.Message = Offline, (&OfflineError{Err: err}).Error()
@@ -150,8 +155,23 @@ func summary(r *reconciler.Result, prefix string) string {
 	return s
 }
 
+// objectsError names the first refused object and its cause after the reconciler's summary. When
+// every object failed because the cluster could not be reached (it went away in the middle of the
+// apply), the error wraps that cause, so that the cluster is Offline, not Failed.
+func objectsError(summary error, fails []reconciler.ObjectError) error {
+	for _, f := range fails {
+		if !isConnectionError(f.Err) {
+			return fmt.Errorf("%w: %s", summary, f.Error())
+		}
+	}
+	return fmt.Errorf("%v: %s: %w", summary, fails[0].Item.ID, fails[0].Err)
+}
+
 func isConnectionError(err error) bool {
 	var ne net.Error
 	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || errors.Is(err, syscall.ECONNREFUSED) ||
-		utilnet.IsProbableEOF(err) || (errors.As(err, &ne) && ne.Timeout())
+		utilnet.IsProbableEOF(err) || (errors.As(err, &ne) && ne.Timeout()) ||
+		// A server gone in the middle of an answer: client-go wraps the EOF ("unexpected error when
+		// reading response body"), which IsProbableEOF, comparing with ==, does not see.
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
