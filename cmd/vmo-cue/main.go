@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 )
 
 // Exit codes: 0 valid/success, 1 invalid (or drift found), 2 usage or I/O error.
@@ -28,7 +29,22 @@ func (e *exitCode) Error() string {
 }
 
 func main() {
+	tuneGC()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// tuneGC trades memory for CPU: a command builds a large heap of values that stay live until it
+// exits, which the default GOGC=100 keeps re-marking (a fifth of a 10,000-VM vet was GC). GOGC=400
+// lets the heap grow to five times the live data between collections, and the soft memory limit
+// makes the collector work harder, not the heap grow, past 1 GiB. GOGC and GOMEMLIMIT in the
+// environment still win.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(1 << 30)
+	}
 }
 
 // run executes one command line and returns its exit code.

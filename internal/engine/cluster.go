@@ -30,6 +30,10 @@ type Cluster struct {
 	VMs     []*VM
 	// Diags are the cluster's own findings (the shared definitions' are in Fleet.Diags).
 	Diags diag.List
+
+	// fast records that the cluster's VMs were read by the data-only fast path, and noLoader that
+	// its instance was built without the loader (for tests).
+	fast, noLoader bool
 }
 
 // VM is one VirtualMachine from CUE or YAML.
@@ -89,29 +93,22 @@ func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster
 	for _, f := range fc.CUE {
 		files = append(files, f.Abs)
 	}
+	if e.fast.off == "" {
+		if fast, why := e.prepareFast(fc); why == "" {
+			saved := *c
+			if e.evalClusterFast(fc, files, fast, s, c) {
+				return
+			}
+			*c = saved // something only the general path reports: evaluate the cluster again there
+		}
+	}
 	ctx := cuecontext.New()
-	v, diags := e.build(ctx, files)
+	v, diags := e.build(ctx, files, e.overlay)
 	c.Diags = append(c.Diags, ownFindings(diags, s.rootFiles)...)
 	if !v.Exists() {
 		return
 	}
-	// The declaration is validated by CUE; VMs are decoded one by one below (their schema is checked in
-	// Go), and only a VM that does not decode is validated by CUE, for its errors.
-	for _, f := range []string{"fleet", "cluster"} {
-		if fv := v.LookupPath(cue.MakePath(cue.Str(f))); fv.Exists() {
-			if err := fv.Validate(cue.All(), cue.Concrete(true)); err != nil {
-				c.Diags = append(c.Diags, ownFindings(e.fromCUE(err, "schema"), s.rootFiles)...)
-			}
-		}
-	}
-	c.Diags = append(c.Diags, ownFindings(e.checkTopLevel(v), s.rootFiles)...)
-	decl := v.LookupPath(cue.ParsePath("cluster"))
-	if !decl.Exists() {
-		c.Diags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.CUE[0].Path}},
-			"cluster folder %s has no cluster declaration: its CUE files must set `cluster: {name: %q, kind: ...}`", fc.Dir, fc.Name)
-	} else {
-		e.readDeclaration(decl, fc, c)
-	}
+	e.evalDeclarations(v, fc, s, c)
 	vms := v.LookupPath(cue.ParsePath("vms"))
 	if !vms.Exists() {
 		return
@@ -134,6 +131,54 @@ func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster
 		pos, _ := e.position(vv.Pos())
 		c.VMs = append(c.VMs, &VM{Object: obj, File: pos.File, Key: key,
 			Pos: func(path ...string) diag.Position { return e.valuePos(vv, path) }})
+	}
+}
+
+// evalClusterFast evaluates a cluster whose VMs the fast path has read: CUE evaluates the files
+// without their vms fields. It returns false when the evaluation must be done again on the general
+// path (the package does not evaluate to a struct, which the fast path does not reproduce).
+func (e *Engine) evalClusterFast(fc *fleetfs.Cluster, files []string, fast *fastCluster, s *sharedResult, c *Cluster) bool {
+	ctx := cuecontext.New()
+	var v cue.Value
+	var diags diag.List
+	if inst := e.instanceFor(fc, fast, s); inst != nil {
+		v, diags = e.buildInstance(ctx, inst)
+		c.noLoader = true
+	} else {
+		v, diags = e.build(ctx, files, e.clusterOverlay(fast.files))
+	}
+	if v.Exists() && v.Err() != nil {
+		return false
+	}
+	c.Diags = append(c.Diags, ownFindings(diags, s.rootFiles)...)
+	if !v.Exists() {
+		return true
+	}
+	e.evalDeclarations(v, fc, s, c)
+	c.Diags = append(c.Diags, fast.diags...)
+	c.VMs = append(c.VMs, fast.vms...)
+	c.fast = true
+	return true
+}
+
+// evalDeclarations checks and reads what a cluster's package declares besides its VMs.
+func (e *Engine) evalDeclarations(v cue.Value, fc *fleetfs.Cluster, s *sharedResult, c *Cluster) {
+	// The declaration is validated by CUE; VMs are decoded one by one (their schema is checked in
+	// Go), and only a VM that does not decode is validated by CUE, for its errors.
+	for _, f := range []string{"fleet", "cluster"} {
+		if fv := v.LookupPath(cue.MakePath(cue.Str(f))); fv.Exists() {
+			if err := fv.Validate(cue.All(), cue.Concrete(true)); err != nil {
+				c.Diags = append(c.Diags, ownFindings(e.fromCUE(err, "schema"), s.rootFiles)...)
+			}
+		}
+	}
+	c.Diags = append(c.Diags, ownFindings(e.checkTopLevel(v), s.rootFiles)...)
+	decl := v.LookupPath(cue.ParsePath("cluster"))
+	if !decl.Exists() {
+		c.Diags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.CUE[0].Path}},
+			"cluster folder %s has no cluster declaration: its CUE files must set `cluster: {name: %q, kind: ...}`", fc.Dir, fc.Name)
+	} else {
+		e.readDeclaration(decl, fc, c)
 	}
 }
 

@@ -50,7 +50,13 @@ func (e *Engine) position(p token.Pos) (diag.Position, bool) {
 	if !p.IsValid() {
 		return diag.Position{}, false
 	}
-	file := p.Filename()
+	file, mine := e.relFile(p.Filename())
+	return diag.Position{File: file, Line: p.Line(), Col: p.Column()}, mine
+}
+
+// relFile names a file as positions do, relative to the fleet root where possible; mine reports
+// whether it is one of the fleet's own files.
+func (e *Engine) relFile(file string) (string, bool) {
 	mine := true
 	if strings.HasPrefix(file, e.module.pkgDir+string(filepath.Separator)) && e.module.pkgDir != e.module.root {
 		mine = false
@@ -61,7 +67,7 @@ func (e *Engine) position(p token.Pos) (diag.Position, bool) {
 		file = filepath.ToSlash(rel)
 		mine = false
 	}
-	return diag.Position{File: file, Line: p.Line(), Col: p.Column()}, mine
+	return file, mine
 }
 
 // pathString writes a path the way CUE does: identifiers bare, other labels quoted.

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/load"
 
@@ -27,14 +28,23 @@ type Options struct {
 	Clusters []string
 	// Concurrency bounds the clusters evaluated at once (GOMAXPROCS if 0).
 	Concurrency int
+	// NoFastPath evaluates every cluster's VMs in CUE, even when they are plain data (see
+	// fastpath.go; for comparison and tests).
+	NoFastPath bool
 }
 
 // Engine evaluates one repository.
 type Engine struct {
-	repo    *fleetfs.Repo
-	module  moduleLayout
+	repo   *fleetfs.Repo
+	module moduleLayout
+	// overlay holds the embedded module and every fleet file, as bytes.
 	overlay map[string]load.Source
-	opts    Options
+	// baseOverlay holds the embedded module and the shared files: a fast-path cluster adds its own
+	// files as syntax.
+	baseOverlay map[string]load.Source
+	opts        Options
+	// fast says whether and how the data-only fast path applies (fastpath.go).
+	fast *fastRoot
 }
 
 // Fleet is the evaluated repository.
@@ -43,7 +53,7 @@ type Fleet struct {
 	// Defaults are the fleet's `fleet.defaults`, as layered values.
 	Defaults *Layer
 	// Rollout is the fleet's `fleet.rollout` (nil if unset).
-	Rollout map[string]any
+	Rollout  map[string]any
 	Clusters []*Cluster
 	// Diags are findings about the shared definitions; any error here fails every cluster.
 	Diags diag.List
@@ -60,12 +70,17 @@ func New(repo *fleetfs.Repo, opts Options) (*Engine, error) {
 	for _, f := range repo.CUE {
 		ov[f.Abs] = load.FromBytes(f.Data)
 	}
+	e.baseOverlay = make(map[string]load.Source, len(ov))
+	for k, v := range ov {
+		e.baseOverlay[k] = v
+	}
 	for _, c := range repo.Clusters {
 		for _, f := range c.CUE {
 			ov[f.Abs] = load.FromBytes(f.Data)
 		}
 	}
 	e.overlay = ov
+	e.fast = e.initFastPath()
 	return e, nil
 }
 
@@ -120,6 +135,9 @@ type sharedResult struct {
 	files []string
 	// rootErrFiles tells which findings belong to the shared definitions.
 	rootFiles map[string]bool
+	// inst is the shared files' instance when it loaded and built without a finding: fast-path
+	// clusters take its imports (see instanceFor).
+	inst *build.Instance
 }
 
 // evalShared evaluates the root files alone: fleet-level findings and the fleet's defaults.
@@ -135,7 +153,14 @@ func (e *Engine) evalShared() (*sharedResult, error) {
 		return s, nil
 	}
 	ctx := cuecontext.New()
-	v, diags := e.build(ctx, s.files)
+	inst, diags := e.load(s.files, e.overlay)
+	var v cue.Value
+	if inst != nil {
+		v, diags = e.buildInstance(ctx, inst)
+		if len(diags) == 0 {
+			s.inst = inst
+		}
+	}
 	s.diags = diags
 	if v.Exists() {
 		if err := v.Validate(cue.All(), cue.Concrete(true)); err != nil {
@@ -157,7 +182,16 @@ func (e *Engine) evalShared() (*sharedResult, error) {
 }
 
 // build loads and builds one instance from files; load and build errors become findings.
-func (e *Engine) build(ctx *cue.Context, files []string) (cue.Value, diag.List) {
+func (e *Engine) build(ctx *cue.Context, files []string, overlay map[string]load.Source) (cue.Value, diag.List) {
+	inst, diags := e.load(files, overlay)
+	if inst == nil {
+		return cue.Value{}, diags
+	}
+	return e.buildInstance(ctx, inst)
+}
+
+// load loads one instance from files.
+func (e *Engine) load(files []string, overlay map[string]load.Source) (*build.Instance, diag.List) {
 	args := make([]string, len(files))
 	for i, f := range files {
 		rel, err := filepath.Rel(e.module.root, f)
@@ -166,12 +200,16 @@ func (e *Engine) build(ctx *cue.Context, files []string) (cue.Value, diag.List) 
 		}
 		args[i] = "./" + filepath.ToSlash(rel)
 	}
-	cfg := &load.Config{Dir: e.module.root, ModuleRoot: e.module.root, Overlay: e.overlay, Package: "fleet"}
+	cfg := &load.Config{Dir: e.module.root, ModuleRoot: e.module.root, Overlay: overlay, Package: "fleet"}
 	insts := load.Instances(args, cfg)
 	if len(insts) == 0 {
-		return cue.Value{}, diag.List{{Severity: diag.Error, Rule: "cue", Message: "no CUE instance loaded"}}
+		return nil, diag.List{{Severity: diag.Error, Rule: "cue", Message: "no CUE instance loaded"}}
 	}
-	inst := insts[0]
+	return insts[0], nil
+}
+
+// buildInstance builds a loaded instance; load and build errors become findings.
+func (e *Engine) buildInstance(ctx *cue.Context, inst *build.Instance) (cue.Value, diag.List) {
 	if inst.Err != nil {
 		return cue.Value{}, e.fromCUE(inst.Err, "cue-syntax")
 	}

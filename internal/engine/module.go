@@ -64,7 +64,7 @@ func findModule(fleetRoot string) moduleLayout {
 func (m moduleLayout) overlay(fullVMSchema, forFleet bool) (map[string]load.Source, error) {
 	ov := map[string]load.Source{}
 	if m.ownModule {
-		ov[filepath.Join(m.root, "cue.mod", "module.cue")] = load.FromString("module: \"vmo-cue.dev/fleet@v0\"\nlanguage: version: \"v0.17.0\"\n")
+		ov[filepath.Join(m.root, "cue.mod", "module.cue")] = load.FromString("module: \"vmo-cue.dev/fleet@v0\"\nlanguage: version: \"" + ownModuleLanguage + "\"\n")
 	}
 	err := fs.WalkDir(vmocue.Module, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
