@@ -178,6 +178,9 @@ func (e *Engine) evalDeclarations(v cue.Value, fc *fleetfs.Cluster, s *sharedRes
 		c.Diags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.CUE[0].Path}},
 			"cluster folder %s has no cluster declaration: its CUE files must set `cluster: {name: %q, kind: ...}`", fc.Dir, fc.Name)
 	} else {
+		if unchecked(decl) && !hasRule(s.diags, "fleet-schema") {
+			c.Diags.Errorf("fleet-schema", "cluster", e.positions(decl), "%s", schemaLinesMessage("cluster"))
+		}
 		e.readDeclaration(decl, fc, c)
 	}
 }
@@ -283,4 +286,13 @@ func decodeJSON(v cue.Value) (map[string]any, error) {
 		return nil, err
 	}
 	return obj, nil
+}
+
+func hasRule(l diag.List, rule string) bool {
+	for _, d := range l {
+		if d.Rule == rule {
+			return true
+		}
+	}
+	return false
 }

@@ -167,6 +167,12 @@ func (e *Engine) evalShared() (*sharedResult, error) {
 			s.diags = append(s.diags, e.fromCUE(err, "schema")...)
 		}
 		s.diags = append(s.diags, e.checkTopLevel(v)...)
+		if fv := v.LookupPath(cue.ParsePath("fleet")); !fv.Exists() {
+			s.diags.Errorf("fleet-schema", "fleet", e.positions(v),
+				"no fleet declaration: the root files must declare `fleet: schemas.#Fleet` (see `vmo-cue init`)")
+		} else if unchecked(fv) {
+			s.diags.Errorf("fleet-schema", "fleet", e.positions(fv), "%s", schemaLinesMessage("fleet"))
+		}
 		if r := v.LookupPath(cue.ParsePath("fleet.rollout")); r.Exists() {
 			s.rollout = e.layer(r).Value
 		}
@@ -227,4 +233,19 @@ func (e *Engine) positions(v cue.Value) []diag.Position {
 		out = append(out, dp)
 	}
 	return out
+}
+
+// unchecked reports whether a declaration is not closed by a vmo-cue schema definition: any field
+// could be added to it, so misspelled settings would pass unnoticed.
+// A declaration already in error is judged by its errors (it reports bottom, which allows anything).
+func unchecked(v cue.Value) bool {
+	return v.Err() == nil && v.Allows(cue.Str("vmoCueSchemaProbe"))
+}
+
+// schemaLinesMessage tells how to apply the schemas, which vmo-cue requires of every fleet.
+func schemaLinesMessage(what string) string {
+	return what + " is not checked against the vmo-cue schemas: the root files must declare " +
+		"`fleet: schemas.#Fleet`, `cluster?: schemas.#Cluster` and " +
+		"`vms?: [Name=string]: schemas.#NamedVirtualMachine & {#name: Name}` " +
+		"(with import \"vmo-cue.dev/vmo/schemas\"; see `vmo-cue init`)"
 }
