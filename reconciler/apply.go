@@ -7,7 +7,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -120,11 +119,6 @@ func (c *Cluster) resolvable(items []*Item) (ok, absent []*Item) {
 		}
 	}
 	return ok, absent
-}
-
-// isNoKind reports errors that mean the kind is not served (yet).
-func isNoKind(err error) bool {
-	return meta.IsNoMatchError(err) || apierrors.IsNotFound(err) && false
 }
 
 // waitEstablished waits until the CRDs among items are Established, then refreshes discovery.

@@ -47,6 +47,10 @@ func (p PrunePolicy) protectedKind(id inventory.ID) (protected bool, optedIn boo
 		return true, p.DataVolumes
 	case id.Group == "" && id.Kind == "PersistentVolumeClaim":
 		return true, p.PersistentVolumeClaims
+	case id.Group == "apiextensions.k8s.io" && id.Kind == "CustomResourceDefinition":
+		// Deleting a CRD deletes every object of its kind in the cluster, vmo-cue's or not
+		// (VolumeSnapshots, NetworkAttachmentDefinitions, VMs...): only by annotation, one by one.
+		return true, false
 	}
 	return false, false
 }
@@ -76,7 +80,11 @@ func (c *Cluster) prune(ctx context.Context, orphans []inventory.Entry, inventor
 		}
 		optIn := obj.GetAnnotations()[PruneAnnotation] == "true"
 		if protected, allowed := pol.protectedKind(e.ID); protected && !allowed && !optIn {
-			kept = append(kept, Orphan{ID: e.ID, Kept: "orphaned, kept: " + e.Kind + "s are pruned only with an opt-in (cluster prune settings or annotation " + PruneAnnotation + ")"})
+			how := "cluster prune settings or annotation " + PruneAnnotation
+			if e.Kind == "CustomResourceDefinition" {
+				how = "annotation " + PruneAnnotation + ": deleting a CRD deletes every object of its kind"
+			}
+			kept = append(kept, Orphan{ID: e.ID, Kept: "orphaned, kept: " + e.Kind + "s are pruned only with an opt-in (" + how + ")"})
 			continue
 		}
 		if e.Kind == "Namespace" && e.Group == "" {

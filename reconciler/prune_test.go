@@ -148,6 +148,18 @@ func TestPrune(t *testing.T) {
 		assert.Nil(t, getLive(t, other, gvkCronJob, "kube-system", "descheduler"))
 	})
 
+	t.Run("CRDs of a component switched off are kept: deleting one deletes every object of its kind", func(t *testing.T) {
+		writeFile(t, dir, "clusters/shop/snapshots.cue", "package fleet\n\ncluster: stack: volumeSnapshotController: enabled: false\n")
+		crd := idFor(gvkCRD, "", "volumesnapshots.snapshot.storage.k8s.io")
+		res := reconcile(t, reconciler.Options{Prune: true})
+		assert.NotContains(t, prunedIDs(res.Pruned), crd)
+		assert.Contains(t, orphan(res, crd), "deleting a CRD deletes every object of its kind")
+		assert.NotNil(t, getLive(t, other, gvkCRD, "", "volumesnapshots.snapshot.storage.k8s.io"))
+		removeFile(t, dir, "clusters/shop/snapshots.cue")
+		res = reconcile(t, reconciler.Options{})
+		assert.Empty(t, res.Orphans, "back in git: no longer orphaned")
+	})
+
 	t.Run("a prune over the maximum share refuses unless forced", func(t *testing.T) {
 		writeFile(t, dir, "clusters/shop/prune.cue", "package fleet\n\ncluster: prune: {virtualMachines: true, maxShare: 0.05}\n")
 		writeFile(t, dir, "clusters/shop/dashboard.cue", "package fleet\n\ncluster: stack: dashboard: enabled: false\n")

@@ -113,7 +113,7 @@ func (c *Cluster) Observe(ctx context.Context, vc *validate.Cluster) (*Plan, err
 	if err != nil {
 		return nil, err
 	}
-	settings := vc.Settings.Value
+	settings := vc.Merged
 	return plan(desired, inv, invErr, l, ignorePaths(settings)), nil
 }
 
@@ -351,7 +351,7 @@ func (c *Cluster) planPrune(ctx context.Context, p *Plan, vc *validate.Cluster, 
 	if len(p.Orphans) == 0 {
 		return nil
 	}
-	pol := prunePolicy(vc.Settings.Value)
+	pol := prunePolicy(vc.Merged)
 	pol.Force = opts.ForcePrune
 	deleted, kept, err := c.prune(ctx, p.Orphans, len(p.Inventory.Entries), pol, do)
 	res.Pruned = deleted
@@ -369,7 +369,7 @@ func (c *Cluster) planPrune(ctx context.Context, p *Plan, vc *validate.Cluster, 
 // writeInventory records the state after (or, with intent, before) the writes.
 func (c *Cluster) writeInventory(ctx context.Context, p *Plan, vc *validate.Cluster, opts Options, res *Result, intent bool) error {
 	inv := &inventory.Inventory{Cluster: vc.Name, Revision: opts.Revision, Applied: time.Now()}
-	ignore := ignorePaths(vc.Settings.Value)
+	ignore := ignorePaths(vc.Merged)
 	for _, it := range p.Items {
 		e := inventory.Entry{ID: it.ID}
 		switch {

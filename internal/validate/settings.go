@@ -21,6 +21,7 @@ func resolveSettings(c *Cluster, f *engine.Fleet, b *engine.Builtin) {
 		"policy":    map[string]any{"mac": b.DefaultMACPolicy},
 	})
 	merged, pos := engine.Merge(builtin, f.Defaults, c.Settings)
+	c.Merged = merged
 	c.settingPos = pos
 	c.Stack, _ = merged["stack"].(map[string]any)
 	c.Namespace, _ = merged["namespace"].(string)

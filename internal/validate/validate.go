@@ -21,6 +21,9 @@ type Cluster struct {
 	KubeVirtGates []string
 	CDIGates      []string
 	MACPolicy     macs.Policy
+	// Merged are all the cluster's settings (drift, prune, policy, ...): the built-in defaults, then the
+	// fleet's defaults, then the cluster's own, leaf by leaf.
+	Merged map[string]any
 	// Namespace is where VMs without one go; L2Domain groups clusters for MAC uniqueness.
 	Namespace string
 	L2Domain  string
