@@ -3,9 +3,11 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
@@ -63,8 +65,9 @@ func str(m map[string]any, path ...string) string {
 func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 	c := &Cluster{Name: fc.Name, Dir: fc.Dir, Context: fc.Name, Settings: &Layer{}}
 	c.DeclPos = diag.Position{File: fc.Dir}
+	var general cue.Value
 	if len(fc.CUE) > 0 {
-		e.evalClusterCUE(fc, s, c)
+		general = e.evalClusterCUE(fc, s, c)
 	} else {
 		c.Diags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.Dir}},
 			"cluster folder %s has no cluster declaration: add %s/cluster.cue with `cluster: {name: %q, kind: \"edge\" | \"datacenter\"}`",
@@ -85,10 +88,50 @@ func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 				Pos: func(path ...string) diag.Position { return doc.KeyPos(path) }})
 		}
 	}
+	if general.Exists() {
+		e.checkYAMLVMs(general, s, c)
+	}
 	return c
 }
 
-func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster) {
+// checkYAMLVMs holds YAML VMs to the fleet's own constraints on `vms` (policies written in CUE). It
+// runs on the general path only: the fast path is taken only when `vms` carries no constraint but
+// the schema's. Each YAML VM is filled into the cluster's `vms` under its name; a finding points at
+// the YAML line and at the constraint. The VM schema itself is checked in Go, as for every VM.
+func (e *Engine) checkYAMLVMs(v cue.Value, s *sharedResult, c *Cluster) {
+	vms := v.LookupPath(cue.ParsePath("vms"))
+	for _, vm := range c.VMs {
+		if !vm.FromYAML || vm.Name() == "" {
+			continue
+		}
+		sel := cue.MakePath(cue.Str(vm.Name()))
+		if vms.Exists() && vms.LookupPath(sel).Exists() {
+			continue // a CUE VM of the same name: reported as a duplicate
+		}
+		filled := v.FillPath(cue.MakePath(cue.Str("vms"), cue.Str(vm.Name())), vm.Object)
+		err := filled.LookupPath(cue.MakePath(cue.Str("vms"), cue.Str(vm.Name()))).Validate(cue.All(), cue.Concrete(true))
+		if err == nil {
+			continue
+		}
+		for _, ce := range cueerrors.Errors(err) {
+			for _, d := range e.fromCUE(ce, "policy") {
+				if strings.HasSuffix(d.Message, "field not allowed") {
+					continue // the schema's closedness: reported by the Go schema check
+				}
+				var inVM []string
+				if p := ce.Path(); len(p) > 2 {
+					inVM = p[2:]
+				}
+				d.Positions = append([]diag.Position{vm.Pos(inVM...)}, d.Positions...)
+				c.Diags.Add(d)
+			}
+		}
+	}
+}
+
+// evalClusterCUE evaluates the cluster's CUE; it returns the cluster's value when it took the general
+// path (nothing when the fast path did, or when the instance did not build).
+func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster) cue.Value {
 	files := append([]string(nil), s.files...)
 	for _, f := range fc.CUE {
 		files = append(files, f.Abs)
@@ -97,7 +140,7 @@ func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster
 		if fast, why := e.prepareFast(fc); why == "" {
 			saved := *c
 			if e.evalClusterFast(fc, files, fast, s, c) {
-				return
+				return cue.Value{}
 			}
 			*c = saved // something only the general path reports: evaluate the cluster again there
 		}
@@ -106,16 +149,16 @@ func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster
 	v, diags := e.build(ctx, files, e.overlay)
 	c.Diags = append(c.Diags, ownFindings(diags, s.rootFiles)...)
 	if !v.Exists() {
-		return
+		return v
 	}
 	e.evalDeclarations(v, fc, s, c)
 	vms := v.LookupPath(cue.ParsePath("vms"))
 	if !vms.Exists() {
-		return
+		return v
 	}
 	it, err := vms.Fields()
 	if err != nil {
-		return
+		return v
 	}
 	for it.Next() {
 		key := it.Selector().Unquoted()
@@ -132,6 +175,7 @@ func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster
 		c.VMs = append(c.VMs, &VM{Object: obj, File: pos.File, Key: key,
 			Pos: func(path ...string) diag.Position { return e.valuePos(vv, path) }})
 	}
+	return v
 }
 
 // evalClusterFast evaluates a cluster whose VMs the fast path has read: CUE evaluates the files
