@@ -2,7 +2,11 @@
 // the vmo-cue binary validates and renders any fleet repository without this source tree at hand.
 package vmocue
 
-import "embed"
+import (
+	"embed"
+	"io/fs"
+	"strings"
+)
 
 // Module is the CUE module vmo-cue.dev/vmo: cue.mod/module.cue, schemas/, policies/ and cue/.
 //
@@ -11,3 +15,22 @@ var Module embed.FS
 
 // ModulePath is the CUE module path of Module.
 const ModulePath = "vmo-cue.dev/vmo"
+
+// WalkCUE calls fn for every .cue file of the embedded module's packages (schemas, policies, cue),
+// with its path relative to the module root; cue.mod itself is left out. Init, the benchmark fleet
+// generator and the engine's overlay all place the module through it.
+func WalkCUE(fn func(path string, data []byte) error) error {
+	return fs.WalkDir(Module, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".cue") || strings.HasPrefix(p, "cue.mod/") {
+			return nil
+		}
+		data, err := Module.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return fn(p, data)
+	})
+}

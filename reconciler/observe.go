@@ -8,7 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // live is what one LIST per kind returned: object metadata (labels, annotations, managedFields) by key.
@@ -46,5 +45,3 @@ func (c *Cluster) observe(ctx context.Context, kinds []schema.GroupVersionKind) 
 func key(group, kind, namespace, name string) string {
 	return group + "/" + kind + "/" + namespace + "/" + name
 }
-
-var _ = client.ObjectKey{}

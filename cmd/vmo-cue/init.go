@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -111,17 +109,7 @@ func newInitCmd() *cobra.Command {
 // too. vmo-cue itself always uses the copy embedded in the binary.
 func vendorModule(dir string) error {
 	base := filepath.Join(dir, "cue.mod", "pkg", filepath.FromSlash(vmocue.ModulePath))
-	return fs.WalkDir(vmocue.Module, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !strings.HasSuffix(p, ".cue") || strings.HasPrefix(p, "cue.mod/") {
-			return nil
-		}
-		data, err := vmocue.Module.ReadFile(p)
-		if err != nil {
-			return err
-		}
+	return vmocue.WalkCUE(func(p string, data []byte) error {
 		return writeFile(filepath.Join(base, filepath.FromSlash(p)), data)
 	})
 }

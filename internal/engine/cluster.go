@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -234,9 +235,7 @@ func (e *Engine) valuePos(v cue.Value, path []string) diag.Position {
 	cur := v
 	for _, p := range path {
 		var sel cue.Selector
-		if n, err := fmt.Sscanf(p, "%d", new(int)); err == nil && n == 1 && allDigits(p) {
-			var i int
-			fmt.Sscanf(p, "%d", &i)
+		if i, err := strconv.Atoi(p); err == nil && allDigits(p) {
 			sel = cue.Index(i)
 		} else {
 			sel = cue.Str(p)

@@ -3,10 +3,8 @@ package engine
 import (
 	"bytes"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"cuelang.org/go/cue/load"
 
@@ -66,17 +64,7 @@ func (m moduleLayout) overlay(fullVMSchema, forFleet bool) (map[string]load.Sour
 	if m.ownModule {
 		ov[filepath.Join(m.root, "cue.mod", "module.cue")] = load.FromString("module: \"vmo-cue.dev/fleet@v0\"\nlanguage: version: \"" + ownModuleLanguage + "\"\n")
 	}
-	err := fs.WalkDir(vmocue.Module, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !strings.HasSuffix(p, ".cue") || strings.HasPrefix(p, "cue.mod/") {
-			return nil
-		}
-		data, err := vmocue.Module.ReadFile(p)
-		if err != nil {
-			return err
-		}
+	err := vmocue.WalkCUE(func(p string, data []byte) error {
 		if p == "schemas/vm.cue" && !fullVMSchema {
 			data = []byte(lightVM)
 		}

@@ -6,7 +6,6 @@ package genfleet
 
 import (
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -157,17 +156,7 @@ func (w *writer) write(rel string, data []byte) {
 // upstream cue loads the fleet too.
 func vendorModule(w *writer) error {
 	base := "cue.mod/pkg/" + vmocue.ModulePath + "/"
-	err := fs.WalkDir(vmocue.Module, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !strings.HasSuffix(p, ".cue") || strings.HasPrefix(p, "cue.mod/") {
-			return nil
-		}
-		data, err := vmocue.Module.ReadFile(p)
-		if err != nil {
-			return err
-		}
+	err := vmocue.WalkCUE(func(p string, data []byte) error {
 		w.write(base+p, data)
 		return w.err
 	})
