@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -24,8 +25,13 @@ type Cluster struct {
 	requests atomic.Int64
 }
 
-// Connect prepares a connection; nothing is requested until discovery is needed.
-func Connect(cfg *rest.Config) (*Cluster, error) {
+// Connect prepares a connection and discovers the API (two requests).
+func Connect(cfg *rest.Config) (*Cluster, error) { return ConnectWithin(cfg, 0) }
+
+// ConnectWithin is Connect with the first discovery bounded by probe (if not 0): a cluster that
+// accepts connections but does not answer is found out within probe, while later requests keep the
+// configuration's own timeout.
+func ConnectWithin(cfg *rest.Config, probe time.Duration) (*Cluster, error) {
 	c := &Cluster{config: rest.CopyConfig(cfg)}
 	if c.config.QPS == 0 {
 		// Options.Concurrency bounds the requests in flight, and the API server's priority and
@@ -41,7 +47,7 @@ func Connect(cfg *rest.Config) (*Cluster, error) {
 		}
 		return countingTransport{rt: rt, n: &c.requests}
 	}
-	if err := c.Refresh(); err != nil {
+	if err := c.refresh(probe); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -51,8 +57,15 @@ func Connect(cfg *rest.Config) (*Cluster, error) {
 func (c *Cluster) Requests() int64 { return c.requests.Load() }
 
 // Refresh rediscovers the API's kinds (after CRDs were created).
-func (c *Cluster) Refresh() error {
-	dc, err := discovery.NewDiscoveryClientForConfig(c.config)
+func (c *Cluster) Refresh() error { return c.refresh(0) }
+
+func (c *Cluster) refresh(timeout time.Duration) error {
+	dcfg := c.config
+	if timeout > 0 {
+		dcfg = rest.CopyConfig(c.config)
+		dcfg.Timeout = timeout
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(dcfg)
 	if err != nil {
 		return fmt.Errorf("discovery client: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
@@ -56,7 +57,7 @@ and the revision it last had.`,
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					statuses[i] = readOne(rules, ctxName, timeout, state)
+					statuses[i] = readOne(raw, ctxName, timeout, state)
 				}()
 			}
 			wg.Wait()
@@ -99,16 +100,14 @@ and the revision it last had.`,
 }
 
 // readOne reads one context's status; nil for a reachable cluster vmo-cue never synced.
-func readOne(rules *clientcmd.ClientConfigLoadingRules, ctxName string, timeout time.Duration, state *fleet.LocalState) *fleet.ClusterStatus {
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: ctxName}).ClientConfig()
+func readOne(raw *clientcmdapi.Config, ctxName string, timeout time.Duration, state *fleet.LocalState) *fleet.ClusterStatus {
+	cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, ctxName, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
 	offline := func(msg string) *fleet.ClusterStatus {
 		// The context is named like the cluster unless the declaration says otherwise; then the
 		// kubeconfig's cluster entry usually carries the cluster's name.
 		name := ctxName
-		if raw, err := rules.Load(); err == nil {
-			if c, ok := raw.Contexts[ctxName]; ok && state.Get(ctxName).LastSeen.IsZero() && !state.Get(c.Cluster).LastSeen.IsZero() {
-				name = c.Cluster
-			}
+		if c, ok := raw.Contexts[ctxName]; ok && state.Get(ctxName).LastSeen.IsZero() && !state.Get(c.Cluster).LastSeen.IsZero() {
+			name = c.Cluster
 		}
 		r := state.Get(name)
 		return &fleet.ClusterStatus{Cluster: name, Context: ctxName, State: fleet.Offline, Revision: r.Revision, LastSeen: r.LastSeen, Message: msg}

@@ -52,14 +52,10 @@ func (t *clusterTarget) Connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	probe := rest.CopyConfig(cfg)
-	probe.Timeout = t.opts.ConnectTimeout
-	rc, err := reconciler.Connect(probe)
+	// Discovery answers within the connect timeout or the cluster is offline; later requests keep
+	// the ordinary timeout.
+	rc, err := reconciler.ConnectWithin(cfg, t.opts.ConnectTimeout)
 	if err != nil {
-		return t.offline(err)
-	}
-	// Connected: the real client gets the ordinary request timeout.
-	if rc, err = reconciler.Connect(cfg); err != nil {
 		return t.offline(err)
 	}
 	t.rc = rc
