@@ -15,11 +15,11 @@ import (
 
 // buildBase runs vmo-cue build on the base fleet with extra files and returns the objects.
 func buildCase(t *testing.T, files map[string]string, cluster string) (int, []map[string]any, string) {
-	c := badCase{files: map[string][]byte{}, bigFiles: map[string]int{}}
+	c := badCase{Files: map[string][]byte{}, BigFiles: map[string]int{}}
 	for k, v := range files {
-		c.files[k] = []byte(v)
+		c.Files[k] = []byte(v)
 	}
-	dir := c.setUp(t)
+	dir := setUp(t, c)
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"build", dir, "--cluster", cluster, "-o", "json"}, &stdout, &stderr)
 	if code != 0 {
@@ -109,8 +109,8 @@ func TestBuildRefusesInvalidCluster(t *testing.T) {
 }
 
 func TestBuildYAMLStream(t *testing.T) {
-	c := badCase{files: map[string][]byte{}}
-	dir := c.setUp(t)
+	c := badCase{Files: map[string][]byte{}}
+	dir := setUp(t, c)
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, 0, run([]string{"build", dir, "--cluster", "dc-1"}, &stdout, &stderr), stderr.String())
 	docs := strings.Split(stdout.String(), "\n---\n")

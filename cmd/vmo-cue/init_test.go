@@ -47,7 +47,7 @@ func TestUpstreamCUEAgrees(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := parseCase(t, filepath.Join("..", "..", "testdata", "vet", "cases", name+".txt"))
-			dir := c.setUp(t)
+			dir := setUp(t, c)
 			if want == "" {
 				upstreamVet(t, dir, true)
 				return

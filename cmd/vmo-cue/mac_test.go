@@ -60,12 +60,12 @@ vms: db: spec: {
 `
 
 func TestMACAssignWritesIntoSources(t *testing.T) {
-	c := badCase{files: map[string][]byte{
+	c := badCase{Files: map[string][]byte{
 		"clusters/edge-1/vms/web.yaml": []byte(yamlWithoutMAC),
 		"clusters/dc-1/cluster.cue":    []byte("package fleet\n\ncluster: {\n\tname: \"dc-1\"\n\tkind: \"datacenter\"\n\tstack: multus: networks: \"vlan-200\": {vlan: 200}\n}\n"),
 		"clusters/dc-1/vms.cue":        []byte(cueWithoutMAC),
 	}}
-	dir := c.setUp(t)
+	dir := setUp(t, c)
 
 	// What build would put in is what assign writes.
 	var out, errOut bytes.Buffer
@@ -96,11 +96,11 @@ func TestMACAssignWritesIntoSources(t *testing.T) {
 }
 
 func TestMACAssignLeavesInvalidClustersAlone(t *testing.T) {
-	c := badCase{files: map[string][]byte{
+	c := badCase{Files: map[string][]byte{
 		"clusters/edge-1/vms/web.yaml": []byte(yamlWithoutMAC),
 		"clusters/edge-1/gates.cue":    []byte("package fleet\n\ncluster: stack: kubevirt: featureGates: Bogus: true\n"),
 	}}
-	dir := c.setUp(t)
+	dir := setUp(t, c)
 	var out, errOut bytes.Buffer
 	assert.Equal(t, 1, run([]string{"mac", "assign", dir}, &out, &errOut))
 	assert.Contains(t, errOut.String(), "1 clusters with errors were skipped")

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +15,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
 	"github.com/vmo-cue/vmo-cue/internal/genfleet"
+	"github.com/vmo-cue/vmo-cue/internal/testfleet"
 )
 
 // evaluate runs the engine on a fleet directory with the fast path on or off.
@@ -176,45 +176,6 @@ func TestFastPathEquivalentGeneratedFleet(t *testing.T) {
 	}
 }
 
-// vetCase is a case of testdata/vet/cases (see cmd/vmo-cue/vet_test.go): files written over the base
-// fleet, symlinks and big files.
-type vetCase struct {
-	files    map[string][]byte
-	symlinks [][2]string
-	bigFiles map[string]int
-}
-
-func readVetCase(t *testing.T, path string) vetCase {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := vetCase{files: map[string][]byte{}, bigFiles: map[string]int{}}
-	var current string
-	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
-		text := strings.TrimRight(string(line), "\n")
-		if strings.HasPrefix(text, "-- ") && strings.HasSuffix(text, " --") {
-			current = strings.TrimSuffix(strings.TrimPrefix(text, "-- "), " --")
-			c.files[current] = nil
-			continue
-		}
-		if current != "" {
-			c.files[current] = append(c.files[current], line...)
-			continue
-		}
-		key, val, _ := strings.Cut(text, ": ")
-		switch key {
-		case "symlink":
-			from, to, _ := strings.Cut(val, " -> ")
-			c.symlinks = append(c.symlinks, [2]string{from, to})
-		case "bigfile":
-			f, n, _ := strings.Cut(val, " ")
-			c.bigFiles[f], _ = strconv.Atoi(n)
-		}
-	}
-	return c
-}
-
 // writeFleet writes files over a copy of base (if any) in a new directory under parent.
 func writeFleet(t *testing.T, parent, base string, files map[string][]byte) string {
 	t.Helper()
@@ -228,21 +189,7 @@ func writeFleet(t *testing.T, parent, base string, files map[string][]byte) stri
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	dir, _ = filepath.Abs(dir)
 	if base != "" {
-		err := filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(base, p)
-			if d.IsDir() {
-				return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
-		})
-		if err != nil {
+		if err := testfleet.CopyDir(base, dir); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -267,23 +214,14 @@ func TestFastPathEquivalentVetCases(t *testing.T) {
 	for _, path := range paths {
 		name := strings.TrimSuffix(filepath.Base(path), ".txt")
 		t.Run(name, func(t *testing.T) {
-			c := readVetCase(t, path)
-			// Inside this module, as the vet tests do: the fleet imports the module's own schemas.
-			dir := writeFleet(t, filepath.Join("..", "..", "testdata", "vet"), filepath.Join("..", "..", "testdata", "vet", "base"), c.files)
-			for _, s := range c.symlinks {
-				if err := os.Symlink(s[1], filepath.Join(dir, filepath.FromSlash(s[0]))); err != nil {
-					t.Fatal(err)
-				}
+			c, err := testfleet.ReadCase(path)
+			if err != nil {
+				t.Fatal(err)
 			}
-			for f, size := range c.bigFiles {
-				var b strings.Builder
-				b.WriteString("apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata:\n  name: big\n  annotations:\n")
-				for i := 0; b.Len() < size; i++ {
-					b.WriteString("    note-" + strconv.Itoa(i) + ": \"" + strings.Repeat("x", 64) + "\"\n")
-				}
-				if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(f)), []byte(b.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
+			// Inside this module, as the vet tests do: the fleet imports the module's own schemas.
+			dir := writeFleet(t, filepath.Join("..", "..", "testdata", "vet"), filepath.Join("..", "..", "testdata", "vet", "base"), nil)
+			if err := c.WriteOver(dir); err != nil {
+				t.Fatal(err)
 			}
 			took := assertEquivalent(t, dir, true)
 			for _, f := range took {

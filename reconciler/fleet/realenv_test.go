@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
+	"github.com/vmo-cue/vmo-cue/internal/testfleet"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
@@ -53,21 +53,7 @@ var edgeClusters = []string{"edge-store-1", "edge-store-2", "edge-factory-1"}
 func copyFleet(t testing.TB) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "fleet")
-	err := filepath.WalkDir(exampleFleet, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(exampleFleet, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	require.NoError(t, err)
+	require.NoError(t, testfleet.CopyDir(exampleFleet, dst))
 	return dst
 }
 

@@ -1,0 +1,113 @@
+// Package testfleet builds fleet repositories for tests: copies of a fleet, and the bad-input cases of
+// testdata/vet/cases written over a base fleet. Only tests import it.
+package testfleet
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// CopyDir copies the tree at from into to (created if needed).
+func CopyDir(from, to string) error {
+	return filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), data, 0o644)
+	})
+}
+
+// Case is one file of testdata/vet/cases: a header (exit code, expected output fragments, arguments,
+// symlinks and big files to make) and files written over the base fleet.
+type Case struct {
+	Name     string
+	Exit     int
+	Want     []string
+	Args     []string
+	Symlinks [][2]string
+	BigFiles map[string]int
+	Files    map[string][]byte
+}
+
+// ReadCase reads a case file.
+func ReadCase(path string) (Case, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Case{}, err
+	}
+	c := Case{Name: strings.TrimSuffix(filepath.Base(path), ".txt"), Files: map[string][]byte{}, BigFiles: map[string]int{}}
+	var current string
+	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+		text := strings.TrimRight(string(line), "\n")
+		if strings.HasPrefix(text, "-- ") && strings.HasSuffix(text, " --") {
+			current = strings.TrimSuffix(strings.TrimPrefix(text, "-- "), " --")
+			c.Files[current] = nil
+			continue
+		}
+		if current != "" {
+			c.Files[current] = append(c.Files[current], line...)
+			continue
+		}
+		key, val, _ := strings.Cut(text, ": ")
+		switch key {
+		case "exit":
+			if c.Exit, err = strconv.Atoi(val); err != nil {
+				return c, fmt.Errorf("%s: exit: %w", path, err)
+			}
+		case "want":
+			c.Want = append(c.Want, val)
+		case "args":
+			c.Args = strings.Fields(val)
+		case "symlink":
+			from, to, _ := strings.Cut(val, " -> ")
+			c.Symlinks = append(c.Symlinks, [2]string{from, to})
+		case "bigfile":
+			f, n, _ := strings.Cut(val, " ")
+			if c.BigFiles[f], err = strconv.Atoi(n); err != nil {
+				return c, fmt.Errorf("%s: bigfile: %w", path, err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// WriteOver writes the case's files, symlinks and big files into dir (usually a copy of the base).
+func (c Case) WriteOver(dir string) error {
+	for name, data := range c.Files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.Symlinks {
+		if err := os.Symlink(s[1], filepath.Join(dir, filepath.FromSlash(s[0]))); err != nil {
+			return err
+		}
+	}
+	for name, size := range c.BigFiles {
+		var b strings.Builder
+		b.WriteString("apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata:\n  name: big\n  annotations:\n")
+		for i := 0; b.Len() < size; i++ {
+			b.WriteString("    note-" + strconv.Itoa(i) + ": \"" + strings.Repeat("x", 64) + "\"\n")
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
