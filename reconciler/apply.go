@@ -23,6 +23,11 @@ func (e ObjectError) Error() string { return fmt.Sprintf("%s: %v", e.Item.ID, e.
 // applyAll server-side applies items concurrently (dry-run only if dryRun) and returns every failure.
 // Applied objects are replaced by the server's answer, which carries the new managedFields.
 func (c *Cluster) applyAll(ctx context.Context, items []*Item, dryRun bool, workers int) []ObjectError {
+	return forEach(items, workers, func(it *Item) error { return c.applyOne(ctx, it, dryRun) })
+}
+
+// forEach runs fn on every item with at most workers (8 if 0) at once, and returns every failure.
+func forEach(items []*Item, workers int, fn func(*Item) error) []ObjectError {
 	if workers <= 0 {
 		workers = 8
 	}
@@ -31,17 +36,15 @@ func (c *Cluster) applyAll(ctx context.Context, items []*Item, dryRun bool, work
 	work := make(chan *Item)
 	var wg sync.WaitGroup
 	for i := 0; i < workers && i < len(items); i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for it := range work {
-				if err := c.applyOne(ctx, it, dryRun); err != nil {
+				if err := fn(it); err != nil {
 					mu.Lock()
 					errs = append(errs, ObjectError{Item: it, Err: err})
 					mu.Unlock()
 				}
 			}
-		}()
+		})
 	}
 	for _, it := range items {
 		work <- it
@@ -78,35 +81,16 @@ const StandInNamespace = "default"
 // not a failure. A namespace this apply creates has no quota or limit range of its own yet, so the
 // stand-in's answer holds for it: the object is not dry-run again before its stage.
 func (c *Cluster) dryRunElsewhere(ctx context.Context, items []*Item, workers int) []ObjectError {
-	if workers <= 0 {
-		workers = 8
-	}
-	var mu sync.Mutex
-	var errs []ObjectError
-	work := make(chan *Item)
-	var wg sync.WaitGroup
-	for i := 0; i < workers && i < len(items); i++ {
-		wg.Go(func() {
-			for it := range work {
-				u := it.Object.DeepCopy()
-				u.SetNamespace(StandInNamespace)
-				err := c.client().Create(ctx, u, client.DryRunAll, client.FieldOwner(FieldManager))
-				if err != nil && !apierrors.IsAlreadyExists(err) {
-					mu.Lock()
-					errs = append(errs, ObjectError{Item: it, Err: fmt.Errorf("dry-run in namespace %s (%s does not exist yet): %w", StandInNamespace, it.ID.Namespace, err)})
-					mu.Unlock()
-					continue
-				}
-				it.checked = true
-			}
-		})
-	}
-	for _, it := range items {
-		work <- it
-	}
-	close(work)
-	wg.Wait()
-	return errs
+	return forEach(items, workers, func(it *Item) error {
+		u := it.Object.DeepCopy()
+		u.SetNamespace(StandInNamespace)
+		err := c.client().Create(ctx, u, client.DryRunAll, client.FieldOwner(FieldManager))
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("dry-run in namespace %s (%s does not exist yet): %w", StandInNamespace, it.ID.Namespace, err)
+		}
+		it.checked = true
+		return nil
+	})
 }
 
 // resolvable splits items into those whose kind the cluster serves now and those it does not.
