@@ -34,3 +34,12 @@ func WalkCUE(fn func(path string, data []byte) error) error {
 		return fn(p, data)
 	})
 }
+
+// SchemaLines are the declarations a fleet's root file makes (after `import "vmo-cue.dev/vmo/schemas"`)
+// so that its declarations are checked against the schemas, by vmo-cue and by upstream cue alike.
+// They are applied field by field: CUE does not close definitions reached through a definition
+// embedded at a package's root.
+const SchemaLines = `fleet:    schemas.#Fleet
+cluster?: schemas.#Cluster
+vms?: [Name=string]: schemas.#NamedVirtualMachine & {#name: Name}
+`

@@ -21,10 +21,7 @@ package fleet
 import "vmo-cue.dev/vmo/schemas"
 
 // The schemas every cluster folder's declarations are checked against.
-fleet:    schemas.#Fleet
-cluster?: schemas.#Cluster
-vms?: [Name=string]: schemas.#NamedVirtualMachine & {#name: Name}
-
+` + vmocue.SchemaLines + `
 fleet: defaults: {
 	stack: kubevirt: version: "v1.6.3"
 	policy: mac: {allow: "prefixes", prefixes: ["02", "06", "0A", "0E"]}

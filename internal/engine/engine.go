@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	"cuelang.org/go/cue"
@@ -15,6 +16,7 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/load"
 
+	vmocue "github.com/vmo-cue/vmo-cue"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
 )
@@ -244,8 +246,10 @@ func unchecked(v cue.Value) bool {
 
 // schemaLinesMessage tells how to apply the schemas, which vmo-cue requires of every fleet.
 func schemaLinesMessage(what string) string {
+	lines := strings.Split(strings.TrimSpace(vmocue.SchemaLines), "\n")
+	for i, l := range lines {
+		lines[i] = "`" + strings.Join(strings.Fields(l), " ") + "`"
+	}
 	return what + " is not checked against the vmo-cue schemas: the root files must declare " +
-		"`fleet: schemas.#Fleet`, `cluster?: schemas.#Cluster` and " +
-		"`vms?: [Name=string]: schemas.#NamedVirtualMachine & {#name: Name}` " +
-		"(with import \"vmo-cue.dev/vmo/schemas\"; see `vmo-cue init`)"
+		strings.Join(lines, ", ") + " (with import \"vmo-cue.dev/vmo/schemas\"; see `vmo-cue init`)"
 }

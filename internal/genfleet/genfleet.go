@@ -173,10 +173,7 @@ import "vmo-cue.dev/vmo/schemas"
 
 // The schemas every cluster folder's declarations are checked against (field by field, as vmo-cue init
 // writes them: upstream cue does not close definitions reached through a root embedding).
-fleet:    schemas.#Fleet
-cluster?: schemas.#Cluster
-vms?: [Name=string]: schemas.#NamedVirtualMachine & {#name: Name}
-
+` + vmocue.SchemaLines + `
 fleet: defaults: {
 	stack: kubevirt: version: "v1.6.3"
 	policy: mac: {allow: "prefixes", prefixes: ["02", "06", "0A", "0E"]}
