@@ -95,11 +95,32 @@ spec:
 		res, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "bad", PendingTimeout: 5 * time.Second})
 		require.Error(t, err)
 		assert.Equal(t, []string{idFor(gvkVM, "shop", "web"), idFor(gvkVM, "vms", "pos-1")}, failedIDs(res.Failed), "every failing object, at once")
+		require.Len(t, res.Failed, 2)
+		errs := map[string]string{}
 		for _, f := range res.Failed {
-			assert.NotEmpty(t, f.Err.Error())
+			errs[f.Item.ID.Name] = f.Err.Error()
 		}
+		assert.Contains(t, errs["pos-1"], "spec.template.spec.domain.cpu.cores", "the server's own words")
+		assert.Contains(t, errs["web"], "metadata.labels", "the server's own words")
 		assert.False(t, res.Written)
 		assert.Empty(t, res.Applied)
+		assertNothingWritten(t, other)
+	})
+
+	t.Run("a field the cluster's API does not know is refused, not dropped", func(t *testing.T) {
+		// An older KubeVirt: its VirtualMachine CRD lacks a field the schemas vmo-cue checked
+		// against have. A plain apply would prune the field without a word.
+		setVMSchemaField(t, other, "runStrategy", false)
+		defer setVMSchemaField(t, other, "runStrategy", true) // before t.Context ends
+
+		vc := loadCluster(t, shopFleet, "shop")
+		res, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "skew", PendingTimeout: 5 * time.Second})
+		require.Error(t, err)
+		assert.Equal(t, []string{idFor(gvkVM, "shop", "web"), idFor(gvkVM, "vms", "pos-1"), idFor(gvkVM, "vms", "pos-2")}, failedIDs(res.Failed))
+		for _, f := range res.Failed {
+			assert.Contains(t, f.Err.Error(), `unknown field "spec.runStrategy"`)
+		}
+		assert.False(t, res.Written)
 		assertNothingWritten(t, other)
 	})
 
@@ -376,4 +397,48 @@ func TestSecretValuesNeverShown(t *testing.T) {
 		assert.NotContains(t, text, secret)
 		assert.NotContains(t, text, b64(secret))
 	}
+}
+
+// setVMSchemaField removes spec.<field> from the cluster's VirtualMachine CRD (or, with present,
+// puts back the one the stack's CRD has), as someone else, and waits until the server serves the
+// changed schema.
+func setVMSchemaField(t *testing.T, c client.Client, field string, present bool) {
+	t.Helper()
+	var want any
+	if present {
+		all, err := crds.All()
+		require.NoError(t, err)
+		for _, crd := range all {
+			if crd.Name == "virtualmachines.kubevirt.io" {
+				u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(crd)
+				require.NoError(t, err)
+				versions, _, _ := unstructured.NestedSlice(u, "spec", "versions")
+				want, _, _ = unstructured.NestedFieldCopy(versions[0].(map[string]any), "schema", "openAPIV3Schema", "properties", "spec", "properties", field)
+			}
+		}
+		require.NotNil(t, want, "the stack's VirtualMachine CRD has spec.%s", field)
+	}
+	editAs(t, c, "crd-installer", gvkCRD, "", "virtualmachines.kubevirt.io", func(u *unstructured.Unstructured) {
+		versions, _, _ := unstructured.NestedSlice(u.Object, "spec", "versions")
+		for _, v := range versions {
+			props, _, _ := unstructured.NestedMap(v.(map[string]any), "schema", "openAPIV3Schema", "properties", "spec", "properties")
+			if present {
+				props[field] = want
+			} else {
+				delete(props, field)
+			}
+			require.NoError(t, unstructured.SetNestedMap(v.(map[string]any), props, "schema", "openAPIV3Schema", "properties", "spec", "properties"))
+		}
+		require.NoError(t, unstructured.SetNestedSlice(u.Object, versions, "spec", "versions"))
+	})
+	probe := &unstructured.Unstructured{}
+	probe.SetGroupVersionKind(gvkVM)
+	probe.SetNamespace("default")
+	probe.SetName("schema-probe")
+	require.NoError(t, unstructured.SetNestedField(probe.Object, "Halted", "spec", field))
+	require.NoError(t, unstructured.SetNestedMap(probe.Object, map[string]any{"spec": map[string]any{"domain": map[string]any{"devices": map[string]any{}}}}, "spec", "template"))
+	require.Eventually(t, func() bool {
+		err := c.Create(t.Context(), probe.DeepCopy(), client.DryRunAll, client.FieldValidation("Strict"))
+		return (err == nil) == present
+	}, 30*time.Second, 100*time.Millisecond, "the server serves the changed schema")
 }

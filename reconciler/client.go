@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,11 +19,13 @@ import (
 // Cluster is a connection to one cluster: a client whose REST mapper comes from one aggregated
 // discovery (two requests) and is refreshed when a kind appears, and a count of requests made.
 type Cluster struct {
-	Client   client.Client
-	config   *rest.Config
-	mu       sync.Mutex
-	mapper   meta.RESTMapper
-	requests atomic.Int64
+	Client     client.Client
+	config     *rest.Config
+	httpClient *http.Client
+	mu         sync.Mutex
+	mapper     meta.RESTMapper
+	raw        rest.Interface
+	requests   atomic.Int64
 }
 
 // Connect prepares a connection and discovers the API (two requests).
@@ -47,6 +50,17 @@ func ConnectWithin(cfg *rest.Config, probe time.Duration) (*Cluster, error) {
 		}
 		return countingTransport{rt: rt, n: &c.requests}
 	}
+	// One HTTP client (one connection) for discovery, the typed client and raw writes.
+	hc, err := rest.HTTPClientFor(c.config)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP client: %w", err)
+	}
+	c.httpClient = hc
+	rawCfg := rest.CopyConfig(c.config)
+	rawCfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	if c.raw, err = rest.UnversionedRESTClientForConfigAndClient(rawCfg, hc); err != nil {
+		return nil, fmt.Errorf("REST client: %w", err)
+	}
 	if err := c.refresh(probe); err != nil {
 		return nil, err
 	}
@@ -60,12 +74,11 @@ func (c *Cluster) Requests() int64 { return c.requests.Load() }
 func (c *Cluster) Refresh() error { return c.refresh(0) }
 
 func (c *Cluster) refresh(timeout time.Duration) error {
-	dcfg := c.config
+	hc := c.httpClient
 	if timeout > 0 {
-		dcfg = rest.CopyConfig(c.config)
-		dcfg.Timeout = timeout
+		hc = &http.Client{Transport: hc.Transport, Timeout: timeout}
 	}
-	dc, err := discovery.NewDiscoveryClientForConfig(dcfg)
+	dc, err := discovery.NewDiscoveryClientForConfigAndClient(c.config, hc)
 	if err != nil {
 		return fmt.Errorf("discovery client: %w", err)
 	}
@@ -74,7 +87,7 @@ func (c *Cluster) refresh(timeout time.Duration) error {
 		return fmt.Errorf("discovering the API: %w", err)
 	}
 	m := restmapper.NewDiscoveryRESTMapper(groups)
-	cl, err := client.New(c.config, client.Options{Mapper: m})
+	cl, err := client.New(c.config, client.Options{Mapper: m, HTTPClient: c.httpClient})
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
@@ -95,6 +108,9 @@ func (c *Cluster) Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, bool)
 	}
 	return mapping, true
 }
+
+// rest returns the client for raw requests (request.go).
+func (c *Cluster) rest() rest.Interface { return c.raw }
 
 func (c *Cluster) client() client.Client {
 	c.mu.Lock()

@@ -18,10 +18,15 @@ func idOf(u *unstructured.Unstructured) inventory.ID {
 	return inventory.ID{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName()}
 }
 
-// desiredHash fingerprints the desired object.
-func desiredHash(u *unstructured.Unstructured) string {
-	data, _ := json.Marshal(u.Object) // map keys are sorted by encoding/json
-	sum := sha256.Sum256(data)
+// encode returns the object's JSON, map keys sorted (by encoding/json): the same object, the same bytes.
+func encode(u *unstructured.Unstructured) []byte {
+	data, _ := json.Marshal(u.Object) // rendered objects hold only JSON values
+	return data
+}
+
+// desiredHash fingerprints the desired object from its encoding.
+func desiredHash(body []byte) string {
+	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:16])
 }
 

@@ -44,8 +44,11 @@ type Item struct {
 	desired  string
 	entry    inventory.Entry
 	hadEntry bool
-	// applied is the server's answer to the apply (nil until applied).
-	applied *unstructured.Unstructured
+	// body is the object's JSON, as sent (request.go) and hashed (desired).
+	body []byte
+	// appliedFields are the managedFields of the server's answer to the apply (wasApplied).
+	appliedFields []metav1.ManagedFieldsEntry
+	wasApplied    bool
 	// checked is set once the server accepted the object in a dry-run.
 	checked bool
 }
@@ -96,7 +99,8 @@ func plan(desired []*unstructured.Unstructured, inv *inventory.Inventory, invErr
 	seen := map[string]bool{}
 	for _, u := range desired {
 		id := idOf(u)
-		it := &Item{ID: id, Object: u, Stage: stageOf(u), desired: desiredHash(u)}
+		body := encode(u)
+		it := &Item{ID: id, Object: u, Stage: stageOf(u), body: body, desired: desiredHash(body)}
 		k := id.Key()
 		seen[k] = true
 		it.entry, it.hadEntry = entries[k]

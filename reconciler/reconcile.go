@@ -69,6 +69,9 @@ type Result struct {
 	Written bool
 	// Requests is the number of API requests made.
 	Requests int64
+	// DryRunTook is the time of the dry-run before the first write; WriteTook of the writes (with the
+	// dry-runs of kinds that appeared on the way, and the waits for CRDs).
+	DryRunTook, WriteTook time.Duration
 	// Notes are things a person should know (no prune without inventory, and so on).
 	Notes []string
 }
@@ -177,10 +180,12 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 	// Objects in a namespace that this apply creates cannot be dry-run there yet: they are dry-run
 	// in a stand-in namespace. Objects whose kind does not exist yet (its CRD is part of this apply,
 	// or an operator creates it) are dry-run before their stage. Nothing is dry-run twice.
+	dryRunStart := time.Now()
 	now, later := c.resolvable(writes)
 	now, inNew := splitNewNamespaces(now, writes)
 	fails := c.applyAll(ctx, now, true, opts.Concurrency)
 	fails = append(fails, c.dryRunElsewhere(ctx, inNew, opts.Concurrency)...)
+	res.DryRunTook = time.Since(dryRunStart)
 	if len(fails) > 0 {
 		res.Failed = fails
 		return res, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: nothing written", vc.Name, len(fails))
@@ -200,7 +205,9 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 		}
 		res.Written = true
 	}
+	writeStart := time.Now()
 	pending, err := c.applyStages(ctx, writes, opts, logf, res)
+	res.WriteTook = time.Since(writeStart)
 	if err != nil {
 		return res, err
 	}
@@ -373,8 +380,8 @@ func (c *Cluster) writeInventory(ctx context.Context, p *Plan, vc *validate.Clus
 	for _, it := range p.Items {
 		e := inventory.Entry{ID: it.ID}
 		switch {
-		case it.applied != nil:
-			e.DesiredHash, e.FieldsHash = it.desired, fieldsHash(it.applied.GetManagedFields(), ignore[it.ID.Kind])
+		case it.wasApplied:
+			e.DesiredHash, e.FieldsHash = it.desired, fieldsHash(it.appliedFields, ignore[it.ID.Kind])
 		case it.Action == None || (it.hadEntry && !intent):
 			// Unchanged, or left as it is (drift reported, pending, failed): keep what was recorded.
 			e = it.entry
