@@ -186,6 +186,9 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 	fails := c.applyAll(ctx, now, true, opts.Concurrency)
 	fails = append(fails, c.dryRunElsewhere(ctx, inNew, opts.Concurrency)...)
 	res.DryRunTook = time.Since(dryRunStart)
+	if n := len(now) + len(inNew); n > 0 && len(fails) == 0 {
+		logf("%s: dry-run: the server accepted all %d objects it can check now (%s)", vc.Name, n, res.DryRunTook.Round(time.Millisecond))
+	}
 	if len(fails) > 0 {
 		res.Failed = fails
 		return res, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: nothing written", vc.Name, len(fails))
@@ -277,11 +280,12 @@ func (c *Cluster) applyStages(ctx context.Context, writes []*Item, opts Options,
 				return nil, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: stage %d not written", res.Cluster, len(fails), stage)
 			}
 		}
+		stageStart := time.Now()
 		if fails := c.applyAll(ctx, now, false, opts.Concurrency); len(fails) > 0 {
 			res.Failed = fails
 			return nil, fmt.Errorf("cluster %s: %d objects failed to apply in stage %d", res.Cluster, len(fails), stage)
 		}
-		logf("%s: stage %d: %d applied", res.Cluster, stage, len(now))
+		logf("%s: stage %d: %d applied (%s)", res.Cluster, stage, len(now), time.Since(stageStart).Round(time.Millisecond))
 		if stage == 0 {
 			if err := c.waitEstablished(ctx, now, time.Minute); err != nil {
 				return nil, err
