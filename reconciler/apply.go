@@ -124,6 +124,10 @@ func (c *Cluster) waitEstablished(ctx context.Context, items []*Item, timeout ti
 			if err == nil && established(u) {
 				break
 			}
+			if err != nil && !apierrors.IsNotFound(err) {
+				// The server stopped answering (or refuses the read): waiting longer tells nothing.
+				return fmt.Errorf("waiting for CRD %s to be Established: %w", it.Object.GetName(), err)
+			}
 			if time.Now().After(deadline) {
 				return fmt.Errorf("CRD %s not Established after %s", it.Object.GetName(), timeout)
 			}

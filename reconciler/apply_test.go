@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -441,4 +443,28 @@ func setVMSchemaField(t *testing.T, c client.Client, field string, present bool)
 		err := c.Create(t.Context(), probe.DeepCopy(), client.DryRunAll, client.FieldValidation("Strict"))
 		return (err == nil) == present
 	}, 30*time.Second, 100*time.Millisecond, "the server serves the changed schema")
+}
+
+// TestServerGoneWhileWaitingForCRDs: when the API server stops answering while the sync waits for
+// the CRDs it just created, the sync ends at once with the connection's error (the fleet reports the
+// cluster Offline), instead of waiting out the minute and calling the CRDs not Established.
+func TestServerGoneWhileWaitingForCRDs(t *testing.T) {
+	env := testcluster.Start(t, "gone")
+	cfg := env.Cluster("gone").Config()
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/customresourcedefinitions/") {
+				return nil, refused
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	rc, err := reconciler.Connect(cfg)
+	require.NoError(t, err)
+	res, err := rc.Reconcile(t.Context(), loadCluster(t, shopFleet, "shop"), reconciler.Options{Revision: "gone"})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED, "the connection's error, for the fleet to see")
+	assert.Contains(t, err.Error(), "waiting for CRD")
+	assert.True(t, res.Written, "stage 0 was written before the server went away")
 }
