@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -36,6 +37,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
 )
 
 // fluxConcurrency is how many objects Flux's drift detection dry-runs at once (kustomize-controller
@@ -252,6 +254,28 @@ func warmUp(b *testing.B, cfg *rest.Config, objs []*unstructured.Unstructured) {
 	}
 }
 
+// logInventorySize reports the size of the in-cluster inventory (a ConfigMap: 1 MiB at most).
+func logInventorySize(b *testing.B, cfg *rest.Config) {
+	b.Helper()
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: inventory.Namespace, Name: inventory.Name}, &cm); err != nil {
+		b.Fatal(err)
+	}
+	inv, err := inventory.Read(context.Background(), c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	size := 0
+	for _, v := range cm.BinaryData {
+		size += len(v)
+	}
+	b.Logf("inventory: %d entries, %d distinct field sets, %d KiB compressed", len(inv.Entries), len(inv.FieldSets), size/1024)
+}
+
 func tail(b []byte, n int) string {
 	if len(b) > n {
 		b = b[len(b)-n:]
@@ -269,6 +293,7 @@ func BenchmarkReapplyUnchanged(b *testing.B) {
 	cfg := env.Cluster("bench").Config()
 	f.firstApply(b, cfg)
 	ctx := context.Background()
+	logInventorySize(b, cfg)
 
 	var fluxRequests atomic.Int64
 	fluxClient, err := client.New(countingConfig(cfg, &fluxRequests), client.Options{})

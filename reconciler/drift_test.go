@@ -269,3 +269,44 @@ cluster: drift: ignore: VirtualMachine: ["spec.runStrategy"]
 	assert.Equal(t, "Halted", nested(getLive(t, other, gvkVM, "vms", "pos-1"), "spec", "runStrategy"))
 	assert.Equal(t, "v3", nested(getLive(t, other, gvkVM, "vms", "pos-1"), "metadata", "annotations", "kubevirt.io/pci-topology-version"))
 }
+
+// TestChangingDriftIgnore: ignore paths changed after the apply take effect at once, in both
+// directions, and never make drift of their own: vmo-cue judges the field set it recorded and the
+// live one under today's ignore paths.
+func TestChangingDriftIgnore(t *testing.T) {
+	env := testcluster.StartWithCRDs(t, "shop")
+	rc, other := connect(t, env.Cluster("shop").Config())
+	dir := copyFleet(t, shopFleet)
+	ctx := t.Context()
+	res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
+	require.NoError(t, err, "%v", res.Failed)
+
+	editAs(t, other, "virtctl", gvkVM, "vms", "pos-1", func(u *unstructured.Unstructured) {
+		require.NoError(t, unstructured.SetNestedField(u.Object, "Halted", "spec", "runStrategy"))
+	})
+	report := func(t *testing.T) *reconciler.Result {
+		t.Helper()
+		rep, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r1", Drift: reconciler.DriftReport})
+		require.NoError(t, err)
+		assert.Empty(t, ids(rep.OutOfSync))
+		return rep
+	}
+	assert.Equal(t, []string{idFor(gvkVM, "vms", "pos-1")}, ids(report(t).Drifted), "not ignored yet: drift")
+
+	writeFile(t, dir, "clusters/shop/drift.cue", `package fleet
+
+cluster: drift: ignore: VirtualMachine: ["spec.runStrategy"]
+`)
+	assert.Empty(t, ids(report(t).Drifted), "ignored now; and the VMs nobody touched are not drift either")
+
+	editAs(t, other, "kubectl-label", gvkVM, "shop", "web", func(u *unstructured.Unstructured) {
+		l := u.GetLabels()
+		delete(l, "app")
+		u.SetLabels(l)
+	})
+	assert.Equal(t, []string{idFor(gvkVM, "shop", "web")}, ids(report(t).Drifted), "a field not ignored is still drift")
+
+	removeFile(t, dir, "clusters/shop/drift.cue")
+	assert.Equal(t, []string{idFor(gvkVM, "shop", "web"), idFor(gvkVM, "vms", "pos-1")}, ids(report(t).Drifted),
+		"ignored no more: the run strategy changed by hand is drift again")
+}

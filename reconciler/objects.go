@@ -30,25 +30,62 @@ func desiredHash(body []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// ownFields returns vmo-cue's Apply entry in an object's managedFields (FieldsV1 JSON; nil if vmo-cue
+// owns nothing there).
+func ownFields(managed []metav1.ManagedFieldsEntry) []byte {
+	for _, m := range managed {
+		if m.Manager == FieldManager && m.Operation == metav1.ManagedFieldsOperationApply && m.Subresource == "" && m.FieldsV1 != nil {
+			return m.FieldsV1.Raw
+		}
+	}
+	return nil
+}
+
+// fieldsRef names a field set as recorded (the hash of its bytes).
+func fieldsRef(raw []byte) string {
+	if raw == nil {
+		return ""
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:16])
+}
+
 // fieldsHash fingerprints the fields vmo-cue owns in a live object: its Apply entry in managedFields,
 // minus the paths drift ignores for this kind. "" if vmo-cue owns nothing there.
 func fieldsHash(managed []metav1.ManagedFieldsEntry, ignore [][]string) string {
-	for _, m := range managed {
-		if m.Manager != FieldManager || m.Operation != metav1.ManagedFieldsOperationApply || m.Subresource != "" || m.FieldsV1 == nil {
-			continue
-		}
-		var tree map[string]any
-		if err := json.Unmarshal(m.FieldsV1.Raw, &tree); err != nil {
-			return "unparsable"
-		}
-		for _, p := range ignore {
-			dropField(tree, p)
-		}
-		data, _ := json.Marshal(tree)
-		sum := sha256.Sum256(data)
-		return hex.EncodeToString(sum[:16])
+	return hashFieldSet(ownFields(managed), ignore)
+}
+
+// hashFieldSet fingerprints a FieldsV1 set minus the ignored paths ("" for none).
+func hashFieldSet(raw []byte, ignore [][]string) string {
+	if raw == nil {
+		return ""
 	}
-	return ""
+	var tree map[string]any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return "unparsable"
+	}
+	for _, p := range ignore {
+		dropField(tree, p)
+	}
+	data, _ := json.Marshal(tree)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
+}
+
+// fieldsChanged reports whether vmo-cue's fields in a live object differ from what the entry recorded
+// after the apply, paths drift ignores aside. With the recorded set at hand (FieldsRef), both sides
+// are judged under today's ignore paths, so that changing drift.ignore never turns into drift; an
+// entry from before field sets were recorded compares hashes.
+func fieldsChanged(live []metav1.ManagedFieldsEntry, e inventory.Entry, sets map[string]json.RawMessage, ignore [][]string) bool {
+	raw := ownFields(live)
+	if recorded, ok := sets[e.FieldsRef]; ok && e.FieldsRef != "" {
+		if fieldsRef(raw) == e.FieldsRef {
+			return false // the very set recorded
+		}
+		return hashFieldSet(raw, ignore) != hashFieldSet(recorded, ignore)
+	}
+	return hashFieldSet(raw, ignore) != e.FieldsHash
 }
 
 // dropField removes a field path ("spec", "runStrategy") from a FieldsV1 tree ({"f:spec": {...}}).

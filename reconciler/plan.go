@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"encoding/json"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -93,8 +94,9 @@ func stageOf(u *unstructured.Unstructured) int {
 func plan(desired []*unstructured.Unstructured, inv *inventory.Inventory, invErr error, l *live, ignore map[string][][]string) *Plan {
 	p := &Plan{Inventory: inv, InventoryErr: invErr}
 	entries := map[string]inventory.Entry{}
+	var sets map[string]json.RawMessage
 	if inv != nil {
-		entries = inv.Index()
+		entries, sets = inv.Index(), inv.FieldSets
 	}
 	seen := map[string]bool{}
 	for _, u := range desired {
@@ -114,7 +116,7 @@ func plan(desired []*unstructured.Unstructured, inv *inventory.Inventory, invErr
 			it.Action = Adopt
 		case it.entry.DesiredHash != it.desired:
 			it.Action = Update
-		case fieldsHash(liveObj.ManagedFields, ignore[id.Kind]) != it.entry.FieldsHash:
+		case fieldsChanged(liveObj.ManagedFields, it.entry, sets, ignore[id.Kind]):
 			it.Action, it.Reason = Correct, "fields set by vmo-cue were changed or removed"+byManagers(liveObj.ManagedFields)
 		default:
 			it.Action = None

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -379,13 +380,17 @@ func (c *Cluster) planPrune(ctx context.Context, p *Plan, vc *validate.Cluster, 
 
 // writeInventory records the state after (or, with intent, before) the writes.
 func (c *Cluster) writeInventory(ctx context.Context, p *Plan, vc *validate.Cluster, opts Options, res *Result, intent bool) error {
-	inv := &inventory.Inventory{Cluster: vc.Name, Revision: opts.Revision, Applied: time.Now()}
+	inv := &inventory.Inventory{Cluster: vc.Name, Revision: opts.Revision, Applied: time.Now(), FieldSets: map[string]json.RawMessage{}}
 	ignore := ignorePaths(vc.Merged)
 	for _, it := range p.Items {
 		e := inventory.Entry{ID: it.ID}
 		switch {
 		case it.wasApplied:
-			e.DesiredHash, e.FieldsHash = it.desired, fieldsHash(it.appliedFields, ignore[it.ID.Kind])
+			raw := ownFields(it.appliedFields)
+			e.DesiredHash, e.FieldsHash, e.FieldsRef = it.desired, hashFieldSet(raw, ignore[it.ID.Kind]), fieldsRef(raw)
+			if raw != nil {
+				inv.FieldSets[e.FieldsRef] = json.RawMessage(raw)
+			}
 		case it.Action == None || (it.hadEntry && !intent):
 			// Unchanged, or left as it is (drift reported, pending, failed): keep what was recorded.
 			e = it.entry
@@ -407,6 +412,14 @@ func (c *Cluster) writeInventory(ctx context.Context, p *Plan, vc *validate.Clus
 		for _, o := range p.Orphans {
 			if intent || keptKeys[o.Key()] {
 				inv.Entries = append(inv.Entries, o)
+			}
+		}
+	}
+	// Entries kept as they were keep the field sets they name.
+	for _, e := range inv.Entries {
+		if _, ok := inv.FieldSets[e.FieldsRef]; !ok && e.FieldsRef != "" && p.Inventory != nil {
+			if set, ok := p.Inventory.FieldSets[e.FieldsRef]; ok {
+				inv.FieldSets[e.FieldsRef] = set
 			}
 		}
 	}

@@ -59,6 +59,10 @@ type Entry struct {
 	// FieldsHash is the hash of vmo-cue's managedFields entry right after the apply: when another
 	// manager takes a field vmo-cue set, or removes it, the live entry no longer matches.
 	FieldsHash string `json:"fields"`
+	// FieldsRef names, in Inventory.FieldSets, vmo-cue's managedFields entry itself (before any drift
+	// ignore path is taken out), so that drift can be judged again under ignore paths changed since.
+	// Empty in inventories written before field sets were recorded.
+	FieldsRef string `json:"fieldsRef,omitempty"`
 }
 
 // Inventory is the record of one cluster.
@@ -67,6 +71,9 @@ type Inventory struct {
 	Revision string    `json:"revision"`
 	Applied  time.Time `json:"applied"`
 	Entries  []Entry   `json:"entries"`
+	// FieldSets holds vmo-cue's managedFields entries (FieldsV1), once per distinct set: objects of
+	// one shape share one (their sets differ only where their list keys do).
+	FieldSets map[string]json.RawMessage `json:"fieldSets,omitempty"`
 }
 
 // Index returns the entries by key.
