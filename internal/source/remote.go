@@ -79,6 +79,17 @@ func parseRemote(s Spec) (*remote, error) {
 			r.gitURL = clean.String()
 			clean.RawQuery, clean.Fragment = "", ""
 			r.display = clean.String()
+			if u.RawQuery != "" {
+				// Git's smart HTTP appends its paths after the URL's query, so such a URL cannot work,
+				// and a query often carries a token (?private_token=): refuse it without showing it.
+				r.addSecret(u.RawQuery)
+				for _, vs := range u.Query() {
+					for _, v := range vs {
+						r.addSecret(v)
+					}
+				}
+				return nil, fail("a query string in a git URL is not supported: give a token with a token file or Auth.Password")
+			}
 			r.key = strings.ToLower(clean.Scheme) + "://" + strings.ToLower(clean.Host) + strings.TrimSuffix(clean.Path, "/")
 			if s.CAFile != "" {
 				b, err := os.ReadFile(s.CAFile)
