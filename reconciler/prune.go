@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	vmschema "github.com/vmo-cue/vmo-cue/internal/schema"
 	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
 )
 
@@ -32,7 +33,7 @@ func prunePolicy(settings map[string]any) PrunePolicy {
 	b := func(k string) bool { v, _ := m[k].(bool); return v }
 	p.VirtualMachines, p.DataVolumes = b("virtualMachines"), b("dataVolumes")
 	p.PersistentVolumeClaims, p.Namespaces = b("persistentVolumeClaims"), b("namespaces")
-	if s, ok := m["maxShare"].(float64); ok {
+	if s, ok := vmschema.Number(m["maxShare"]); ok {
 		p.MaxShare = s
 	}
 	return p

@@ -160,7 +160,7 @@ func (s *Schema) validate(v any, path []string, errs *[]Error) {
 		}
 		s.checkEnum(v, add)
 	case "integer":
-		f, ok := number(v)
+		f, ok := Number(v)
 		if !ok || f != math.Trunc(f) {
 			add("conflicting values %s and int (mismatched types %s and int)", formatValue(v), kindOf(v))
 			return
@@ -168,7 +168,7 @@ func (s *Schema) validate(v any, path []string, errs *[]Error) {
 		s.checkBounds(f, v, add)
 		s.checkEnum(v, add)
 	case "number":
-		f, ok := number(v)
+		f, ok := Number(v)
 		if !ok {
 			add("conflicting values %s and number (mismatched types %s and number)", formatValue(v), kindOf(v))
 			return
@@ -246,7 +246,8 @@ func (s *Schema) checkEnum(v any, add func(string, ...any)) {
 	add("invalid value %s (must be one of %s)", formatValue(v), strings.Join(alts, ", "))
 }
 
-func number(v any) (float64, bool) {
+// Number reads a number as CUE and YAML decode it (int64, float64, ...); false if v is none.
+func Number(v any) (float64, bool) {
 	switch x := v.(type) {
 	case float64:
 		return x, true

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/schema"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
@@ -148,20 +149,12 @@ func readRollout(m map[string]any) rolloutSpec {
 			if sel, ok := wm["selector"].(map[string]any); ok {
 				spec.Selector = strMap(sel)
 			}
-			spec.Share, _ = wm["share"].(float64)
-			if n, ok := wm["share"].(int64); ok {
-				spec.Share = float64(n)
-			}
+			spec.Share, _ = schema.Number(wm["share"])
 			r.waves = append(r.waves, spec)
 		}
 	}
-	switch n := m["maxConcurrent"].(type) {
-	case int64:
+	if n, ok := schema.Number(m["maxConcurrent"]); ok {
 		r.maxConcurrent = int(n)
-	case float64:
-		r.maxConcurrent = int(n)
-	case int:
-		r.maxConcurrent = n
 	}
 	if d, ok := m["healthTimeout"].(string); ok {
 		if v, err := time.ParseDuration(d); err == nil {
