@@ -1,6 +1,8 @@
 package reconciler_test
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +209,31 @@ func TestPrune(t *testing.T) {
 		assert.Empty(t, res.Pruned)
 		assert.Contains(t, strings.Join(res.Notes, "\n"), "inventory unreadable")
 		assert.NotNil(t, getLive(t, other, gvkVM, "vms", "pos-3"))
+	})
+
+	t.Run("an inventory the server fails to return stops the sync: nothing adopted, nothing forgotten", func(t *testing.T) {
+		before := readInventory(t, other)
+		require.NotNil(t, before)
+		cfg := env.Cluster("shop").Config()
+		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/configmaps/"+inventory.Name) {
+					body := `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcdserver: request timed out","code":500}`
+					return &http.Response{StatusCode: http.StatusInternalServerError, Header: http.Header{"Content-Type": {"application/json"}},
+						Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+				}
+				return rt.RoundTrip(r)
+			})
+		})
+		failing, err := reconciler.Connect(cfg)
+		require.NoError(t, err)
+		writeFile(t, dir, "clusters/shop/vms/extra.yaml", strings.Replace(pos1Only, "name: pos-1", "name: pos-4", 1))
+		res, err := failing.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "test", Prune: true})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "etcdserver: request timed out")
+		assert.Contains(t, err.Error(), inventory.Name)
+		assert.False(t, res.Written)
+		assert.Nil(t, getLive(t, other, gvkVM, "vms", "pos-4"), "nothing applied")
+		assert.Equal(t, before, readInventory(t, other), "the inventory is as it was")
 	})
 }

@@ -109,8 +109,10 @@ func (c *Cluster) Observe(ctx context.Context, vc *validate.Cluster) (*Plan, err
 		return nil, err
 	}
 	inv, invErr := inventory.Read(ctx, c.client())
-	if invErr != nil {
-		inv = nil
+	if invErr != nil && !errors.Is(invErr, inventory.ErrNotFound) && !errors.Is(invErr, inventory.ErrCorrupt) {
+		// Not an answer about the inventory: going on would adopt every object and write a new
+		// inventory over one that may be fine, forgetting what left git.
+		return nil, invErr
 	}
 	kinds := kindsOf(desired, inv)
 	l, err := c.observe(ctx, kinds)
@@ -355,7 +357,7 @@ func (c *Cluster) planPrune(ctx context.Context, p *Plan, vc *validate.Cluster, 
 			if errors.Is(p.InventoryErr, inventory.ErrNotFound) {
 				res.Notes = append(res.Notes, "no inventory in the cluster yet: nothing pruned")
 			} else {
-				res.Notes = append(res.Notes, fmt.Sprintf("inventory unreadable (%v): nothing pruned", p.InventoryErr))
+				res.Notes = append(res.Notes, fmt.Sprintf("%v: nothing pruned", p.InventoryErr))
 			}
 		}
 		return nil

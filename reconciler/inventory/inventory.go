@@ -9,6 +9,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -88,8 +89,12 @@ func (inv *Inventory) Index() map[string]Entry {
 // ErrNotFound is returned when a cluster has no inventory yet.
 var ErrNotFound = fmt.Errorf("no inventory in %s/%s", Namespace, Name)
 
-// Read loads the inventory; ErrNotFound if there is none. Any other error means the inventory is
-// unreadable, and callers must not prune.
+// ErrCorrupt is returned when the inventory is there but cannot be decoded: callers must not prune,
+// and the next write replaces it.
+var ErrCorrupt = errors.New("inventory unreadable")
+
+// Read loads the inventory; ErrNotFound if there is none, ErrCorrupt if it does not decode. Any other
+// error is the server's (it did not answer, or refused the read): the inventory may be fine.
 func Read(ctx context.Context, c client.Client) (*Inventory, error) {
 	var cm corev1.ConfigMap
 	err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: Name}, &cm)
@@ -101,19 +106,19 @@ func Read(ctx context.Context, c client.Client) (*Inventory, error) {
 	}
 	data, ok := cm.BinaryData[dataKey]
 	if !ok {
-		return nil, fmt.Errorf("inventory %s/%s: no %s", Namespace, Name, dataKey)
+		return nil, fmt.Errorf("%w: %s/%s has no %s", ErrCorrupt, Namespace, Name, dataKey)
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("inventory %s/%s: %w", Namespace, Name, err)
+		return nil, fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, Namespace, Name, err)
 	}
 	raw, err := io.ReadAll(io.LimitReader(zr, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("inventory %s/%s: %w", Namespace, Name, err)
+		return nil, fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, Namespace, Name, err)
 	}
 	var inv Inventory
 	if err := json.Unmarshal(raw, &inv); err != nil {
-		return nil, fmt.Errorf("inventory %s/%s: %w", Namespace, Name, err)
+		return nil, fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, Namespace, Name, err)
 	}
 	return &inv, nil
 }
