@@ -81,6 +81,11 @@ func (e *Engine) decodeLoose(v cue.Value, path []string, pos map[string]diag.Pos
 					m[k] = x
 				}
 			}
+			if kind == cue.BottomKind && len(m) == 0 {
+				// A leaf in error (a broken reference) also lists as a struct without fields: it must
+				// not stand as {} over the value of a lower layer.
+				return skip{}
+			}
 			return m
 		}
 	}
