@@ -49,7 +49,8 @@ func ReadCase(path string) (Case, error) {
 	}
 	c := Case{Name: strings.TrimSuffix(filepath.Base(path), ".txt"), Files: map[string][]byte{}, BigFiles: map[string]int{}}
 	var current string
-	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+	hasExit := false
+	for n, line := range bytes.SplitAfter(data, []byte("\n")) {
 		text := strings.TrimRight(string(line), "\n")
 		if strings.HasPrefix(text, "-- ") && strings.HasSuffix(text, " --") {
 			current = strings.TrimSuffix(strings.TrimPrefix(text, "-- "), " --")
@@ -64,8 +65,9 @@ func ReadCase(path string) (Case, error) {
 		switch key {
 		case "exit":
 			if c.Exit, err = strconv.Atoi(val); err != nil {
-				return c, fmt.Errorf("%s: exit: %w", path, err)
+				return c, fmt.Errorf("%s:%d: exit: %w", path, n+1, err)
 			}
+			hasExit = true
 		case "want":
 			c.Want = append(c.Want, val)
 		case "args":
@@ -74,11 +76,18 @@ func ReadCase(path string) (Case, error) {
 			from, to, _ := strings.Cut(val, " -> ")
 			c.Symlinks = append(c.Symlinks, [2]string{from, to})
 		case "bigfile":
-			f, n, _ := strings.Cut(val, " ")
-			if c.BigFiles[f], err = strconv.Atoi(n); err != nil {
-				return c, fmt.Errorf("%s: bigfile: %w", path, err)
+			f, size, _ := strings.Cut(val, " ")
+			if c.BigFiles[f], err = strconv.Atoi(size); err != nil {
+				return c, fmt.Errorf("%s:%d: bigfile: %w", path, n+1, err)
 			}
+		case "":
+		default:
+			// A misspelt header would drop an expectation and let the case pass.
+			return c, fmt.Errorf("%s:%d: unknown header %q (exit, want, args, symlink, bigfile)", path, n+1, text)
 		}
+	}
+	if !hasExit {
+		return c, fmt.Errorf("%s: no exit: header", path)
 	}
 	return c, nil
 }
