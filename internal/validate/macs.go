@@ -102,13 +102,13 @@ func assignAll(clusters []*Cluster) {
 func assignMACs(c *Cluster, taken map[macs.MAC]bool) []macs.MAC {
 	type need struct {
 		id  string
-		ifc *Interface
+		use macUse
 	}
 	var needs []need
 	for _, vm := range c.VMs {
 		for _, ifc := range vm.Interfaces {
 			if ifc.MAC == "" && ifc.NeedsMAC {
-				needs = append(needs, need{id: c.Name + "/" + vm.Namespace + "/" + vm.Name + "/" + ifc.Name, ifc: ifc})
+				needs = append(needs, need{id: c.Name + "/" + vm.Namespace + "/" + vm.Name + "/" + ifc.Name, use: macUse{cluster: c, vm: vm, iface: ifc}})
 			}
 		}
 	}
@@ -120,12 +120,15 @@ func assignMACs(c *Cluster, taken map[macs.MAC]bool) []macs.MAC {
 			return taken[m] || assigned[m]
 		})
 		if err != nil {
-			c.Diags.Errorf("mac-assign", "", nil, "%v", err)
+			// The interface has no macAddress: the finding points at the interface.
+			at := n.use.path()
+			at = at[:len(at)-1]
+			c.Diags.Errorf("mac-assign", n.use.vm.Path(at...), []diag.Position{n.use.vm.Pos(at...)}, "%v", err)
 			continue
 		}
 		assigned[m] = true
 		out = append(out, m)
-		n.ifc.Assigned = m.String()
+		n.use.iface.Assigned = m.String()
 	}
 	return out
 }
