@@ -24,7 +24,7 @@ type syncFlags struct {
 	connectTimeout, pendingTimeout                                     time.Duration
 }
 
-func newSyncCmd() *cobra.Command {
+func newSyncCmd(g *globalFlags) *cobra.Command {
 	f := &syncFlags{}
 	cmd := &cobra.Command{
 		Use:   "sync --repo URL|PATH",
@@ -41,7 +41,7 @@ Credentials: --token-file (or $VMO_GIT_TOKEN) and --username for https; --ssh-ke
 for ssh. They never come from the fleet repository and never appear in output.
 Exit status: 0 every targeted cluster in sync (offline ones excepted), 1 something failed, 2 error.`,
 		Args: usageArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error { return runSync(cmd, f) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runSync(cmd, g, f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.repo, "repo", "", "the fleet repository: https://, ssh://, user@host:path, file:// or a local path (required)")
@@ -67,7 +67,7 @@ Exit status: 0 every targeted cluster in sync (offline ones excepted), 1 somethi
 	return cmd
 }
 
-func runSync(cmd *cobra.Command, f *syncFlags) error {
+func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
 	if f.repo == "" {
 		return &exitCode{code: exitError, err: fmt.Errorf("--repo is required")}
 	}
@@ -112,7 +112,7 @@ func runSync(cmd *cobra.Command, f *syncFlags) error {
 		return &exitCode{code: exitError, err: err}
 	}
 	prog := newProgress(errOut)
-	rep, err := fleet.Sync(ctx, fleet.Options{Dir: rev.Dir, Revision: rev.Commit, Kubeconfig: f.kubeconfig, Selector: sel,
+	rep, err := fleet.Sync(ctx, fleet.Options{Dir: rev.Dir, MaxFileSize: g.maxFileSize, Revision: rev.Commit, Kubeconfig: f.kubeconfig, Selector: sel,
 		Drift: mode, Prune: f.prune, Concurrency: f.concurrency, ConnectTimeout: f.connectTimeout, Health: f.health,
 		PendingTimeout: f.pendingTimeout, State: state, RetryOffline: f.retryOffline, Progress: prog.update})
 	if err != nil {

@@ -5,6 +5,7 @@
 package validate
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
@@ -73,7 +74,15 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Result{Fleet: f, Shared: f.Diags}
+	// A file refused while reading the repository (symlink, size, encoding) fails what it belongs to:
+	// its cluster, or, outside every cluster folder, the shared definitions and so every cluster.
+	shared := append(diag.List(nil), f.Diags...)
+	for _, p := range f.Repo.Problems.Errors() {
+		if len(p.Positions) == 0 || !slices.ContainsFunc(f.Clusters, func(c *engine.Cluster) bool { return inDir(p.Positions[0].File, c.Dir) }) {
+			shared = append(shared, p)
+		}
+	}
+	r := &Result{Fleet: f, Shared: shared}
 	for _, ec := range f.Clusters {
 		c := &Cluster{Cluster: ec}
 		c.Diags = append(c.Diags, ec.Diags...)
@@ -86,16 +95,12 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 	assignAll(r.Clusters)
 	checkL2Domains(r.Clusters)
 	for _, c := range r.Clusters {
-		// A file refused while reading the repository (symlink, size, encoding) fails its cluster:
-		// part of its desired state is unknown.
 		for _, p := range f.Repo.Problems.Errors() {
 			if len(p.Positions) > 0 && inDir(p.Positions[0].File, c.Dir) {
 				c.Diags = append(c.Diags, p)
 			}
 		}
-		if f.Diags.HasErrors() {
-			c.Diags = append(c.Diags, f.Diags.Errors()...)
-		}
+		c.Diags = append(c.Diags, shared.Errors()...)
 		c.Diags = c.Diags.Dedup().ForCluster(c.Name)
 		c.Diags.Sort()
 	}

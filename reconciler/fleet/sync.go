@@ -16,8 +16,10 @@ import (
 // Options configure a fleet sync.
 type Options struct {
 	// Dir is a checkout of the fleet at Revision.
-	Dir      string
-	Revision string
+	Dir string
+	// MaxFileSize bounds the files read from Dir (fleetfs' default if 0).
+	MaxFileSize int64
+	Revision    string
 	// Kubeconfig holds one context per cluster (the cluster's declared context, else its name).
 	Kubeconfig string
 	// Selector limits the sync to clusters with these labels.
@@ -74,7 +76,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 		opts.State, _ = OpenState("")
 	}
 	rep := &Report{Revision: opts.Revision, Invalid: map[string]diag.List{}}
-	res, err := desired.Load(opts.Dir, desired.Options{})
+	res, err := desired.Load(opts.Dir, desired.Options{MaxFileSize: opts.MaxFileSize})
 	if err != nil {
 		return rep, err
 	}

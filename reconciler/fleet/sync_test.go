@@ -55,3 +55,20 @@ func TestSyncExampleFleetToThreeClusters(t *testing.T) {
 		assert.Greater(t, s.VMs, 0)
 	}
 }
+
+// TestSyncHonoursMaxFileSize: the file size limit reaches the fleet's loading (a file over it is a
+// finding in the shared definitions, and nothing is synced anywhere).
+func TestSyncHonoursMaxFileSize(t *testing.T) {
+	rep, err := fleet.Sync(context.Background(), fleet.Options{Dir: "../../fleet", Revision: "r1", MaxFileSize: 64})
+	require.NoError(t, err)
+	require.NotEmpty(t, rep.FleetErrors)
+	var sizes []string
+	for _, d := range rep.FleetErrors {
+		if d.Rule == "file-size" {
+			sizes = append(sizes, d.Message)
+		}
+	}
+	require.NotEmpty(t, sizes, "%v", rep.FleetErrors)
+	assert.Contains(t, sizes[0], "over the limit of 64 bytes")
+	assert.Empty(t, rep.Outcomes)
+}
