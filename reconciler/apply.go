@@ -21,7 +21,7 @@ type ObjectError struct {
 func (e ObjectError) Error() string { return fmt.Sprintf("%s: %v", e.Item.ID, e.Err) }
 
 // applyAll server-side applies items concurrently (dry-run only if dryRun) and returns every failure.
-// Applied objects are replaced by the server's answer, which carries the new managedFields.
+// An applied item keeps the managedFields of the server's answer (appliedFields).
 func (c *Cluster) applyAll(ctx context.Context, items []*Item, dryRun bool, workers int) []ObjectError {
 	return forEach(items, workers, func(it *Item) error { return c.applyOne(ctx, it, dryRun) })
 }
@@ -113,10 +113,12 @@ func (c *Cluster) resolvable(items []*Item) (ok, absent []*Item) {
 // waitEstablished waits until the CRDs among items are Established, then refreshes discovery.
 func (c *Cluster) waitEstablished(ctx context.Context, items []*Item, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	crds := 0
 	for _, it := range items {
 		if it.Object.GetKind() != "CustomResourceDefinition" {
 			continue
 		}
+		crds++
 		for {
 			u := &unstructured.Unstructured{}
 			u.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
@@ -137,6 +139,9 @@ func (c *Cluster) waitEstablished(ctx context.Context, items []*Item, timeout ti
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
+	}
+	if crds == 0 {
+		return nil // no new kind: discovery stands
 	}
 	return c.Refresh()
 }

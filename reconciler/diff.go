@@ -38,11 +38,8 @@ func (c *Cluster) WriteDiff(ctx context.Context, items []*Item, w io.Writer) err
 			}
 		}
 		if it.ID.Group == "" && it.ID.Kind == "Secret" {
-			if before != nil && after != nil {
-				if err := ssa.SanitizeUnstructuredData(before, after); err != nil {
-					return fmt.Errorf("masking %s: %w", it.ID, err)
-				}
-			}
+			// ssa's Diff masks a Secret it compared (changed values stay told apart); a Secret shown
+			// whole (new in git) is masked here.
 			maskSecret(before)
 			maskSecret(after)
 		}

@@ -50,12 +50,6 @@ func fieldsRef(raw []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// fieldsHash fingerprints the fields vmo-cue owns in a live object: its Apply entry in managedFields,
-// minus the paths drift ignores for this kind. "" if vmo-cue owns nothing there.
-func fieldsHash(managed []metav1.ManagedFieldsEntry, ignore [][]string) string {
-	return hashFieldSet(ownFields(managed), ignore)
-}
-
 // hashFieldSet fingerprints a FieldsV1 set minus the ignored paths ("" for none).
 func hashFieldSet(raw []byte, ignore [][]string) string {
 	if raw == nil {

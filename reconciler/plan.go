@@ -3,6 +3,7 @@ package reconciler
 import (
 	"encoding/json"
 	"sort"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -155,12 +156,5 @@ func byManagers(managed []metav1.ManagedFieldsEntry) string {
 		return ""
 	}
 	sort.Strings(names)
-	out := " (by "
-	for i, n := range names {
-		if i > 0 {
-			out += ", "
-		}
-		out += n
-	}
-	return out + ")"
+	return " (by " + strings.Join(names, ", ") + ")"
 }

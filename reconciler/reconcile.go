@@ -276,17 +276,9 @@ func (c *Cluster) applyStages(ctx context.Context, writes []*Item, opts Options,
 			continue
 		}
 		now, later := c.resolvable(items)
-		if unchecked := uncheckedItems(now); stage > 0 && len(unchecked) > 0 {
-			// Kinds that appeared with the previous stage get their dry-run before this stage writes.
-			if fails := c.applyAll(ctx, unchecked, true, opts.Concurrency); len(fails) > 0 {
-				res.Failed = fails
-				return nil, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: stage %d not written", res.Cluster, len(fails), stage)
-			}
-		}
 		stageStart := time.Now()
-		if fails := c.applyAll(ctx, now, false, opts.Concurrency); len(fails) > 0 {
-			res.Failed = fails
-			return nil, fmt.Errorf("cluster %s: %d objects failed to apply in stage %d", res.Cluster, len(fails), stage)
+		if err := c.checkThenApply(ctx, now, opts, res, fmt.Sprintf("stage %d", stage)); err != nil {
+			return nil, err
 		}
 		logf("%s: stage %d: %d applied (%s)", res.Cluster, stage, len(now), time.Since(stageStart).Round(time.Millisecond))
 		if stage == 0 {
@@ -311,26 +303,37 @@ func (c *Cluster) applyStages(ctx context.Context, writes []*Item, opts Options,
 			return pending, err
 		}
 		now, later := c.resolvable(pending)
-		if len(now) > 0 {
-			if fails := c.applyAll(ctx, now, true, opts.Concurrency); len(fails) > 0 {
-				res.Failed = fails
-				return later, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run", res.Cluster, len(fails))
-			}
-			if fails := c.applyAll(ctx, now, false, opts.Concurrency); len(fails) > 0 {
-				res.Failed = fails
-				return later, fmt.Errorf("cluster %s: %d objects failed to apply", res.Cluster, len(fails))
-			}
+		if err := c.checkThenApply(ctx, now, opts, res, "objects whose kind appeared"); err != nil {
+			return later, err
 		}
 		pending = later
 	}
 	return pending, nil
 }
 
+// checkThenApply dry-runs the items no dry-run has accepted yet (their kind appeared after the first
+// dry-run), then applies them all; what names them in errors.
+func (c *Cluster) checkThenApply(ctx context.Context, items []*Item, opts Options, res *Result, what string) error {
+	if fails := c.applyAll(ctx, uncheckedItems(items), true, opts.Concurrency); len(fails) > 0 {
+		res.Failed = fails
+		return fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: %s not written", res.Cluster, len(fails), what)
+	}
+	if fails := c.applyAll(ctx, items, false, opts.Concurrency); len(fails) > 0 {
+		res.Failed = fails
+		return fmt.Errorf("cluster %s: %d objects failed to apply (%s)", res.Cluster, len(fails), what)
+	}
+	return nil
+}
+
 // sortWrites lists the writes done (or, with DryRun, that would be done) as applied or corrected;
 // pending objects are not.
 func (c *Cluster) sortWrites(res *Result, writes []*Item) {
+	pending := make(map[*Item]bool, len(res.Pending))
+	for _, it := range res.Pending {
+		pending[it] = true
+	}
 	for _, it := range writes {
-		if isPending(res, it) {
+		if pending[it] {
 			continue
 		}
 		if it.Action.Drift() {
@@ -339,15 +342,6 @@ func (c *Cluster) sortWrites(res *Result, writes []*Item) {
 			res.Applied = append(res.Applied, it)
 		}
 	}
-}
-
-func isPending(res *Result, it *Item) bool {
-	for _, p := range res.Pending {
-		if p == it {
-			return true
-		}
-	}
-	return false
 }
 
 // planPrune decides about orphans, and deletes them if do.
@@ -393,14 +387,12 @@ func (c *Cluster) writeInventory(ctx context.Context, p *Plan, vc *validate.Clus
 			if raw != nil {
 				inv.FieldSets[e.FieldsRef] = json.RawMessage(raw)
 			}
-		case it.Action == None || (it.hadEntry && !intent):
-			// Unchanged, or left as it is (drift reported, pending, failed): keep what was recorded.
+		case it.hadEntry:
+			// Not applied (yet, or at all: unchanged, drift reported, pending, failed): keep what was
+			// recorded. A sync killed before the apply finds the change again from it.
 			e = it.entry
-			if !it.hadEntry {
-				continue
-			}
 		case intent:
-			// Not applied yet: recorded without hashes, so it is known for prune and re-applied.
+			// New and not applied yet: recorded without hashes, so it is known for prune and applied.
 		default:
 			continue
 		}

@@ -109,7 +109,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 		byName[c.Name] = c
 		labeled = append(labeled, Labeled{Name: c.Name, Labels: c.Labels})
 	}
-	names := WaveNames(rollout.canary, rollout.waves)
+	names := WaveNames(rollout.waves)
 	var waves []Wave
 	for i, members := range PlanWaves(labeled, rollout.canary, rollout.waves) {
 		if len(members) == 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
@@ -45,6 +46,12 @@ func TestSyncExampleFleetToThreeClusters(t *testing.T) {
 	assert.Equal(t, map[string]fleet.State{"edge-store-1": fleet.InSync, "edge-store-2": fleet.InSync, "edge-factory-1": fleet.InSync}, states(rep))
 
 	// The clusters say so themselves.
+	loaded, err := desired.Load("../../fleet", desired.Options{})
+	require.NoError(t, err)
+	vmCounts := map[string]int{}
+	for _, c := range loaded.Clusters {
+		vmCounts[c.Name] = len(c.VMs)
+	}
 	for _, name := range []string{"edge-store-1", "edge-store-2", "edge-factory-1"} {
 		rc := connect(t, env, name)
 		s, found, err := fleet.ReadStatus(ctx, rc)
@@ -52,7 +59,7 @@ func TestSyncExampleFleetToThreeClusters(t *testing.T) {
 		require.True(t, found)
 		assert.Equal(t, fleet.InSync, s.State, name)
 		assert.Equal(t, "r1", s.Revision)
-		assert.Greater(t, s.VMs, 0)
+		assert.Equal(t, vmCounts[name], s.VMs, name)
 	}
 }
 

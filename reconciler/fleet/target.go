@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"syscall"
 	"time"
 
 	utilnet "k8s.io/apimachinery/pkg/util/net"
@@ -165,9 +164,9 @@ func objectsError(summary error, fails []reconciler.ObjectError) error {
 
 func isConnectionError(err error) bool {
 	var ne net.Error
-	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || errors.Is(err, syscall.ECONNREFUSED) ||
+	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) ||
 		utilnet.IsProbableEOF(err) || (errors.As(err, &ne) && ne.Timeout()) ||
 		// A server gone in the middle of an answer: client-go wraps the EOF ("unexpected error when
 		// reading response body"), which IsProbableEOF, comparing with ==, does not see.
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }

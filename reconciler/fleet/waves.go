@@ -20,7 +20,8 @@ type WaveSpec struct {
 
 // PlanWaves places clusters in waves: the canary (clusters matching its labels) first, then each
 // declared wave takes the remaining clusters matching its selector, or a share of the remaining ones
-// (rounded up, in name order); leftovers form a last wave "rest". Empty waves are dropped.
+// (rounded up, in name order); leftovers form a last wave "rest". Waves come in the order WaveNames
+// names them, empty ones included.
 func PlanWaves(clusters []Labeled, canary map[string]string, specs []WaveSpec) [][]string {
 	rest := append([]Labeled(nil), clusters...)
 	sort.Slice(rest, func(i, j int) bool { return rest[i].Name < rest[j].Name })
@@ -60,7 +61,7 @@ func PlanWaves(clusters []Labeled, canary map[string]string, specs []WaveSpec) [
 }
 
 // WaveNames names the waves PlanWaves returns, in the same order.
-func WaveNames(canary map[string]string, specs []WaveSpec) []string {
+func WaveNames(specs []WaveSpec) []string {
 	names := []string{"canary"}
 	for _, w := range specs {
 		names = append(names, w.Name)
