@@ -31,7 +31,7 @@ any machine. VMs, DataVolumes, PVCs and namespaces holding them are never pruned
 				return &exitCode{code: exitError, err: fmt.Errorf("--drift %s: want correct or report", drift)}
 			}
 			dir := dirArg(args)
-			vc, rc, err := f.connect(g, dir)
+			vc, rc, err := f.connect(cmd, g, dir)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
@@ -185,5 +186,27 @@ func TestApplyAndDiff(t *testing.T) {
 		data, err := os.ReadFile(env.Kubeconfig)
 		require.NoError(t, err)
 		assert.Contains(t, string(data), tokens[0], "the check above looks for the real token")
+
+		_, _, stderr := cli(t, "diff", dir, "--cluster", "shop", "--kubeconfig", env.Kubeconfig)
+		assert.Contains(t, stderr, "kubeconfig "+env.Kubeconfig+`, context "shop"`, "the file and the context are named")
+	})
+
+	t.Run("an invalid cluster: its findings on the command's stderr, nothing applied", func(t *testing.T) {
+		bad := t.TempDir()
+		copyDir(t, "../../testdata/reconcile/fleet", bad)
+		require.NoError(t, os.WriteFile(filepath.Join(bad, "clusters/shop/vms/bad.yaml"), []byte(`apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata: {name: bad}
+spec:
+  runStrategy: Sometimes
+  template: {spec: {domain: {memory: {guest: 1Gi}}}}
+`), 0o644))
+		code, out, stderr := cli(t, "apply", bad, "--cluster", "shop", "--kubeconfig", named)
+		assert.Equal(t, 2, code, "%s\n%s", out, stderr)
+		assert.Contains(t, stderr, "./clusters/shop/vms/bad.yaml:6:", "the finding, with file and line")
+		assert.Contains(t, stderr, "does not validate: nothing applied")
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(vmGVK)
+		assert.True(t, apierrors.IsNotFound(other.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "bad"}, u)), "nothing applied")
 	})
 }

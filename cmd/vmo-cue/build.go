@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -21,23 +22,15 @@ components (CRDs, namespaces, operators, RBAC, custom resources, networks, snaps
 cluster's VMs with their MACs. It prints nothing for a cluster that does not validate.`,
 		Args: usageArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cluster == "" {
-				return &exitCode{code: exitError, err: fmt.Errorf("--cluster is required")}
-			}
 			if output != "yaml" && output != "json" {
 				return &exitCode{code: exitError, err: fmt.Errorf("-o %s: want yaml or json", output)}
 			}
-			l, err := g.load(dirArg(args))
+			c, err := loadCluster(cmd, g, dirArg(args), cluster)
+			if errors.Is(err, errClusterInvalid) {
+				return &exitCode{code: exitInvalid, err: render.ErrInvalid{Cluster: cluster}}
+			}
 			if err != nil {
 				return err
-			}
-			c := l.Cluster(cluster)
-			if c == nil {
-				return &exitCode{code: exitError, err: fmt.Errorf("cluster %q: not in the fleet (no folder clusters/%s)", cluster, cluster)}
-			}
-			if !c.Valid() {
-				c.Diags.Print(cmd.ErrOrStderr())
-				return &exitCode{code: exitInvalid, err: render.ErrInvalid{Cluster: cluster}}
 			}
 			c.Diags.Warnings().Print(cmd.ErrOrStderr())
 			objs, err := render.Cluster(c)

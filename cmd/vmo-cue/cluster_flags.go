@@ -1,12 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"os"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
@@ -25,35 +24,47 @@ func (f *clusterFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.context, "context", "", "kubeconfig context (default: the cluster's declared context, else its name)")
 }
 
-// connect loads the fleet, checks the cluster validates, and connects to it. Kubeconfig contents and
-// tokens never appear in errors: only the file and the context are named.
-func (f *clusterFlags) connect(g *globalFlags, dir string) (*validate.Cluster, *reconciler.Cluster, error) {
-	if f.cluster == "" {
-		return nil, nil, &exitCode{code: exitError, err: fmt.Errorf("--cluster is required")}
+// errClusterInvalid: the cluster's findings were printed; callers choose the exit code.
+var errClusterInvalid = errors.New("cluster does not validate")
+
+// loadCluster loads the fleet and returns the named cluster; if it does not validate, its findings go
+// to the command's stderr and the error is errClusterInvalid.
+func loadCluster(cmd *cobra.Command, g *globalFlags, dir, name string) (*validate.Cluster, error) {
+	if name == "" {
+		return nil, &exitCode{code: exitError, err: fmt.Errorf("--cluster is required")}
 	}
 	l, err := g.load(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	vc := l.Cluster(f.cluster)
+	vc := l.Cluster(name)
 	if vc == nil {
-		return nil, nil, &exitCode{code: exitError, err: fmt.Errorf("cluster %q: not in the fleet (no folder clusters/%s)", f.cluster, f.cluster)}
+		return nil, &exitCode{code: exitError, err: fmt.Errorf("cluster %q: not in the fleet (no folder clusters/%s)", name, name)}
 	}
 	if !vc.Valid() {
-		vc.Diags.Print(os.Stderr)
+		vc.Diags.Print(cmd.ErrOrStderr())
+		return vc, errClusterInvalid
+	}
+	return vc, nil
+}
+
+// connect loads the fleet, checks the cluster validates, and connects to it. Kubeconfig contents and
+// tokens never appear in errors: only the file and the context are named.
+func (f *clusterFlags) connect(cmd *cobra.Command, g *globalFlags, dir string) (*validate.Cluster, *reconciler.Cluster, error) {
+	vc, err := loadCluster(cmd, g, dir, f.cluster)
+	if errors.Is(err, errClusterInvalid) {
 		return nil, nil, &exitCode{code: exitError, err: fmt.Errorf("cluster %s: %w", f.cluster, reconciler.ErrInvalid)}
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 	ctxName := f.context
 	if ctxName == "" {
 		ctxName = vc.Context
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if f.kubeconfig != "" {
-		rules.ExplicitPath = f.kubeconfig
-	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: ctxName}).ClientConfig()
+	cfg, err := reconciler.RESTConfig(f.kubeconfig, ctxName)
 	if err != nil {
-		return nil, nil, &exitCode{code: exitError, err: fmt.Errorf("cluster %s: kubeconfig context %q: %w", f.cluster, ctxName, err)}
+		return nil, nil, &exitCode{code: exitError, err: fmt.Errorf("cluster %s: %w", f.cluster, err)}
 	}
 	rc, err := reconciler.Connect(cfg)
 	if err != nil {

@@ -18,7 +18,7 @@ or removed), or deleted. Fields other controllers own and server defaults are no
 Exit status: 0 nothing differs, 1 something differs, 2 error.`,
 		Args: usageArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			vc, rc, err := f.connect(g, dirArg(args))
+			vc, rc, err := f.connect(cmd, g, dirArg(args))
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,6 @@ import (
 
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
@@ -29,13 +28,9 @@ func (t *clusterTarget) Name() string { return t.vc.Name }
 
 // restConfig loads the cluster's context. Errors name the file and context, never their contents.
 func restConfig(kubeconfig, context string, connectTimeout time.Duration) (*rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if kubeconfig != "" {
-		rules.ExplicitPath = kubeconfig
-	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	cfg, err := reconciler.RESTConfig(kubeconfig, context)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig context %q: %w", context, err)
+		return nil, err
 	}
 	cfg.Dial = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	cfg.Timeout = 2 * time.Minute
