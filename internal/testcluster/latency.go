@@ -19,6 +19,8 @@ type DelayProxy struct {
 	Addr     string // host:port to connect to
 	listener net.Listener
 	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]bool
 }
 
 // NewDelayProxy listens on 127.0.0.1 and forwards to target (host:port) with oneWay delay.
@@ -27,7 +29,7 @@ func NewDelayProxy(target string, oneWay time.Duration) (*DelayProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delay proxy: %w", err)
 	}
-	p := &DelayProxy{Addr: l.Addr().String(), listener: l}
+	p := &DelayProxy{Addr: l.Addr().String(), listener: l, conns: map[net.Conn]bool{}}
 	p.wg.Go(func() {
 		for {
 			in, err := l.Accept()
@@ -39,15 +41,47 @@ func NewDelayProxy(target string, oneWay time.Duration) (*DelayProxy, error) {
 				in.Close()
 				continue
 			}
-			p.wg.Go(func() { delayCopy(out, in, oneWay) })
-			p.wg.Go(func() { delayCopy(in, out, oneWay) })
+			p.track(in, out)
+			p.wg.Go(func() {
+				var both sync.WaitGroup
+				both.Go(func() { delayCopy(out, in, oneWay) })
+				both.Go(func() { delayCopy(in, out, oneWay) })
+				both.Wait()
+				p.untrack(in, out)
+			})
 		}
 	})
 	return p, nil
 }
 
-// Close stops accepting; connections end when either side closes them.
-func (p *DelayProxy) Close() error { return p.listener.Close() }
+func (p *DelayProxy) track(conns ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range conns {
+		p.conns[c] = true
+	}
+}
+
+func (p *DelayProxy) untrack(conns ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// Close stops accepting, closes the connections in flight and waits for their copies to end.
+func (p *DelayProxy) Close() error {
+	err := p.listener.Close()
+	p.mu.Lock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return err
+}
 
 // Config returns a copy of cfg that talks to the API server through the proxy.
 func (p *DelayProxy) Config(cfg *rest.Config) *rest.Config {
@@ -56,17 +90,21 @@ func (p *DelayProxy) Config(cfg *rest.Config) *rest.Config {
 	return cfg
 }
 
-// Kubeconfig writes a copy of the kubeconfig at path whose context ctx goes through the proxy.
-func (p *DelayProxy) Kubeconfig(path, ctx, to string) error {
+// Kubeconfig writes to the file to a copy of the kubeconfig at path whose context goes through the
+// proxy.
+func (p *DelayProxy) Kubeconfig(path, context, to string) error {
 	cfg, err := clientcmd.LoadFromFile(path)
 	if err != nil {
 		return err
 	}
-	c, ok := cfg.Contexts[ctx]
+	c, ok := cfg.Contexts[context]
 	if !ok {
-		return fmt.Errorf("%s: no context %s", path, ctx)
+		return fmt.Errorf("%s: no context %s", path, context)
 	}
-	cluster := cfg.Clusters[c.Cluster]
+	cluster, ok := cfg.Clusters[c.Cluster]
+	if !ok {
+		return fmt.Errorf("%s: context %s names no cluster %s", path, context, c.Cluster)
+	}
 	u, err := url.Parse(cluster.Server)
 	if err != nil {
 		return err
