@@ -1,7 +1,8 @@
-// Package render turns a validated cluster into the Kubernetes objects of its desired state: the CRDs
-// its enabled stack components ship, the objects of the CUE templates in cue/ (operators, RBAC, custom
-// resources, NetworkAttachmentDefinitions, ...), the Namespaces its VMs live in, and its VMs with
-// their MACs. It refuses a cluster that does not validate.
+// Package render turns a validated cluster into the Kubernetes objects of its desired state, in apply
+// order: the CRDs its enabled stack components ship, the Namespaces its VMs and Multus networks live
+// in, the objects of the CUE templates in cue/ (operators, RBAC, custom resources,
+// NetworkAttachmentDefinitions, ...), and its VMs with their MACs. It refuses a cluster that does not
+// validate.
 package render
 
 import (
