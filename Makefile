@@ -24,10 +24,11 @@ deps:
 ## test: everything, against real kube-apiservers (built by `make testenv` on first use), with -race.
 test: deps testenv build
 	@echo "==> go test -race ./... (real kube-apiservers, git servers and pre-commit; several minutes)"
-	$(GO) test -race -count=1 -timeout 45m ./...
+	VMO_CUE_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 45m ./...
 
-test-unit:
-	$(GO) test -count=1 ./...
+## test-unit: the same tests without -race (quicker), for a change in progress.
+test-unit: testenv build
+	VMO_CUE_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./...
 
 ## bench: generate a 10,000-VM fleet and compare vmo-cue with upstream cue vet.
 bench: build

@@ -45,6 +45,12 @@ step "vmo-cue vet: every cluster, every error at once (what the pre-commit hook 
 run "$vmo" vet "$repo"
 
 sync() { run "$vmo" sync --repo "$repo" --state-dir "$state" --cache-dir "$work/cache" --health accepted "$@"; }
+# commit MESSAGE: commit every change in the demo's fleet repository; an empty commit (an edit that no
+# longer matches the example fleet) fails the demo instead of rolling out nothing.
+commit() {
+	git -C "$repo" -c user.name=demo -c user.email=demo@example.com commit -qam "$1"
+	echo "committed $(git -C "$repo" rev-parse --short HEAD): $1"
+}
 
 step "vmo-cue sync: canary first, then the edge sites, then the data centres"
 sync
@@ -66,15 +72,15 @@ step "sync: the drift is corrected"
 sync
 
 step "A commit to git: more memory for the POS servers, rolled out wave by wave"
-sed -i 's/guest: 6Gi/guest: 8Gi/' "$repo/clusters/edge-store-1/vms/pos.yaml" "$repo/clusters/edge-store-2/vms/store.yaml" 2>/dev/null || true
-git -C "$repo" -c user.name=demo -c user.email=demo@example.com commit -qam "POS servers: 8Gi" && echo "committed $(git -C "$repo" rev-parse --short HEAD)"
+sed -i 's/guest: 6Gi/guest: 8Gi/' "$repo/clusters/edge-store-1/vms/pos.yaml" "$repo/clusters/edge-store-2/vms/store.yaml"
+commit "POS servers: 8Gi" # fails the demo if the edit above changed nothing
 sync
 
 step "An edge site goes offline: edge-factory-1's API server stops"
 pid="$(awk '$1 == "kube-apiserver/edge-factory-1" {print $2}' .cache/clusters/processes)"
 run kill -- "-$pid"
-sed -i 's/guest: 8Gi/guest: 10Gi/' "$repo/clusters/edge-store-1/vms/pos.yaml" 2>/dev/null || true
-git -C "$repo" -c user.name=demo -c user.email=demo@example.com commit -qam "POS server: 10Gi" && echo "committed $(git -C "$repo" rev-parse --short HEAD)"
+sed -i 's/guest: 8Gi/guest: 10Gi/' "$repo/clusters/edge-store-1/vms/pos.yaml"
+commit "POS server: 10Gi"
 sync --connect-timeout 2s || true
 run "$vmo" status --state-dir "$state" --timeout 2s
 
