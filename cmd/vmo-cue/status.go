@@ -116,15 +116,17 @@ func readOne(raw *clientcmdapi.Config, ctxName string, timeout time.Duration, st
 		return offline(err.Error())
 	}
 	cfg.Timeout = timeout
+	// The cause is kept: a refused read (RBAC) or a bad certificate is not a site down. client-go's
+	// errors name the server and the request, never the credentials.
 	rc, err := reconciler.Connect(cfg)
 	if err != nil {
-		return offline("unreachable")
+		return offline("unreachable: " + err.Error())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	s, found, err := fleet.ReadStatus(ctx, rc.Client)
 	if err != nil {
-		return offline("unreachable")
+		return offline("status unreadable: " + err.Error())
 	}
 	if !found {
 		return nil

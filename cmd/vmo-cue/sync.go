@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/vmo-cue/vmo-cue/internal/source"
 	"github.com/vmo-cue/vmo-cue/reconciler"
@@ -97,9 +97,6 @@ func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
 		}
 		spec.VerifyKeys = append(spec.VerifyKeys, string(data))
 	}
-	if local, err := filepath.Abs(f.repo); err == nil && !strings.Contains(f.repo, "://") && !strings.Contains(f.repo, "@") {
-		spec.URL = local
-	}
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	ctx := context.Background()
 	rev, err := source.Fetch(ctx, spec)
@@ -162,16 +159,9 @@ func short(commit string) string {
 }
 
 func parseSelector(s string) (map[string]string, error) {
-	out := map[string]string{}
-	if s == "" {
-		return out, nil
+	set, err := labels.ConvertSelectorToLabelsMap(s)
+	if err != nil {
+		return nil, fmt.Errorf("--selector %q: want key=value[,key=value]: %w", s, err)
 	}
-	for _, part := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--selector %q: want key=value[,key=value]", s)
-		}
-		out[k] = v
-	}
-	return out, nil
+	return set, nil
 }
