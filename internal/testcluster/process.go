@@ -83,17 +83,10 @@ func (p *process) exited() (bool, error) {
 	}
 }
 
-// stop asks the process group to end (SIGTERM), and kills it (SIGKILL) after grace. It returns once
-// the child has been reaped and nothing is left in its process group.
-func (p *process) stop(grace time.Duration) {
+// stop kills the process group (SIGKILL: the state is thrown away). It returns once the child has
+// been reaped and nothing is left in its process group.
+func (p *process) stop() {
 	pgid := p.cmd.Process.Pid
-	if grace > 0 {
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(grace):
-		}
-	}
 	// Kill the group even if the leader is gone: anything it forked shares the group.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	<-p.done

@@ -90,7 +90,6 @@ type Env struct {
 	stopOnce  sync.Once
 	stopErr   error
 	logf      func(format string, args ...any)
-	stopGrace time.Duration
 }
 
 // Cluster returns the cluster with that name, or nil.
@@ -112,9 +111,6 @@ func (e *Env) Names() []string {
 	return names
 }
 
-// EtcdURL is the client URL of the shared etcd.
-func (e *Env) EtcdURL() string { return e.etcdURL }
-
 // Processes lists the child processes: etcd first, then one kube-apiserver per cluster.
 // Each runs in its own process group, whose id is its pid.
 func (e *Env) Processes() []ProcessInfo {
@@ -128,21 +124,6 @@ func (e *Env) Processes() []ProcessInfo {
 		}
 	}
 	return ps
-}
-
-// Exited returns a channel that is closed when any child process has ended, for whoever keeps
-// clusters running (make clusters) and must notice that one died.
-func (e *Env) Exited() <-chan struct{} {
-	ch := make(chan struct{})
-	var once sync.Once
-	watch := func(p *process) {
-		<-p.done
-		once.Do(func() { close(ch) })
-	}
-	for _, p := range e.all() {
-		go watch(p)
-	}
-	return ch
 }
 
 // EtcdExited returns a channel closed when the shared etcd has ended: every cluster is gone then. One
@@ -171,12 +152,12 @@ func (e *Env) Stop() error {
 		var wg sync.WaitGroup
 		for _, c := range e.Clusters {
 			if c.apiserver != nil {
-				wg.Go(func() { c.apiserver.stop(e.stopGrace) })
+				wg.Go(func() { c.apiserver.stop() })
 			}
 		}
 		wg.Wait()
 		if e.etcd != nil {
-			e.etcd.stop(e.stopGrace)
+			e.etcd.stop()
 		}
 		var left []string
 		for _, p := range e.all() {
@@ -279,7 +260,7 @@ func StartProcesses(ctx context.Context, opts Options) (env *Env, err error) {
 		logf = func(string, ...any) {}
 	}
 
-	env = &Env{Dir: opts.Dir, logf: logf} // stopGrace 0: SIGKILL at once, the state is thrown away
+	env = &Env{Dir: opts.Dir, logf: logf}
 	if env.Dir == "" {
 		if env.Dir, err = os.MkdirTemp("", "vmo-testcluster-"); err != nil {
 			return nil, err
@@ -417,7 +398,7 @@ func (e *Env) startEtcd(ctx context.Context, bin string) error {
 		if lastErr == nil {
 			return nil
 		}
-		p.stop(0)
+		p.stop()
 		e.etcd = nil
 		if ctx.Err() != nil {
 			break
@@ -482,7 +463,7 @@ func (e *Env) startCluster(ctx context.Context, c *Cluster, bin string, authorit
 		if lastErr == nil {
 			break
 		}
-		p.stop(0)
+		p.stop()
 		c.apiserver = nil
 		if ctx.Err() != nil || !strings.Contains(lastErr.Error(), "address already in use") {
 			break

@@ -201,9 +201,18 @@ func TestMissingBinariesFailClearly(t *testing.T) {
 }
 
 func TestInvalidNames(t *testing.T) {
-	for _, names := range [][]string{nil, {"a", "a"}, {"has space"}, {"../up"}, {""}} {
-		_, err := testcluster.StartProcesses(t.Context(), testcluster.Options{Names: names})
-		assert.Error(t, err, "names %q", names)
+	for _, tc := range []struct {
+		names []string
+		want  string
+	}{
+		{nil, "no cluster names"},
+		{[]string{"a", "a"}, `cluster name "a" given twice`},
+		{[]string{"has space"}, `invalid cluster name "has space"`},
+		{[]string{"../up"}, `invalid cluster name "../up"`},
+		{[]string{""}, `invalid cluster name ""`},
+	} {
+		_, err := testcluster.StartProcesses(t.Context(), testcluster.Options{Names: tc.names})
+		assert.ErrorContains(t, err, tc.want, "names %q", tc.names)
 	}
 }
 
