@@ -16,6 +16,15 @@ var Module embed.FS
 // ModulePath is the CUE module path of Module.
 const ModulePath = "vmo-cue.dev/vmo"
 
+// LanguageVersion is the CUE language version of Module (cue.mod/module.cue), and of the fleets that
+// init and the benchmark generator write.
+const LanguageVersion = "v0.17.0"
+
+// ModuleFile is a cue.mod/module.cue for the module at path (with its major version, "@v0").
+func ModuleFile(path string) string {
+	return "module: \"" + path + "\"\nlanguage: version: \"" + LanguageVersion + "\"\n"
+}
+
 // WalkCUE calls fn for every .cue file of the embedded module's packages (schemas, policies, cue),
 // with its path relative to the module root; cue.mod itself is left out. Init, the benchmark fleet
 // generator and the engine's overlay all place the module through it.

@@ -12,9 +12,7 @@ import (
 
 // initFiles is the skeleton of a new fleet repository.
 var initFiles = map[string]string{
-	"cue.mod/module.cue": `module: "example.com/fleet@v0"
-language: version: "v0.17.0"
-`,
+	"cue.mod/module.cue": vmocue.ModuleFile("example.com/fleet@v0"),
 	"fleet.cue": `// The fleet: settings shared by every cluster under clusters/. A cluster's own settings win.
 package fleet
 

@@ -8,6 +8,8 @@ import (
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/load"
+
+	vmocue "github.com/vmo-cue/vmo-cue"
 )
 
 // GateState is a feature gate's state in one release (schemas/gates.cue).
@@ -101,7 +103,7 @@ func loadEmbedded(pkgs ...string) ([]*build.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	ov[root+"/cue.mod/module.cue"] = load.FromString("module: \"vmo-cue.dev/vmo@v0\"\nlanguage: version: \"v0.17.0\"\n")
+	ov[root+"/cue.mod/module.cue"] = load.FromString(vmocue.ModuleFile(vmocue.ModulePath + "@v0"))
 	insts := load.Instances(pkgs, &load.Config{Dir: root, ModuleRoot: root, Overlay: ov})
 	for _, inst := range insts {
 		if inst.Err != nil {

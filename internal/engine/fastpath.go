@@ -48,7 +48,7 @@ import (
 )
 
 // ownModuleLanguage is the language version of the module vmo-cue provides to a fleet without one.
-const ownModuleLanguage = "v0.17.0"
+const ownModuleLanguage = vmocue.LanguageVersion
 
 // schemasImport is the package that declares #NamedVirtualMachine.
 const schemasImport = "vmo-cue.dev/vmo/schemas"

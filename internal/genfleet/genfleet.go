@@ -42,7 +42,7 @@ func (o Options) moduleFile() string {
 	if mp == "" {
 		mp = "bench.example/fleet@v0"
 	}
-	return fmt.Sprintf("module: %q\nlanguage: version: \"v0.17.0\"\n", mp)
+	return vmocue.ModuleFile(mp)
 }
 
 // Stats tell what was written.
