@@ -133,7 +133,8 @@ type crdsGoKind struct {
 	Kind, File, ShippedBy, CreatedBy string
 }
 
-// crdsGo renders schemas/crds/crds.go, which embeds the YAML files and sorts them by who installs them.
+// crdsGo renders schemas/crds/zz_generated.go: the table of the generated CRDs, which the hand-written
+// crds.go serves (embedded YAML, by who installs them).
 func crdsGo(kinds []kindSpec) ([]byte, error) {
 	var ks []crdsGoKind
 	for _, k := range kinds {
@@ -145,104 +146,19 @@ func crdsGo(kinds []kindSpec) ([]byte, error) {
 	}
 	out, err := format.Source(b.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("formatting crds.go: %w\n%s", err, b.Bytes())
+		return nil, fmt.Errorf("formatting zz_generated.go: %w\n%s", err, b.Bytes())
 	}
 	return out, nil
 }
 
-var crdsGoTemplate = template.Must(template.New("crds.go").Parse(`{{.Header}}
+var crdsGoTemplate = template.Must(template.New("zz_generated.go").Parse(`{{.Header}}
 
-// Package crds holds the CustomResourceDefinitions of the kinds the VMO stack serves, generated from
-// the Go API types by hack/gen-schemas (internal/apischema), with structural OpenAPI v3 schemas.
-//
-// Some of them are in the stack's release manifests (ShippedByStack); the others are created at run
-// time by virt-operator and cdi-operator (CreatedByOperators), so a cluster without running operators,
-// such as a test apiserver, only has them if they are installed from here.
 package crds
 
-import (
-	"embed"
-	"fmt"
-	"sync"
-
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"sigs.k8s.io/yaml"
-)
-
-//go:embed *.yaml
-var files embed.FS
-
-type entry struct {
-	kind, file string
-	// shippedBy is the stack component whose release manifests carry the CRD; createdBy is the operator
-	// that creates it at run time instead.
-	shippedBy, createdBy string
-}
-
+// entries are the generated CRDs: their kind, file, and who installs them (crds.go).
 var entries = []entry{
 {{- range .Kinds}}
 	{kind: {{printf "%q" .Kind}}, file: {{printf "%q" .File}}, shippedBy: {{printf "%q" .ShippedBy}}, createdBy: {{printf "%q" .CreatedBy}}},
 {{- end}}
-}
-
-var decoded = sync.OnceValues(func() (map[string]*apiextensionsv1.CustomResourceDefinition, error) {
-	out := map[string]*apiextensionsv1.CustomResourceDefinition{}
-	for _, e := range entries {
-		b, err := files.ReadFile(e.file)
-		if err != nil {
-			return nil, err
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.UnmarshalStrict(b, crd); err != nil {
-			return nil, fmt.Errorf("crds/%s: %w", e.file, err)
-		}
-		out[e.file] = crd
-	}
-	return out, nil
-})
-
-func pick(keep func(entry) bool) ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	all, err := decoded()
-	if err != nil {
-		return nil, err
-	}
-	var out []*apiextensionsv1.CustomResourceDefinition
-	for _, e := range entries {
-		if keep(e) {
-			out = append(out, all[e.file].DeepCopy())
-		}
-	}
-	return out, nil
-}
-
-// All returns every CRD, in a fixed order. Each call returns fresh copies.
-func All() ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	return pick(func(entry) bool { return true })
-}
-
-// ShippedByStack returns the CRDs that the release manifests of a stack component carry:
-// "kubevirt" (KubeVirt), "cdi" (CDI), "multus" (NetworkAttachmentDefinition) and
-// "volumeSnapshotController" (VolumeSnapshot, VolumeSnapshotClass, VolumeSnapshotContent).
-// Other components ship none.
-func ShippedByStack(component string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	return pick(func(e entry) bool { return e.shippedBy == component })
-}
-
-// CreatedByOperators returns the CRDs that virt-operator and cdi-operator create at run time
-// (VirtualMachine, VirtualMachineInstance, the KubeVirt snapshot, restore and export kinds, DataVolume):
-// they are in no release manifest.
-func CreatedByOperators() ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	return pick(func(e entry) bool { return e.createdBy != "" })
-}
-
-// CreatedBy names the operator that creates the CRD of kind at run time, or "" if the stack's
-// manifests ship it (or the kind is not here).
-func CreatedBy(kind string) string {
-	for _, e := range entries {
-		if e.kind == kind {
-			return e.createdBy
-		}
-	}
-	return ""
 }
 `))

@@ -23,7 +23,7 @@ func generate(cfg *config, opt cueOptions) (map[string][]byte, error) {
 	return render(cfg, m, opt)
 }
 
-// render writes the model out: the CUE packages, one CRD per kind, and crds.go.
+// render writes the model out: the CUE packages, one CRD per kind, and the CRD table of schemas/crds.
 func render(cfg *config, m *Model, opt cueOptions) (map[string][]byte, error) {
 	plan, err := newCUEPlan(cfg, m)
 	if err != nil {
@@ -48,7 +48,7 @@ func render(cfg *config, m *Model, opt cueOptions) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	files[CRDDir+"/crds.go"] = b
+	files[CRDDir+"/zz_generated.go"] = b
 	return files, nil
 }
 
