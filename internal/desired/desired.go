@@ -13,9 +13,7 @@ import (
 
 // Options tune loading.
 type Options struct {
-	MaxFileSize  int64
-	FullVMSchema bool
-	Concurrency  int
+	MaxFileSize int64
 }
 
 // Load reads, evaluates and validates the fleet repository at dir. The error is for I/O and internal
@@ -25,7 +23,7 @@ func Load(dir string, opts Options) (*validate.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(repo, engine.Options{FullVMSchema: opts.FullVMSchema, Concurrency: opts.Concurrency})
+	eng, err := engine.New(repo, engine.Options{})
 	if err != nil {
 		return nil, err
 	}

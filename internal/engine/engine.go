@@ -5,7 +5,6 @@
 package engine
 
 import (
-	"fmt"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -26,8 +25,6 @@ type Options struct {
 	// FullVMSchema unifies CUE VMs with the closed generated CUE definition instead of leaving the VM
 	// schema check to internal/schema (slower; for comparison and tests).
 	FullVMSchema bool
-	// Clusters limits evaluation to these clusters (all if empty).
-	Clusters []string
 	// Concurrency bounds the clusters evaluated at once (GOMAXPROCS if 0).
 	Concurrency int
 	// NoFastPath evaluates every cluster's VMs in CUE, even when they are plain data (see
@@ -97,18 +94,9 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 	f.Rollout = shared.rollout
 	f.Diags = shared.diags
 
-	var selected []*fleetfs.Cluster
-	if len(e.opts.Clusters) == 0 {
-		selected = e.repo.Clusters
-	} else {
-		for _, name := range e.opts.Clusters {
-			c := e.repo.Cluster(name)
-			if c == nil {
-				return nil, fmt.Errorf("cluster %q: no folder %s/%s in %s", name, fleetfs.ClustersDir, name, e.repo.Root)
-			}
-			selected = append(selected, c)
-		}
-	}
+	// Every cluster, always: MAC assignment and layer-2 checks span clusters, so one cluster's
+	// desired state depends on the others'.
+	selected := e.repo.Clusters
 	f.Clusters = make([]*Cluster, len(selected))
 	workers := e.opts.Concurrency
 	if workers <= 0 {
