@@ -123,7 +123,7 @@ type sharedResult struct {
 	diags    diag.List
 	// files are the shared files' absolute paths, the first part of every cluster's instance.
 	files []string
-	// rootErrFiles tells which findings belong to the shared definitions.
+	// rootFiles tells which findings belong to the shared definitions.
 	rootFiles map[string]bool
 	// inst is the shared files' instance when it loaded and built without a finding: fast-path
 	// clusters take its imports (see instanceFor).

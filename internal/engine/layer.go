@@ -25,14 +25,6 @@ func (l *Layer) Pos(path ...string) (diag.Position, bool) {
 	return p, ok
 }
 
-// Get returns the value at path in this layer.
-func (l *Layer) Get(path ...string) (any, bool) {
-	if l == nil {
-		return nil, false
-	}
-	return lookup(l.Value, path)
-}
-
 func lookup(v any, path []string) (any, bool) {
 	for _, p := range path {
 		m, ok := v.(map[string]any)

@@ -33,7 +33,6 @@ type Schema struct {
 	Format               string             `json:"format,omitempty"`
 
 	pattern  *regexp.Regexp
-	required map[string]bool
 }
 
 // SchemaOrBool is additionalProperties: a schema for map values, or false.
@@ -72,12 +71,6 @@ func (s *Schema) Compile() error {
 			return fmt.Errorf("pattern %q: %w", s.Pattern, err)
 		}
 		s.pattern = re
-	}
-	if len(s.Required) > 0 {
-		s.required = make(map[string]bool, len(s.Required))
-		for _, r := range s.Required {
-			s.required[r] = true
-		}
 	}
 	for name, p := range s.Properties {
 		if err := p.Compile(); err != nil {
