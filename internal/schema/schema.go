@@ -59,7 +59,7 @@ func (s SchemaOrBool) MarshalJSON() ([]byte, error) {
 	return json.Marshal(s.Allows)
 }
 
-// Compile prepares a schema tree for validation (patterns, required sets). It returns the first
+// Compile prepares a schema tree for validation (its patterns). It returns the first
 // invalid pattern as an error.
 func (s *Schema) Compile() error {
 	if s == nil {
