@@ -63,6 +63,10 @@ type Plan struct {
 	// Inventory is the previous inventory (nil if none or unreadable; see InventoryErr).
 	Inventory    *inventory.Inventory
 	InventoryErr error
+	// live is what the LISTs returned, orphans' kinds included (prune reads them from here).
+	live *live
+	// vanished counts orphans someone else deleted: the inventory forgets them.
+	vanished int
 }
 
 // Changes returns the items that need a write.
@@ -93,7 +97,7 @@ func stageOf(u *unstructured.Unstructured) int {
 
 // plan compares desired objects with the inventory and the live objects' metadata.
 func plan(desired []*unstructured.Unstructured, inv *inventory.Inventory, invErr error, l *live, ignore map[string][][]string) *Plan {
-	p := &Plan{Inventory: inv, InventoryErr: invErr}
+	p := &Plan{Inventory: inv, InventoryErr: invErr, live: l}
 	entries := map[string]inventory.Entry{}
 	var sets map[string]json.RawMessage
 	if inv != nil {

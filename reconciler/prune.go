@@ -63,21 +63,19 @@ type Orphan struct {
 	Kept string
 }
 
-// prune decides, for every orphan, whether it may be deleted, and deletes if do is true. An orphan
-// that no longer exists is dropped.
-func (c *Cluster) prune(ctx context.Context, orphans []inventory.Entry, inventorySize int, pol PrunePolicy, do bool) (deleted []inventory.ID, kept []Orphan, err error) {
+// prune decides, for every orphan, whether it may be deleted, and deletes if do is true. Orphans are
+// read from the sync's LISTs (l); one that no longer exists is dropped and counted in vanished.
+func (c *Cluster) prune(ctx context.Context, orphans []inventory.Entry, l *live, inventorySize int, pol PrunePolicy, do bool) (deleted []inventory.ID, kept []Orphan, vanished int, err error) {
 	type candidate struct {
 		e   inventory.Entry
 		obj *metav1.PartialObjectMetadata
 	}
 	var cands []candidate
 	for _, e := range orphans {
-		obj, err := c.getMeta(ctx, e.ID)
-		if err != nil {
-			return nil, nil, err
-		}
+		obj := l.objects[e.Key()]
 		if obj == nil {
-			continue // already gone
+			vanished++ // already gone (or its kind is)
+			continue
 		}
 		optIn := obj.GetAnnotations()[PruneAnnotation] == "true"
 		if protected, allowed := pol.protectedKind(e.ID); protected && !allowed && !optIn {
@@ -91,7 +89,7 @@ func (c *Cluster) prune(ctx context.Context, orphans []inventory.Entry, inventor
 		if e.Kind == "Namespace" && e.Group == "" {
 			holds, err := c.holdsVMData(ctx, e.Name)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, vanished, err
 			}
 			if holds != "" && !pol.Namespaces && !optIn {
 				kept = append(kept, Orphan{ID: e.ID, Kept: "orphaned, kept: the namespace holds " + holds})
@@ -105,7 +103,7 @@ func (c *Cluster) prune(ctx context.Context, orphans []inventory.Entry, inventor
 			kept = append(kept, Orphan{ID: cd.e.ID, Kept: fmt.Sprintf("orphaned, kept: pruning %d of %d inventory objects is over the limit of %.0f%% (force to allow)",
 				len(cands), inventorySize, pol.MaxShare*100)})
 		}
-		return nil, kept, nil
+		return nil, kept, vanished, nil
 	}
 	for _, cd := range cands {
 		if !do {
@@ -114,29 +112,15 @@ func (c *Cluster) prune(ctx context.Context, orphans []inventory.Entry, inventor
 		}
 		u := cd.obj.DeepCopy()
 		u.SetGroupVersionKind(schema.GroupVersionKind{Group: cd.e.Group, Version: cd.e.Version, Kind: cd.e.Kind})
-		if err := c.client().Delete(ctx, u, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
-			return deleted, kept, fmt.Errorf("pruning %s: %w", cd.e.ID, err)
+		// Only the object the LIST saw: one recreated under its name since is someone else's.
+		uid := cd.obj.GetUID()
+		err := c.client().Delete(ctx, u, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return deleted, kept, vanished, fmt.Errorf("pruning %s: %w", cd.e.ID, err)
 		}
 		deleted = append(deleted, cd.e.ID)
 	}
-	return deleted, kept, nil
-}
-
-func (c *Cluster) getMeta(ctx context.Context, id inventory.ID) (*metav1.PartialObjectMetadata, error) {
-	gvk := schema.GroupVersionKind{Group: id.Group, Version: id.Version, Kind: id.Kind}
-	if _, ok := c.Mapping(gvk); !ok {
-		return nil, nil
-	}
-	obj := &metav1.PartialObjectMetadata{}
-	obj.SetGroupVersionKind(gvk)
-	err := c.client().Get(ctx, client.ObjectKey{Namespace: id.Namespace, Name: id.Name}, obj)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", id, err)
-	}
-	return obj, nil
+	return deleted, kept, vanished, nil
 }
 
 // holdsVMData names what VM data a namespace holds ("" if none): VMs, DataVolumes or PVCs.

@@ -237,3 +237,39 @@ func TestPrune(t *testing.T) {
 		assert.Equal(t, before, readInventory(t, other), "the inventory is as it was")
 	})
 }
+
+// TestVanishedOrphanLeavesTheInventory: an orphan someone else deleted is forgotten by the next sync,
+// even one with nothing else to do (it was looked for again at every sync).
+func TestVanishedOrphanLeavesTheInventory(t *testing.T) {
+	env := testcluster.StartWithCRDs(t, "shop")
+	rc, other := connect(t, env.Cluster("shop").Config())
+	dir := copyFleet(t, shopFleet)
+	ctx := t.Context()
+	reconcile := func() *reconciler.Result {
+		t.Helper()
+		res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "test", PendingTimeout: 10 * time.Second})
+		require.NoError(t, err, "failed: %v", res.Failed)
+		return res
+	}
+	reconcile()
+	removeFile(t, dir, "clusters/shop/vms/web.yaml")
+	vmWeb := idFor(gvkVM, "shop", "web")
+	nsShop := idFor(gvkNamespace, "", "shop")
+	assert.Equal(t, []string{nsShop, vmWeb}, orphanIDs(reconcile().Orphans), "kept: the VM and its namespace")
+	inInventory := func() bool {
+		for _, e := range readInventory(t, other).Entries {
+			if e.ID.String() == vmWeb {
+				return true
+			}
+		}
+		return false
+	}
+	require.True(t, inInventory())
+
+	web := getLive(t, other, gvkVM, "shop", "web")
+	require.NoError(t, other.Delete(ctx, web))
+	require.Eventually(t, func() bool { return getLive(t, other, gvkVM, "shop", "web") == nil }, 10*time.Second, 50*time.Millisecond)
+	res := reconcile()
+	assert.Equal(t, []string{nsShop}, orphanIDs(res.Orphans))
+	assert.False(t, inInventory(), "the vanished orphan is forgotten")
+}

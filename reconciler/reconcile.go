@@ -222,7 +222,7 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 	if err := c.planPrune(ctx, p, vc, opts, res, opts.Prune); err != nil {
 		return res, err
 	}
-	if res.Written || len(res.Pruned) > 0 || p.Inventory == nil {
+	if res.Written || len(res.Pruned) > 0 || p.Inventory == nil || p.vanished > 0 {
 		if err := c.writeInventory(ctx, p, vc, opts, res, false); err != nil {
 			return res, err
 		}
@@ -361,7 +361,8 @@ func (c *Cluster) planPrune(ctx context.Context, p *Plan, vc *validate.Cluster, 
 	}
 	pol := prunePolicy(vc.Merged)
 	pol.Force = opts.ForcePrune
-	deleted, kept, err := c.prune(ctx, p.Orphans, len(p.Inventory.Entries), pol, do)
+	deleted, kept, vanished, err := c.prune(ctx, p.Orphans, p.live, len(p.Inventory.Entries), pol, do)
+	p.vanished = vanished
 	res.Pruned = deleted
 	res.Orphans = kept
 	if !opts.Prune {
