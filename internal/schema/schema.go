@@ -32,7 +32,7 @@ type Schema struct {
 	EmbeddedResource     bool               `json:"x-kubernetes-embedded-resource,omitempty"`
 	Format               string             `json:"format,omitempty"`
 
-	pattern  *regexp.Regexp
+	pattern *regexp.Regexp
 }
 
 // SchemaOrBool is additionalProperties: a schema for map values, or false.
