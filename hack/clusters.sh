@@ -23,7 +23,7 @@ daemon_pid() {
 	local pid
 	pid="$(cat "$state/pid" 2>/dev/null)" || return 0
 	[[ "$pid" =~ ^[0-9]+$ ]] || return 0
-	if cmdline_of "$pid" | grep -q "vmo-clusters"; then
+	if grep -q "vmo-clusters" <<<"$(cmdline_of "$pid")"; then
 		echo "$pid"
 	fi
 }
@@ -121,7 +121,7 @@ down() {
 	# The daemon stops its children; if it could not, kill their process groups (only if the group
 	# leader is still one of ours: its command line names this state folder).
 	for i in "${pgids[@]}"; do
-		if [[ "$i" =~ ^[0-9]+$ ]] && cmdline_of "$i" | grep -qF -- "$state/run"; then
+		if [[ "$i" =~ ^[0-9]+$ ]] && grep -qF -- "$state/run" <<<"$(cmdline_of "$i")"; then
 			kill -KILL -- "-$i" 2>/dev/null || true
 		fi
 	done

@@ -78,7 +78,8 @@ say "[3/4] downloading and compiling etcd $ETCD_VERSION ($(elapsed))"
 say "[4/4] checking the binaries ($(elapsed))"
 "$tmp/kube-apiserver" --version
 "$tmp/kubectl" version --client
-"$tmp/etcd" --version | head -1
+etcd_version="$("$tmp/etcd" --version)" # no `| head` under pipefail: etcd would die of SIGPIPE
+echo "${etcd_version%%$'\n'*}"
 for b in "${binaries[@]}"; do mv -f "$tmp/$b" "$out/$b"; done
 echo "$stamp" >"$out/VERSION"
 say "done in $(elapsed): $(cd "$out" && du -sh "${binaries[@]}" | tr '\t\n' '  ')"
