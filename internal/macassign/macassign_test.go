@@ -137,7 +137,7 @@ func TestApply(t *testing.T) {
 	}, {
 		name: "a template in fleet.cue shared by VMs of two clusters: a line of each VM's own after its declaration",
 		files: map[string]string{
-			"template.cue": tmpl,
+			"template.cue":            tmpl,
 			"clusters/dc-1/web.cue":   "package fleet\n\n// The front end.\nvms: \"web-1\": _web & {#net: \"vlan-200\"} // from the template\n\nvms: other: _web & {#net: \"vlan-200\"}\n",
 			"clusters/edge-1/web.cue": "package fleet\n\nvms: {\n\t\"web-2\": _web & {#net: \"vlan-100\"}\n}",
 		},
