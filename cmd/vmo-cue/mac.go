@@ -16,7 +16,10 @@ func newMACCmd(g *globalFlags) *cobra.Command {
 		Long: `assign gives every interface that needs a MAC (bridge, macvtap or SR-IOV on a Multus network) and
 has none the MAC vmo-cue derives from its identity (cluster, namespace, VM, interface), inside the
 allowed prefixes, and writes it into the VM's file next to the interface's name, keeping comments and
-layout. Run it once and commit: the MACs then stay stable in git. Clusters with errors are left alone.`,
+layout. An interface from a template shared with other VMs gets its MAC in a line of the VM's own,
+after the VM's declaration in its cluster's folder. Every edit is planned before any file is written:
+all files are written, or none (the error names the file). Run it once and commit: the MACs then stay
+stable in git. Clusters with errors are left alone.`,
 		Args: usageArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := dirArg(args)
@@ -24,7 +27,7 @@ layout. Run it once and commit: the MACs then stay stable in git. Clusters with 
 			if err != nil {
 				return err
 			}
-			edits, err := macassign.Apply(l.Fleet.Repo.Root, l.Result)
+			edits, err := macassign.Apply(l.Result)
 			for _, e := range edits {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s:%d: %s interface %s: macAddress %s\n", e.File, e.Line, e.VM, e.Interface, e.MAC)
 			}

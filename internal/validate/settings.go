@@ -33,6 +33,7 @@ func resolveSettings(c *Cluster, f *engine.Fleet, b *engine.Builtin) {
 	resolveImages(c, b)
 	checkKubeVirt(c, b)
 	checkCDI(c, b)
+	checkNetworkNamespaces(c)
 }
 
 func (c *Cluster) errorAt(rule string, path []string, format string, args ...any) {

@@ -33,6 +33,8 @@ type Cluster struct {
 	Diags diag.List
 	// settingPos finds where a resolved setting was written.
 	settingPos func(path ...string) (diag.Position, bool)
+	// src are the fleet's files, to place findings about CUE VMs.
+	src *sources
 }
 
 // Valid reports whether the cluster may be built and applied.
@@ -83,8 +85,9 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 		}
 	}
 	r := &Result{Fleet: f, Shared: shared}
+	src := newSources(f.Repo)
 	for _, ec := range f.Clusters {
-		c := &Cluster{Cluster: ec}
+		c := &Cluster{Cluster: ec, src: src}
 		c.Diags = append(c.Diags, ec.Diags...)
 		resolveSettings(c, f, b)
 		checkVMs(c, vmSchema)

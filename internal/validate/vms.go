@@ -72,6 +72,8 @@ func checkVMs(c *Cluster, s *schema.Schema) {
 			continue
 		}
 		seen[id] = vm
+		checkVMIdentity(c, vm)
+		checkClusterSetFields(c, vm)
 		checkRunStrategy(c, vm)
 		checkNetworks(c, vm)
 		c.VMs = append(c.VMs, vm)
