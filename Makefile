@@ -13,9 +13,12 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/vmo-cue
 
-## generate: regenerate the KubeVirt/CDI CUE schemas and CRDs from the Go API modules.
+## generate: regenerate the KubeVirt/CDI CUE schemas and CRDs from the Go API modules (hack/gen-schemas),
+## and the controller's API with controller-gen, pinned in hack/tools/go.mod and built on first use:
+## deepcopy in api/*/zz_generated.deepcopy.go, CRDs in deploy/crds (hack/gen-api). Tests fail when stale.
 generate:
 	$(GO) run ./hack/gen-schemas
+	$(GO) run ./hack/gen-api
 
 ## deps: Debian packages the tests use (pre-commit), installed only if missing.
 deps:
