@@ -24,6 +24,9 @@ const (
 	// honoured when the Fleet is deleted.
 	FleetFinalizer = "fleet.vmo-cue.dev/finalizer"
 
+	// DefaultInterval is the interval of a Fleet that gives none (the CRD's default).
+	DefaultInterval = 5 * time.Minute
+
 	// Keys of the Secret named by spec.source.secretRef, after Flux's GitRepository.
 	//
 	// https: UsernameKey (default "git") and PasswordKey (the password or token), and CACertKey (PEM
@@ -74,13 +77,15 @@ type FleetSpec struct {
 	// +kubebuilder:default="5m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="must be at least 1s"
 	// +optional
-	Interval metav1.Duration `json:"interval,omitempty"`
+	Interval *metav1.Duration `json:"interval,omitempty"`
 
 	// Timeout bounds one reconciliation (fetch, vet and the sync of every cluster). Default: the
 	// interval.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="must be at least 1s"
 	// +optional
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
@@ -131,7 +136,7 @@ type GitSource struct {
 	// ssh, "identity" (the private key), "known_hosts" (required: host keys are always checked) and
 	// "password" (the key's passphrase, if any).
 	// +optional
-	SecretRef *meta.LocalObjectReference `json:"secretRef,omitempty"`
+	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 
 	// Verify requires the commit to carry a valid OpenPGP signature by one of the given keys.
 	// +optional
@@ -165,7 +170,16 @@ type GitVerification struct {
 	// key (-----BEGIN PGP PUBLIC KEY BLOCK-----). A commit not signed by one of them is refused and the
 	// clusters stay on the last good revision.
 	// +required
-	SecretRef meta.LocalObjectReference `json:"secretRef"`
+	SecretRef LocalObjectReference `json:"secretRef"`
+}
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	// Name of the object.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
 }
 
 // FleetStatus is the observed state of a Fleet.
@@ -200,17 +214,24 @@ type FleetStatus struct {
 // ClusterCounts counts clusters per ClusterState.
 type ClusterCounts struct {
 	// Total is the number of selected clusters.
+	// +kubebuilder:default=0
 	Total int32 `json:"total"`
+	// +kubebuilder:default=0
 	// +optional
 	InSync int32 `json:"inSync"`
+	// +kubebuilder:default=0
 	// +optional
 	Drifted int32 `json:"drifted"`
+	// +kubebuilder:default=0
 	// +optional
 	Syncing int32 `json:"syncing"`
+	// +kubebuilder:default=0
 	// +optional
 	Failed int32 `json:"failed"`
+	// +kubebuilder:default=0
 	// +optional
 	Offline int32 `json:"offline"`
+	// +kubebuilder:default=0
 	// +optional
 	Pending int32 `json:"pending"`
 }
@@ -268,14 +289,19 @@ func (in *Fleet) GetConditions() []metav1.Condition { return in.Status.Condition
 func (in *Fleet) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
 
 // GetRequeueAfter is the interval: when the next reconciliation is due after a successful one.
-func (in *Fleet) GetRequeueAfter() time.Duration { return in.Spec.Interval.Duration }
+func (in *Fleet) GetRequeueAfter() time.Duration {
+	if in.Spec.Interval == nil {
+		return DefaultInterval
+	}
+	return in.Spec.Interval.Duration
+}
 
 // GetTimeout bounds one reconciliation: spec.timeout, else the interval.
 func (in *Fleet) GetTimeout() time.Duration {
 	if in.Spec.Timeout != nil {
 		return in.Spec.Timeout.Duration
 	}
-	return in.Spec.Interval.Duration
+	return in.GetRequeueAfter()
 }
 
 // GetLastHandledReconcileRequest returns the last reconcile.fluxcd.io/requestedAt value handled.

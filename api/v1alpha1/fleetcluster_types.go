@@ -80,15 +80,18 @@ type FleetClusterStatus struct {
 	LastSeenTime *metav1.Time `json:"lastSeenTime,omitempty"`
 
 	// DriftedObjects is the number of objects that differed from git at the last sync.
+	// +kubebuilder:default=0
 	// +optional
 	DriftedObjects int32 `json:"driftedObjects"`
 
 	// Orphans is the number of objects that left git but were kept (prune off, or kept by the prune
 	// policy).
+	// +kubebuilder:default=0
 	// +optional
 	Orphans int32 `json:"orphans"`
 
 	// VMs is the number of VirtualMachines git declares for the cluster.
+	// +kubebuilder:default=0
 	// +optional
 	VMs int32 `json:"vms"`
 
