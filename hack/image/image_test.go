@@ -110,12 +110,14 @@ func TestImageLayout(t *testing.T) {
 	require.True(t, bytes.Equal(want, contents["vmo-cue"]), "the binary changed on its way in")
 	require.Equal(t, fakeCA, string(contents["etc/ssl/certs/ca-certificates.crt"]))
 
-	// What is in the layer runs.
-	extracted := filepath.Join(t.TempDir(), "vmo-cue")
-	require.NoError(t, os.WriteFile(extracted, contents["vmo-cue"], os.FileMode(h.Mode)))
-	out, err := exec.Command(extracted).Output()
-	require.NoError(t, err)
-	require.Equal(t, "stand-in\n", string(out))
+	// What is in the layer runs (here, on linux, the image's OS).
+	if runtime.GOOS == "linux" {
+		extracted := filepath.Join(t.TempDir(), "vmo-cue")
+		require.NoError(t, os.WriteFile(extracted, contents["vmo-cue"], os.FileMode(h.Mode)))
+		out, err := exec.Command(extracted).Output()
+		require.NoError(t, err)
+		require.Equal(t, "stand-in\n", string(out))
+	}
 
 	// The same inputs give the same image.
 	again, err := Build(o)
