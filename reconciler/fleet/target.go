@@ -119,8 +119,12 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	if o.State == Synced {
 		status.State = InSync
 	}
-	if werr := WriteStatus(ctx, t.rc.Client, status); werr != nil && o.State != Failed {
-		o.Message += "; status not recorded: " + werr.Error()
+	// Another fleet's or cluster's API server: not even the status is written there (the status there
+	// is the other's). A person takes it over with apply --adopt.
+	if foreign := errors.Is(err, reconciler.ErrIdentityMismatch); !foreign {
+		if werr := WriteStatus(ctx, t.rc.Client, status); werr != nil && o.State != Failed {
+			o.Message += "; status not recorded: " + werr.Error()
+		}
 	}
 	t.opts.State.Update(t.vc.Name, func(r *Remembered) {
 		r.LastSeen, r.State, r.Failures, r.NextRetry = time.Now(), o.State, 0, time.Time{}
