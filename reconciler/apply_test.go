@@ -335,7 +335,8 @@ func TestKillRestartConverges(t *testing.T) {
 
 	t.Run("a sync carrying removals killed in stage 1", func(t *testing.T) {
 		removeFile(t, dir, "clusters/shop/vms/web.yaml")
-		writeFile(t, dir, "clusters/shop/descheduler.cue", "package fleet\n\ncluster: stack: descheduler: enabled: false\n")
+		// (Not the descheduler: its objects in kube-system are never pruned.)
+		writeFile(t, dir, "clusters/shop/dashboard.cue", "package fleet\n\ncluster: stack: dashboard: enabled: false\n")
 		decl, err := os.ReadFile(filepath.Join(dir, "clusters/shop/cluster.cue"))
 		require.NoError(t, err)
 		writeFile(t, dir, "clusters/shop/cluster.cue", strings.Replace(string(decl), "operator: replicas: 2", "operator: replicas: 3", 1))
@@ -344,7 +345,7 @@ func TestKillRestartConverges(t *testing.T) {
 		rc, _ := connect(t, cfg)
 		res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r2", Prune: true})
 		require.NoError(t, err, "%v", res.Failed)
-		assert.Len(t, res.Pruned, 5, "the descheduler's objects, known from before the cut: %v", prunedIDs(res.Pruned))
+		assert.Len(t, res.Pruned, 6, "the dashboard's objects, known from before the cut: %v", prunedIDs(res.Pruned))
 		assert.Equal(t, []string{idFor(gvkNamespace, "", "shop"), idFor(gvkVM, "shop", "web")}, orphanIDs(res.Orphans))
 		assert.NotNil(t, getLive(t, other, gvkVM, "shop", "web"), "a VM is never pruned without an opt-in")
 		assert.Equal(t, "3", nested(getLive(t, other, gvkDeployment, "kubevirt", "virt-operator"), "spec", "replicas"))

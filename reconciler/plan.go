@@ -48,8 +48,10 @@ type Item struct {
 	hadEntry bool
 	// body is the object's JSON, as sent (request.go) and hashed (desired).
 	body []byte
-	// appliedFields are the managedFields of the server's answer to the apply (wasApplied).
+	// appliedFields are the managedFields of the server's answer to the apply (wasApplied), and
+	// appliedUID the UID of the object applied.
 	appliedFields []metav1.ManagedFieldsEntry
+	appliedUID    string
 	wasApplied    bool
 	// checked is set once the server accepted the object in a dry-run.
 	checked bool
@@ -63,6 +65,10 @@ type Plan struct {
 	// Inventory is the previous inventory (nil if none or unreadable; see InventoryErr).
 	Inventory    *inventory.Inventory
 	InventoryErr error
+	// Identity is the recorded owner of the API server (nil if none is recorded yet).
+	Identity *inventory.Identity
+	// identityWritten is set once this reconcile recorded the identity.
+	identityWritten bool
 	// live is what the LISTs returned, orphans' kinds included (prune reads them from here).
 	live *live
 	// vanished counts orphans someone else deleted: the inventory forgets them.
@@ -121,6 +127,10 @@ func plan(desired []*unstructured.Unstructured, inv *inventory.Inventory, invErr
 			it.Action = Adopt
 		case it.entry.DesiredHash != it.desired:
 			it.Action = Update
+		case it.entry.UID != "" && string(liveObj.UID) != it.entry.UID:
+			// Its fields may all be as vmo-cue set them, but it is not the object vmo-cue applied:
+			// applying it again makes it vmo-cue's (and records its UID, which prune checks).
+			it.Action, it.Reason = Correct, "deleted and made again by someone since vmo-cue applied it (its UID changed)"
 		case fieldsChanged(liveObj.ManagedFields, it.entry, sets, ignore[id.Kind]):
 			it.Action, it.Reason = Correct, "fields set by vmo-cue were changed or removed"+byManagers(liveObj.ManagedFields)
 		default:

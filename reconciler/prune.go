@@ -64,8 +64,11 @@ type Orphan struct {
 }
 
 // prune decides, for every orphan, whether it may be deleted, and deletes if do is true. Orphans are
-// read from the sync's LISTs (l); one that no longer exists is dropped and counted in vanished.
-func (c *Cluster) prune(ctx context.Context, orphans []inventory.Entry, l *live, inventorySize int, pol PrunePolicy, do bool) (deleted []inventory.ID, kept []Orphan, vanished int, err error) {
+// read from the sync's LISTs (l); one that no longer exists is dropped and counted in vanished. Only
+// objects that prove to be vmo-cue's are deleted (notOurs: the marks of this fleet and cluster,
+// vmo-cue's managedFields entry, the UID recorded at its apply), never a system object: the
+// inventory alone proves nothing.
+func (c *Cluster) prune(ctx context.Context, orphans []inventory.Entry, l *live, inventorySize int, pol PrunePolicy, do bool, fleet, cluster string) (deleted []inventory.ID, kept []Orphan, vanished int, err error) {
 	type candidate struct {
 		e   inventory.Entry
 		obj *metav1.PartialObjectMetadata
@@ -75,6 +78,14 @@ func (c *Cluster) prune(ctx context.Context, orphans []inventory.Entry, l *live,
 		obj := l.objects[e.Key()]
 		if obj == nil {
 			vanished++ // already gone (or its kind is)
+			continue
+		}
+		if why := systemObject(e.ID); why != "" {
+			kept = append(kept, Orphan{ID: e.ID, Kept: "system object, never pruned: kept (" + why + ")"})
+			continue
+		}
+		if why := notOurs(obj, e, fleet, cluster); why != "" {
+			kept = append(kept, Orphan{ID: e.ID, Kept: "in inventory but not ours: kept (" + why + ")"})
 			continue
 		}
 		optIn := obj.GetAnnotations()[PruneAnnotation] == "true"

@@ -132,22 +132,35 @@ func TestPrune(t *testing.T) {
 		assert.NotNil(t, getLive(t, other, gvkVM, "vms", "pos-1"))
 	})
 
-	t.Run("a ConfigMap that left git is kept without --prune, deleted with it", func(t *testing.T) {
+	t.Run("a component in kube-system switched off: its cluster-wide RBAC is pruned, its objects in kube-system are kept", func(t *testing.T) {
 		writeFile(t, dir, "clusters/shop/descheduler.cue", "package fleet\n\ncluster: stack: descheduler: enabled: false\n")
-		cm := idFor(gvkConfigMap, "kube-system", "descheduler-policy")
+		role, binding := idFor(gvkClusterRole, "", "descheduler"), idFor(gvkClusterRoleBinding, "", "descheduler")
+		inKubeSystem := []string{
+			idFor(gvkConfigMap, "kube-system", "descheduler-policy"),
+			idFor(gvkCronJob, "kube-system", "descheduler"),
+			"ServiceAccount kube-system/descheduler",
+		}
 		res := reconcile(t, reconciler.Options{})
 		assert.Empty(t, res.Pruned)
-		assert.Contains(t, orphanIDs(res.Orphans), cm)
-		assert.Contains(t, orphan(res, cm), "use --prune")
-		assert.NotNil(t, getLive(t, other, gvkConfigMap, "kube-system", "descheduler-policy"))
+		assert.Contains(t, orphan(res, role), "use --prune")
+		for _, id := range inKubeSystem {
+			assert.Equal(t, "system object, never pruned: kept (in system namespace kube-system)", orphan(res, id))
+		}
 
 		res = reconcile(t, reconciler.Options{Prune: true})
-		assert.Contains(t, prunedIDs(res.Pruned), cm)
-		assert.Contains(t, prunedIDs(res.Pruned), idFor(gvkCronJob, "kube-system", "descheduler"))
-		assert.Len(t, res.Pruned, 5, "the descheduler's ServiceAccount, ClusterRole, ClusterRoleBinding, ConfigMap and CronJob")
-		assert.Empty(t, res.Orphans)
-		assert.Nil(t, getLive(t, other, gvkConfigMap, "kube-system", "descheduler-policy"))
-		assert.Nil(t, getLive(t, other, gvkCronJob, "kube-system", "descheduler"))
+		assert.Equal(t, []string{role, binding}, prunedIDs(res.Pruned))
+		assert.Equal(t, inKubeSystem, orphanIDs(res.Orphans))
+		for _, id := range inKubeSystem {
+			assert.Equal(t, "system object, never pruned: kept (in system namespace kube-system)", orphan(res, id))
+		}
+		assert.Nil(t, getLive(t, other, gvkClusterRole, "", "descheduler"))
+		assert.NotNil(t, getLive(t, other, gvkConfigMap, "kube-system", "descheduler-policy"))
+		assert.NotNil(t, getLive(t, other, gvkCronJob, "kube-system", "descheduler"))
+
+		removeFile(t, dir, "clusters/shop/descheduler.cue")
+		res = reconcile(t, reconciler.Options{Prune: true})
+		assert.Empty(t, res.Orphans, "back in git")
+		assert.Equal(t, []string{role, binding}, ids(res.Applied), "made again")
 	})
 
 	t.Run("CRDs of a component switched off are kept: deleting one deletes every object of its kind", func(t *testing.T) {

@@ -37,6 +37,10 @@ type Options struct {
 	ForcePrune bool
 	// DryRun sends every change as a server-side dry-run and writes nothing.
 	DryRun bool
+	// Adopt takes over an API server recorded for another fleet or cluster (see ErrIdentityMismatch):
+	// its identity is rewritten. What the other owner applied is never pruned (it carries the other's
+	// marks): it is reported as not ours.
+	Adopt bool
 	// PendingTimeout bounds the wait for kinds that do not exist yet (VMs before virt-operator).
 	PendingTimeout time.Duration
 	// Concurrency bounds concurrent requests (8 if 0).
@@ -85,7 +89,8 @@ func (r *Result) InSync() bool {
 // ErrInvalid is returned when the cluster's desired state does not validate: nothing is written.
 var ErrInvalid = errors.New("desired state does not validate: nothing applied")
 
-// Desired turns a validated cluster into unstructured objects, in render order.
+// Desired turns a validated cluster into unstructured objects, in render order, each with vmo-cue's
+// ownership marks (the fleet and the cluster).
 func Desired(c *validate.Cluster) ([]*unstructured.Unstructured, error) {
 	if !c.Valid() {
 		return nil, fmt.Errorf("cluster %s: %w (%d errors; run vmo-cue vet)", c.Name, ErrInvalid, len(c.Diags.Errors()))
@@ -97,12 +102,13 @@ func Desired(c *validate.Cluster) ([]*unstructured.Unstructured, error) {
 	out := make([]*unstructured.Unstructured, len(objs))
 	for i, o := range objs {
 		out[i] = &unstructured.Unstructured{Object: o}
+		markOwned(out[i], c.Fleet, c.Name)
 	}
 	return out, nil
 }
 
 // Observe plans a reconcile without writing: the desired objects against the inventory and the
-// cluster's live objects (one LIST per kind).
+// cluster's live objects (one LIST per kind); the plan carries the cluster's identity record.
 func (c *Cluster) Observe(ctx context.Context, vc *validate.Cluster) (*Plan, error) {
 	desired, err := Desired(vc)
 	if err != nil {
@@ -114,13 +120,19 @@ func (c *Cluster) Observe(ctx context.Context, vc *validate.Cluster) (*Plan, err
 		// inventory over one that may be fine, forgetting what left git.
 		return nil, invErr
 	}
+	id, err := inventory.ReadIdentity(ctx, c.client())
+	if err != nil {
+		return nil, err
+	}
 	kinds := kindsOf(desired, inv)
 	l, err := c.observe(ctx, kinds)
 	if err != nil {
 		return nil, err
 	}
 	settings := vc.Merged
-	return plan(desired, inv, invErr, l, ignorePaths(settings)), nil
+	p := plan(desired, inv, invErr, l, ignorePaths(settings))
+	p.Identity = id
+	return p, nil
 }
 
 func kindsOf(desired []*unstructured.Unstructured, inv *inventory.Inventory) []schema.GroupVersionKind {
@@ -164,6 +176,13 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 	if err != nil {
 		return res, err
 	}
+	// Another fleet's or cluster's API server (a wrong context): nothing is written, not even a dry-run.
+	if err := checkOwner(vc.Fleet, vc.Name, p.Identity, p.Inventory); err != nil {
+		if !opts.Adopt {
+			return res, fmt.Errorf("cluster %s: %w", vc.Name, err)
+		}
+		res.Notes = append(res.Notes, fmt.Sprintf("adopted: %v", err))
+	}
 	var writes []*Item
 	for _, it := range p.Items {
 		switch {
@@ -205,7 +224,11 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 		opts.BeforeWrite()
 	}
 	if len(writes) > 0 {
-		// Record the intent first: a sync killed half-way still knows every object it may have made.
+		// Record the owner and the intent first: a sync killed half-way still knows every object it
+		// may have made, and whose API server this is.
+		if err := c.writeIdentity(ctx, p, vc); err != nil {
+			return res, err
+		}
 		if err := c.writeInventory(ctx, p, vc, opts, res, true); err != nil {
 			return res, err
 		}
@@ -222,7 +245,10 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 	if err := c.planPrune(ctx, p, vc, opts, res, opts.Prune); err != nil {
 		return res, err
 	}
-	if res.Written || len(res.Pruned) > 0 || p.Inventory == nil || p.vanished > 0 {
+	if res.Written || len(res.Pruned) > 0 || p.Inventory == nil || p.vanished > 0 || !ownedBy(p.Identity, vc) || !ownedBy(p.Inventory.Owner(), vc) {
+		if err := c.writeIdentity(ctx, p, vc); err != nil {
+			return res, err
+		}
 		if err := c.writeInventory(ctx, p, vc, opts, res, false); err != nil {
 			return res, err
 		}
@@ -361,7 +387,7 @@ func (c *Cluster) planPrune(ctx context.Context, p *Plan, vc *validate.Cluster, 
 	}
 	pol := prunePolicy(vc.Merged)
 	pol.Force = opts.ForcePrune
-	deleted, kept, vanished, err := c.prune(ctx, p.Orphans, p.live, len(p.Inventory.Entries), pol, do)
+	deleted, kept, vanished, err := c.prune(ctx, p.Orphans, p.live, len(p.Inventory.Entries), pol, do, vc.Fleet, vc.Name)
 	p.vanished = vanished
 	res.Pruned = deleted
 	res.Orphans = kept
@@ -377,7 +403,7 @@ func (c *Cluster) planPrune(ctx context.Context, p *Plan, vc *validate.Cluster, 
 
 // writeInventory records the state after (or, with intent, before) the writes.
 func (c *Cluster) writeInventory(ctx context.Context, p *Plan, vc *validate.Cluster, opts Options, res *Result, intent bool) error {
-	inv := &inventory.Inventory{Cluster: vc.Name, Revision: opts.Revision, Applied: time.Now(), FieldSets: map[string]json.RawMessage{}}
+	inv := &inventory.Inventory{Fleet: vc.Fleet, Cluster: vc.Name, Revision: opts.Revision, Applied: time.Now(), FieldSets: map[string]json.RawMessage{}}
 	ignore := ignorePaths(vc.Merged)
 	for _, it := range p.Items {
 		e := inventory.Entry{ID: it.ID}
@@ -385,6 +411,7 @@ func (c *Cluster) writeInventory(ctx context.Context, p *Plan, vc *validate.Clus
 		case it.wasApplied:
 			raw := ownFields(it.appliedFields)
 			e.DesiredHash, e.FieldsHash, e.FieldsRef = it.desired, hashFieldSet(raw, ignore[it.ID.Kind]), fieldsRef(raw)
+			e.UID = it.appliedUID
 			if raw != nil {
 				inv.FieldSets[e.FieldsRef] = json.RawMessage(raw)
 			}
@@ -419,4 +446,23 @@ func (c *Cluster) writeInventory(ctx context.Context, p *Plan, vc *validate.Clus
 		}
 	}
 	return inventory.Write(ctx, c.client(), inv, FieldManager)
+}
+
+// writeIdentity records the fleet and cluster this API server belongs to, once per reconcile, if it
+// is not recorded so already (a first apply, a cluster first applied by a vmo-cue without identity
+// records, or an adoption).
+func (c *Cluster) writeIdentity(ctx context.Context, p *Plan, vc *validate.Cluster) error {
+	if p.identityWritten || ownedBy(p.Identity, vc) {
+		return nil
+	}
+	if err := inventory.WriteIdentity(ctx, c.client(), inventory.Identity{Fleet: vc.Fleet, Cluster: vc.Name, Since: time.Now()}, FieldManager); err != nil {
+		return err
+	}
+	p.identityWritten = true
+	return nil
+}
+
+// ownedBy reports whether a recorded owner is this fleet and cluster.
+func ownedBy(id *inventory.Identity, vc *validate.Cluster) bool {
+	return id != nil && id.Fleet == vc.Fleet && id.Cluster == vc.Name
 }

@@ -49,6 +49,6 @@ func TestApplyThenInSync(t *testing.T) {
 		kinds[it.ID.Group+"/"+it.ID.Kind] = true
 	}
 	t.Logf("re-apply: %d requests for %d kinds", res2.Requests, len(kinds))
-	assert.Equal(t, int64(len(kinds)+1), res2.Requests, "the inventory GET and one LIST per kind")
+	assert.Equal(t, int64(len(kinds)+2), res2.Requests, "the inventory and identity GETs and one LIST per kind")
 	assert.False(t, res2.Written)
 }

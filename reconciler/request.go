@@ -39,6 +39,7 @@ const (
 // appliedMeta is the part of an apply's answer vmo-cue keeps.
 type appliedMeta struct {
 	Metadata struct {
+		UID           types.UID                   `json:"uid"`
 		ManagedFields []metav1.ManagedFieldsEntry `json:"managedFields"`
 	} `json:"metadata"`
 }
@@ -72,7 +73,7 @@ func (c *Cluster) write(ctx context.Context, it *Item, kind writeKind, ns string
 	if err := json.Unmarshal(raw, &meta); err != nil {
 		return fmt.Errorf("reading the server's answer: %w", err)
 	}
-	it.appliedFields, it.wasApplied = meta.Metadata.ManagedFields, true
+	it.appliedFields, it.appliedUID, it.wasApplied = meta.Metadata.ManagedFields, string(meta.Metadata.UID), true
 	return nil
 }
 

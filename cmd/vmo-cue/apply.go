@@ -13,7 +13,7 @@ import (
 
 func newApplyCmd(g *globalFlags) *cobra.Command {
 	f := &clusterFlags{}
-	var prune, forcePrune, dryRun bool
+	var prune, forcePrune, dryRun, adopt bool
 	var drift string
 	var pendingTimeout time.Duration
 	cmd := &cobra.Command{
@@ -23,7 +23,12 @@ func newApplyCmd(g *globalFlags) *cobra.Command {
 applies, in stages: CRDs, namespaces and cluster-wide RBAC (waited for), then the stack, then VMs (whose
 kinds may appear only once virt-operator runs: those wait up to --pending-timeout and are reported as
 pending). What it applied is recorded in the cluster (namespace vmo-cue-system), so --prune works from
-any machine. VMs, DataVolumes, PVCs and namespaces holding them are never pruned without an opt-in.`,
+any machine. VMs, DataVolumes, PVCs and namespaces holding them are never pruned without an opt-in.
+--prune deletes only objects that prove to be vmo-cue's: they carry the labels vmo-cue.dev/fleet and
+vmo-cue.dev/cluster of this fleet and cluster, an entry of vmo-cue's field manager and the UID recorded
+when vmo-cue applied them; system objects (kube-* namespaces, cluster-admin, system:* RBAC) never.
+The first apply records which fleet and cluster the API server belongs to; an apply of another one
+(a wrong --context) is refused, unless --adopt takes the API server over.`,
 		Args: usageArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mode := reconciler.DriftMode(drift)
@@ -36,7 +41,7 @@ any machine. VMs, DataVolumes, PVCs and namespaces holding them are never pruned
 				return err
 			}
 			res, err := rc.Reconcile(context.Background(), vc, reconciler.Options{
-				Revision: revisionOf(dir), Drift: mode, Prune: prune, ForcePrune: forcePrune, DryRun: dryRun,
+				Revision: revisionOf(dir), Drift: mode, Prune: prune, ForcePrune: forcePrune, DryRun: dryRun, Adopt: adopt,
 				PendingTimeout: pendingTimeout,
 				Logf:           func(format string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), format+"\n", a...) },
 			})
@@ -54,6 +59,7 @@ any machine. VMs, DataVolumes, PVCs and namespaces holding them are never pruned
 	cmd.Flags().BoolVar(&prune, "prune", false, "delete objects that left git (within the cluster's prune policy)")
 	cmd.Flags().BoolVar(&forcePrune, "force-prune", false, "allow a prune over the policy's maximum share of the inventory")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "server-side dry-run: write nothing")
+	cmd.Flags().BoolVar(&adopt, "adopt", false, "take over an API server recorded for another fleet or cluster")
 	cmd.Flags().StringVar(&drift, "drift", "correct", "what to do with drift: correct, or report (change nothing that exists)")
 	cmd.Flags().DurationVar(&pendingTimeout, "pending-timeout", 30*time.Second, "how long objects wait for their kind to exist")
 	return cmd

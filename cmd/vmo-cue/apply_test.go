@@ -209,4 +209,36 @@ spec:
 		u.SetGroupVersionKind(vmGVK)
 		assert.True(t, apierrors.IsNotFound(other.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "bad"}, u)), "nothing applied")
 	})
+
+	t.Run("another cluster through shop's context is refused with both names; --adopt takes the API server over", func(t *testing.T) {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "clusters/dc-east"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "clusters/dc-east/cluster.cue"), []byte(`package fleet
+
+cluster: {
+	name: "dc-east"
+	kind: "datacenter"
+	stack: multus: networks: "dc-net": {vlan: 30, bridge: "br-vlan", namespace: "vms"}
+}
+`), 0o644))
+		dcEast := []string{"apply", dir, "--cluster", "dc-east", "--kubeconfig", env.Kubeconfig, "--context", "k8s-shop", "--prune"}
+		refused := "cluster dc-east: cluster identity mismatch: this API server belongs to fleet default cluster shop; refusing to apply cluster dc-east (use --adopt to take it over)"
+		for _, extra := range [][]string{nil, {"--dry-run"}} {
+			code, out, stderr := cli(t, append(dcEast, extra...)...)
+			assert.Equal(t, 2, code, "%s\n%s", out, stderr)
+			assert.Contains(t, stderr, refused)
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(nadGVK)
+		assert.True(t, apierrors.IsNotFound(other.Get(ctx, client.ObjectKey{Namespace: "vms", Name: "dc-net"}, u)), "nothing applied")
+
+		code, out, stderr := cli(t, append(dcEast, "--adopt")...)
+		require.Equal(t, 0, code, "%s\n%s", out, stderr)
+		assert.Contains(t, out, "note: adopted: "+strings.TrimPrefix(refused, "cluster dc-east: "))
+		assert.True(t, lineWith(out, "NetworkAttachmentDefinition.k8s.cni.cncf.io vms/store-pos ", `in inventory but not ours: kept (label vmo-cue.dev/cluster is "shop", not "dc-east")`), out)
+		assert.Equal(t, "dc-east", get(nadGVK, "vms", "dc-net").GetLabels()["vmo-cue.dev/cluster"])
+
+		code, out, stderr = cli(t, append([]string{"apply", dir}, byName...)...)
+		assert.Equal(t, 2, code, "%s\n%s", out, stderr)
+		assert.Contains(t, stderr, "this API server belongs to fleet default cluster dc-east; refusing to apply cluster shop")
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,10 @@ import "vmo-cue.dev/vmo/schemas"
 
 // The schemas every cluster folder's declarations are checked against.
 ` + vmocue.SchemaLines + `
+// The fleet's name marks every object vmo-cue applies and is recorded in each cluster: renaming the
+// fleet later means taking every cluster over (vmo-cue apply --adopt).
+fleet: name: "FLEET_NAME"
+
 fleet: defaults: {
 	stack: kubevirt: version: "v1.6.3"
 	policy: mac: {allow: "prefixes", prefixes: ["02", "06", "0A", "0E"]}
@@ -87,6 +92,7 @@ func newInitCmd() *cobra.Command {
 				return &exitCode{code: exitError, err: fmt.Errorf("%s is not empty: init writes a new fleet repository", dir)}
 			}
 			for name, content := range initFiles {
+				content = strings.ReplaceAll(content, "FLEET_NAME", fleetName(dir))
 				if err := writeFile(filepath.Join(dir, name), []byte(content)); err != nil {
 					return &exitCode{code: exitError, err: err}
 				}
@@ -98,6 +104,30 @@ func newInitCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// fleetName makes a fleet name (a DNS label) of the directory's name; "fleet" if nothing is left.
+func fleetName(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	name := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r - 'A' + 'a'
+		}
+		return '-'
+	}, filepath.Base(abs))
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	if name = strings.Trim(name, "-"); name == "" {
+		return "fleet"
+	}
+	return name
 }
 
 // vendorModule copies the embedded CUE module into cue.mod/pkg, so that upstream cue loads the fleet

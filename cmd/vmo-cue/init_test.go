@@ -20,6 +20,9 @@ func TestInitMakesAValidFleet(t *testing.T) {
 		".pre-commit-config.yaml", "cue.mod/pkg/vmo-cue.dev/vmo/schemas/stack.cue", "cue.mod/pkg/vmo-cue.dev/vmo/schemas/kubevirt/zz_generated.cue"} {
 		assert.FileExists(t, filepath.Join(dir, f))
 	}
+	data, err := os.ReadFile(filepath.Join(dir, "fleet.cue"))
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "\nfleet: name: \"fleet\"\n", "named after its directory")
 	out.Reset()
 	errOut.Reset()
 	assert.Equal(t, 0, run([]string{"vet", dir}, &out, &errOut), errOut.String())
@@ -37,6 +40,18 @@ func TestInitMakesAValidFleet(t *testing.T) {
 // TestUpstreamCUEAgrees runs upstream `cue vet` (the same cuelang.org/go version as go.mod) on the
 // project's example fleet and on bad inputs whose VMs are written in CUE: the closed CUE definition
 // generated for VirtualMachine must reject what vmo-cue's compiled schema check rejects.
+func TestFleetName(t *testing.T) {
+	for dir, want := range map[string]string{
+		"/srv/fleet":                      "fleet",
+		"/srv/Shops & Factories":          "shops---factories",
+		"/srv/--edge--":                   "edge",
+		"/srv/ü":                          "fleet",
+		"/srv/" + strings.Repeat("a", 70): strings.Repeat("a", 63),
+	} {
+		assert.Equal(t, want, fleetName(dir), dir)
+	}
+}
+
 func TestUpstreamCUEAgrees(t *testing.T) {
 	upstreamVet(t, filepath.Join("..", "..", "fleet"), true)
 	for name, want := range map[string]string{

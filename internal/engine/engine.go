@@ -32,6 +32,9 @@ type Options struct {
 	NoFastPath bool
 }
 
+// DefaultFleetName names a fleet that declares no `fleet.name`.
+const DefaultFleetName = "default"
+
 // Engine evaluates one repository.
 type Engine struct {
 	repo   *fleetfs.Repo
@@ -51,6 +54,8 @@ type Fleet struct {
 	Repo *fleetfs.Repo
 	// Defaults are the fleet's `fleet.defaults`, as layered values.
 	Defaults *Layer
+	// Name is the fleet's `fleet.name` (DefaultFleetName if unset): the ownership mark of what it applies.
+	Name string
 	// Rollout is the fleet's `fleet.rollout` (nil if unset).
 	Rollout  map[string]any
 	Clusters []*Cluster
@@ -91,6 +96,7 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 		return nil, err
 	}
 	f.Defaults = shared.defaults
+	f.Name = shared.name
 	f.Rollout = shared.rollout
 	f.Diags = shared.diags
 
@@ -118,6 +124,7 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 }
 
 type sharedResult struct {
+	name     string
 	defaults *Layer
 	rollout  map[string]any
 	diags    diag.List
@@ -132,7 +139,7 @@ type sharedResult struct {
 
 // evalShared evaluates the root files alone: fleet-level findings and the fleet's defaults.
 func (e *Engine) evalShared() (*sharedResult, error) {
-	s := &sharedResult{rootFiles: map[string]bool{}, defaults: &Layer{}}
+	s := &sharedResult{rootFiles: map[string]bool{}, defaults: &Layer{}, name: DefaultFleetName}
 	for _, f := range e.repo.CUE {
 		s.files = append(s.files, f.Abs)
 		s.rootFiles[f.Path] = true
@@ -162,6 +169,9 @@ func (e *Engine) evalShared() (*sharedResult, error) {
 				"no fleet declaration: the root files must declare `fleet: schemas.#Fleet` (see `vmo-cue init`)")
 		} else if unchecked(fv) {
 			s.diags.Errorf("fleet-schema", "fleet", e.positions(fv), "%s", schemaLinesMessage("fleet"))
+		}
+		if n, err := v.LookupPath(cue.ParsePath("fleet.name")).String(); err == nil && n != "" {
+			s.name = n
 		}
 		if r := v.LookupPath(cue.ParsePath("fleet.rollout")); r.Exists() {
 			s.rollout = e.layer(r).Value

@@ -16,6 +16,8 @@ import (
 // Cluster is a cluster's resolved desired state.
 type Cluster struct {
 	*engine.Cluster
+	// Fleet is the name of the fleet the cluster belongs to (its ownership mark in the cluster).
+	Fleet string
 	// Stack is the resolved stack: schemas.Defaults, then the fleet's defaults, then the cluster's own.
 	Stack map[string]any
 	// KubeVirtGates and CDIGates are the gates to render (GA ones removed).
@@ -87,7 +89,7 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 	r := &Result{Fleet: f, Shared: shared}
 	src := newSources(f.Repo)
 	for _, ec := range f.Clusters {
-		c := &Cluster{Cluster: ec, src: src}
+		c := &Cluster{Cluster: ec, Fleet: f.Name, src: src}
 		c.Diags = append(c.Diags, ec.Diags...)
 		resolveSettings(c, f, b)
 		checkVMs(c, vmSchema)
@@ -97,6 +99,7 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })
 	assignAll(r.Clusters)
 	checkL2Domains(r.Clusters)
+	checkContexts(r.Clusters)
 	for _, c := range r.Clusters {
 		for _, p := range f.Repo.Problems.Errors() {
 			if len(p.Positions) > 0 && inDir(p.Positions[0].File, c.Dir) {

@@ -2,11 +2,16 @@ package fleet_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
@@ -78,4 +83,43 @@ func TestSyncHonoursMaxFileSize(t *testing.T) {
 	require.NotEmpty(t, sizes, "%v", rep.FleetErrors)
 	assert.Contains(t, sizes[0], "over the limit of 64 bytes")
 	assert.Empty(t, rep.Outcomes)
+}
+
+// TestSyncRefusesAnotherClustersAPIServer: a kubeconfig whose context edge-store-2 reaches
+// edge-store-1's API server. The sync refuses edge-store-2 there with both names (Failed), and writes
+// nothing into edge-store-1's API server, not even edge-store-2's status.
+func TestSyncRefusesAnotherClustersAPIServer(t *testing.T) {
+	env := testcluster.StartWithCRDs(t, "edge-store-1")
+	ctx := context.Background()
+	store1 := fleet.Options{Dir: "../../fleet", Revision: "r1", Kubeconfig: env.Kubeconfig,
+		Selector: map[string]string{"site": "store-0142"}, Health: "accepted", ConnectTimeout: 3 * time.Second}
+	rep, err := fleet.Sync(ctx, store1)
+	require.NoError(t, err)
+	require.Equal(t, map[string]fleet.State{"edge-store-1": fleet.Synced}, states(rep))
+	c := connect(t, env, "edge-store-1")
+	before, found, err := fleet.ReadStatus(ctx, c)
+	require.NoError(t, err)
+	require.True(t, found)
+
+	raw, err := clientcmd.LoadFromFile(env.Kubeconfig)
+	require.NoError(t, err)
+	raw.Contexts["edge-store-2"] = raw.Contexts["edge-store-1"]
+	wrong := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, clientcmd.WriteToFile(*raw, wrong))
+	rep, err = fleet.Sync(ctx, fleet.Options{Dir: "../../fleet", Revision: "r2", Kubeconfig: wrong,
+		Selector: map[string]string{"site": "store-0871"}, Health: "accepted", ConnectTimeout: 3 * time.Second})
+	require.NoError(t, err)
+	require.Len(t, rep.Outcomes, 1)
+	o := rep.Outcomes[0]
+	assert.Equal(t, fleet.Failed, o.State)
+	assert.Equal(t, "cluster edge-store-2: cluster identity mismatch: this API server belongs to fleet default cluster edge-store-1; refusing to apply cluster edge-store-2 (use --adopt to take it over)", o.Message)
+	assert.False(t, rep.OK())
+
+	after, _, err := fleet.ReadStatus(ctx, c)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "edge-store-1's status is as it was")
+	nad := &unstructured.Unstructured{}
+	nad.SetGroupVersionKind(schema.GroupVersionKind{Group: "k8s.cni.cncf.io", Version: "v1", Kind: "NetworkAttachmentDefinition"})
+	require.NoError(t, c.Get(ctx, client.ObjectKey{Namespace: "vms", Name: "store-pos"}, nad))
+	assert.Equal(t, "edge-store-1", nad.GetLabels()["vmo-cue.dev/cluster"], "edge-store-1's objects are as they were")
 }

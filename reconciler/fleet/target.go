@@ -81,6 +81,9 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 			_ = WriteStatus(ctx, t.rc.Client, s)
 		},
 	})
+	// Another fleet's or cluster's API server: nothing was done there, and not even the status is
+	// written (the status there is the other's). A person takes it over with apply --adopt.
+	foreign := errors.Is(err, reconciler.ErrIdentityMismatch)
 	if err != nil && res != nil && len(res.Failed) > 0 {
 		// The reconciler sums up refused objects in err; the causes are in res.Failed.
 		err = objectsError(err, res.Failed)
@@ -107,7 +110,7 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	default:
 		o.State = InSync
 	}
-	if res != nil {
+	if res != nil && !foreign {
 		o.Message = summary(res, o.Message)
 		status.Drifted = len(res.Drifted)
 		status.Orphans = len(res.Orphans)
@@ -119,8 +122,10 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	if o.State == Synced {
 		status.State = InSync
 	}
-	if werr := WriteStatus(ctx, t.rc.Client, status); werr != nil && o.State != Failed {
-		o.Message += "; status not recorded: " + werr.Error()
+	if !foreign {
+		if werr := WriteStatus(ctx, t.rc.Client, status); werr != nil && o.State != Failed {
+			o.Message += "; status not recorded: " + werr.Error()
+		}
 	}
 	t.opts.State.Update(t.vc.Name, func(r *Remembered) {
 		r.LastSeen, r.State, r.Failures, r.NextRetry = time.Now(), o.State, 0, time.Time{}

@@ -1,7 +1,8 @@
 // Package inventory records, in the cluster itself, what vmo-cue applied there: every object with the
 // hash of its desired state and the hash of the fields vmo-cue owns in it (its managedFields entry),
 // and the revision they came from. It lives in a ConfigMap, so prune works after a restart and from
-// another machine, and drift is found from one LIST per kind instead of a dry-run per object.
+// another machine, and drift is found from one LIST per kind instead of a dry-run per object. Next to
+// it, the cluster identity (identity.go) records which fleet and cluster the API server belongs to.
 package inventory
 
 import (
@@ -27,6 +28,11 @@ const (
 	// Name is the inventory ConfigMap.
 	Name    = "vmo-cue-inventory"
 	dataKey = "inventory.json.gz"
+
+	// LabelFleet and LabelCluster are vmo-cue's ownership marks: every object it applies carries
+	// them, naming the fleet and the cluster whose apply wrote it.
+	LabelFleet   = "vmo-cue.dev/fleet"
+	LabelCluster = "vmo-cue.dev/cluster"
 )
 
 // ID identifies an object.
@@ -64,10 +70,18 @@ type Entry struct {
 	// ignore path is taken out), so that drift can be judged again under ignore paths changed since.
 	// Empty in inventories written before field sets were recorded.
 	FieldsRef string `json:"fieldsRef,omitempty"`
+	// UID is the object's UID in the server's answer to vmo-cue's last apply of it: prune deletes
+	// only the object vmo-cue applied, never one made under its name since. Empty in inventories
+	// written before UIDs were recorded (such entries are never pruned) and for an object recorded
+	// before its first apply.
+	UID string `json:"uid,omitempty"`
 }
 
 // Inventory is the record of one cluster.
 type Inventory struct {
+	// Fleet and Cluster name the owner: the fleet and cluster whose apply wrote the inventory (Fleet
+	// is empty in inventories written before fleets had names). An apply of another cluster refuses.
+	Fleet    string    `json:"fleet,omitempty"`
 	Cluster  string    `json:"cluster"`
 	Revision string    `json:"revision"`
 	Applied  time.Time `json:"applied"`
@@ -75,6 +89,14 @@ type Inventory struct {
 	// FieldSets holds vmo-cue's managedFields entries (FieldsV1), once per distinct set: objects of
 	// one shape share one (their sets differ only where their list keys do).
 	FieldSets map[string]json.RawMessage `json:"fieldSets,omitempty"`
+}
+
+// Owner returns the fleet and cluster that wrote the inventory (nil for none).
+func (inv *Inventory) Owner() *Identity {
+	if inv == nil {
+		return nil
+	}
+	return &Identity{Fleet: inv.Fleet, Cluster: inv.Cluster}
 }
 
 // Index returns the entries by key.
@@ -125,6 +147,9 @@ func Read(ctx context.Context, c client.Client) (*Inventory, error) {
 
 // Write stores the inventory (creating its namespace if needed), with server-side apply.
 func Write(ctx context.Context, c client.Client, inv *Inventory, fieldOwner string) error {
+	if err := writeNamespace(ctx, c, fieldOwner); err != nil {
+		return err
+	}
 	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].Key() < inv.Entries[j].Key() })
 	raw, err := json.Marshal(inv)
 	if err != nil {
@@ -136,15 +161,10 @@ func Write(ctx context.Context, c client.Client, inv *Inventory, fieldOwner stri
 	if err := zw.Close(); err != nil {
 		return err
 	}
-	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}}}
-	if err := c.Patch(ctx, ns, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("writing namespace %s: %w", Namespace, err)
-	}
 	cm := &corev1.ConfigMap{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: Namespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue", "vmo-cue.dev/cluster": inv.Cluster},
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue", LabelFleet: inv.Fleet, LabelCluster: inv.Cluster},
 			Annotations: map[string]string{
 				"vmo-cue.dev/revision": inv.Revision,
 				"vmo-cue.dev/applied":  inv.Applied.UTC().Format(time.RFC3339),
@@ -154,6 +174,16 @@ func Write(ctx context.Context, c client.Client, inv *Inventory, fieldOwner stri
 	}
 	if err := c.Patch(ctx, cm, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("writing inventory %s/%s: %w", Namespace, Name, err)
+	}
+	return nil
+}
+
+// writeNamespace creates (or keeps) the namespace of vmo-cue's state.
+func writeNamespace(ctx context.Context, c client.Client, fieldOwner string) error {
+	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}}}
+	if err := c.Patch(ctx, ns, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("writing namespace %s: %w", Namespace, err)
 	}
 	return nil
 }
