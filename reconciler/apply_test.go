@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
@@ -75,10 +76,11 @@ spec:
 `)
 		vc := loadAny(t, dir, "shop")
 		require.False(t, vc.Valid())
-		res, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "bad"})
+		// Nothing renders from an invalid cluster, so the reconciler has nothing to apply.
+		d, err := desired.Render(vc)
 		require.Error(t, err)
-		assert.ErrorIs(t, err, reconciler.ErrInvalid)
-		assert.False(t, res.Written)
+		assert.ErrorIs(t, err, desired.ErrInvalid)
+		assert.Nil(t, d)
 		assertNothingWritten(t, other)
 	})
 
@@ -94,7 +96,7 @@ spec:
 				require.NoError(t, unstructured.SetNestedField(vm.Object, "not a valid label value!", "metadata", "labels", "app"))
 			}
 		}
-		res, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "bad", PendingTimeout: 5 * time.Second})
+		res, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "bad", PendingTimeout: 5 * time.Second})
 		require.Error(t, err)
 		assert.Equal(t, []string{idFor(gvkVM, "shop", "web"), idFor(gvkVM, "vms", "pos-1")}, failedIDs(res.Failed), "every failing object, at once")
 		require.Len(t, res.Failed, 2)
@@ -116,7 +118,7 @@ spec:
 		defer setVMSchemaField(t, other, "runStrategy", true) // before t.Context ends
 
 		vc := loadCluster(t, shopFleet, "shop")
-		res, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "skew", PendingTimeout: 5 * time.Second})
+		res, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "skew", PendingTimeout: 5 * time.Second})
 		require.Error(t, err)
 		assert.Equal(t, []string{idFor(gvkVM, "shop", "web"), idFor(gvkVM, "vms", "pos-1"), idFor(gvkVM, "vms", "pos-2")}, failedIDs(res.Failed))
 		for _, f := range res.Failed {
@@ -128,7 +130,7 @@ spec:
 
 	t.Run("a refused object in a later sync leaves the cluster as it was", func(t *testing.T) {
 		vc := loadCluster(t, shopFleet, "shop")
-		res, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "good", PendingTimeout: 5 * time.Second})
+		res, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "good", PendingTimeout: 5 * time.Second})
 		require.NoError(t, err, "%v", res.Failed)
 		editAs(t, other, "kubectl-edit", gvkConfigMap, "kube-system", "multus-daemon-config", func(u *unstructured.Unstructured) {
 			require.NoError(t, unstructured.SetNestedField(u.Object, "{}", "data", "daemon-config.json"))
@@ -141,7 +143,7 @@ spec:
 				require.NoError(t, unstructured.SetNestedField(vm.Object, int64(7), "spec", "runStrategy"))
 			}
 		}
-		res, err = rc.Reconcile(ctx, vc, reconciler.Options{Revision: "bad"})
+		res, err = rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "bad"})
 		require.Error(t, err)
 		assert.Equal(t, []string{idFor(gvkVM, "vms", "pos-2")}, failedIDs(res.Failed))
 		assert.False(t, res.Written)
@@ -205,7 +207,7 @@ func TestVMBeforeItsCRD(t *testing.T) {
 	vms := []string{idFor(gvkVM, "shop", "web"), idFor(gvkVM, "vms", "pos-1"), idFor(gvkVM, "vms", "pos-2")}
 
 	t.Run("no CRD in time: the VMs are pending, the rest is applied", func(t *testing.T) {
-		res, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "r1", PendingTimeout: 2 * time.Second})
+		res, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "r1", PendingTimeout: 2 * time.Second})
 		require.NoError(t, err, "%v", res.Failed)
 		assert.Equal(t, vms, ids(res.Pending))
 		assert.Empty(t, res.Failed)
@@ -227,7 +229,7 @@ func TestVMBeforeItsCRD(t *testing.T) {
 		done := make(chan outcome, 1)
 		start := time.Now()
 		go func() {
-			res, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "r1", PendingTimeout: 60 * time.Second})
+			res, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "r1", PendingTimeout: 60 * time.Second})
 			done <- outcome{res, err}
 		}()
 		time.Sleep(3 * time.Second)
@@ -246,7 +248,7 @@ func TestVMBeforeItsCRD(t *testing.T) {
 		for _, vm := range []struct{ ns, name string }{{"shop", "web"}, {"vms", "pos-1"}, {"vms", "pos-2"}} {
 			assert.NotNil(t, getLive(t, other, gvkVM, vm.ns, vm.name), vm.name)
 		}
-		again, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "r1"})
+		again, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "r1"})
 		require.NoError(t, err)
 		assert.True(t, again.InSync(), "%+v", again)
 	})
@@ -276,7 +278,7 @@ func killedDuringStage1(t *testing.T, cfg *rest.Config, dir string) {
 	})
 	rc, err := reconciler.Connect(cfg)
 	require.NoError(t, err)
-	res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "killed", Prune: true, ForcePrune: true})
+	res, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "killed", Prune: true, ForcePrune: true})
 	require.Error(t, err, "the sync was cut short")
 	require.True(t, killed)
 	assert.True(t, errors.Is(err, context.Canceled) || len(res.Failed) > 0, "%v", err)
@@ -322,13 +324,13 @@ func TestKillRestartConverges(t *testing.T) {
 		assert.Nil(t, getLive(t, other, gvkVM, "vms", "pos-1"), "stage 2 never ran")
 
 		rc, _ := connect(t, cfg)
-		res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r1", Prune: true})
+		res, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "r1", Prune: true})
 		require.NoError(t, err, "%v", res.Failed)
 		assert.Empty(t, res.Pruned)
 		assert.Empty(t, res.Orphans)
 		assert.Empty(t, res.Pending)
 		checkConverged(t, 53)
-		again, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r1", Prune: true})
+		again, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "r1", Prune: true})
 		require.NoError(t, err)
 		assert.True(t, again.InSync(), "%+v", again)
 	})
@@ -343,13 +345,13 @@ func TestKillRestartConverges(t *testing.T) {
 		killedDuringStage1(t, cfg, dir)
 
 		rc, _ := connect(t, cfg)
-		res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r2", Prune: true})
+		res, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "r2", Prune: true})
 		require.NoError(t, err, "%v", res.Failed)
 		assert.Len(t, res.Pruned, 6, "the dashboard's objects, known from before the cut: %v", prunedIDs(res.Pruned))
 		assert.Equal(t, []string{idFor(gvkNamespace, "", "shop"), idFor(gvkVM, "shop", "web")}, orphanIDs(res.Orphans))
 		assert.NotNil(t, getLive(t, other, gvkVM, "shop", "web"), "a VM is never pruned without an opt-in")
 		assert.Equal(t, "3", nested(getLive(t, other, gvkDeployment, "kubevirt", "virt-operator"), "spec", "replicas"))
-		again, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r2", Prune: true})
+		again, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "r2", Prune: true})
 		require.NoError(t, err)
 		assert.True(t, again.InSync(), "%+v", again)
 	})
@@ -464,7 +466,7 @@ func TestServerGoneWhileWaitingForCRDs(t *testing.T) {
 	rc, err := reconciler.Connect(cfg)
 	require.NoError(t, err)
 	start := time.Now()
-	res, err := rc.Reconcile(t.Context(), loadCluster(t, shopFleet, "shop"), reconciler.Options{Revision: "gone"})
+	res, err := rc.Reconcile(t.Context(), desiredOf(t, loadCluster(t, shopFleet, "shop")), reconciler.Options{Revision: "gone"})
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 30*time.Second, "not after the minute's wait for Established CRDs")
 	assert.ErrorIs(t, err, syscall.ECONNREFUSED, "the connection's error, for the fleet to see")

@@ -47,6 +47,7 @@ const fluxConcurrency = 4
 // benchFleet is a generated one-cluster fleet and its rendered objects.
 type benchFleet struct {
 	vc    *validate.Cluster
+	d     *reconciler.Desired
 	objs  []*unstructured.Unstructured
 	kinds int
 }
@@ -65,15 +66,16 @@ func newBenchFleet(b testing.TB) *benchFleet {
 	if !vc.Valid() {
 		b.Fatalf("generated cluster %s does not validate: %v", vc.Name, vc.Diags)
 	}
-	objs, err := reconciler.Desired(vc)
+	d, err := desired.Render(vc)
 	if err != nil {
 		b.Fatal(err)
 	}
+	objs := d.Objects
 	kinds := map[schema.GroupKind]bool{}
 	for _, o := range objs {
 		kinds[o.GroupVersionKind().GroupKind()] = true
 	}
-	return &benchFleet{vc: vc, objs: objs, kinds: len(kinds)}
+	return &benchFleet{vc: vc, d: d, objs: objs, kinds: len(kinds)}
 }
 
 // writeManifests writes the objects as kubectl reads them from a folder: one file each, in apply
@@ -116,7 +118,7 @@ func (f *benchFleet) firstApply(b *testing.B, cfg *rest.Config) *reconciler.Resu
 	if err != nil {
 		b.Fatal(err)
 	}
-	res, err := rc.Reconcile(context.Background(), f.vc, reconciler.Options{Revision: "bench", PendingTimeout: time.Minute})
+	res, err := rc.Reconcile(context.Background(), f.d, reconciler.Options{Revision: "bench", PendingTimeout: time.Minute})
 	if err != nil {
 		b.Fatalf("first apply: %v (%d failed: %v)", err, len(res.Failed), res.Failed)
 	}
@@ -313,7 +315,7 @@ func BenchmarkReapplyUnchanged(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := rc.Reconcile(ctx, f.vc, reconciler.Options{Revision: "bench"})
+		res, err := rc.Reconcile(ctx, f.d, reconciler.Options{Revision: "bench"})
 		ours += time.Since(start)
 		b.StopTimer()
 		if err != nil {
@@ -549,7 +551,7 @@ func BenchmarkDriftExactness(b *testing.B) {
 
 		b.StartTimer()
 		start := time.Now()
-		res, err := rc.Reconcile(ctx, f.vc, reconciler.Options{Revision: "bench", Drift: reconciler.DriftReport})
+		res, err := rc.Reconcile(ctx, f.d, reconciler.Options{Revision: "bench", Drift: reconciler.DriftReport})
 		wall += time.Since(start)
 		b.StopTimer()
 		if err != nil {
@@ -584,14 +586,14 @@ func BenchmarkDriftExactness(b *testing.B) {
 		}
 
 		// Correct, outside the timer: exactly the drifted objects are re-applied.
-		cor, err := rc.Reconcile(ctx, f.vc, reconciler.Options{Revision: "bench"})
+		cor, err := rc.Reconcile(ctx, f.d, reconciler.Options{Revision: "bench"})
 		if err != nil {
 			b.Fatal(err)
 		}
 		if len(cor.Corrected) != len(want) || len(cor.Applied) != 0 {
 			b.Fatalf("correct mode: %d corrected, %d applied, want %d corrected", len(cor.Corrected), len(cor.Applied), len(want))
 		}
-		again, err := rc.Reconcile(ctx, f.vc, reconciler.Options{Revision: "bench", Drift: reconciler.DriftReport})
+		again, err := rc.Reconcile(ctx, f.d, reconciler.Options{Revision: "bench", Drift: reconciler.DriftReport})
 		if err != nil || !again.InSync() {
 			b.Fatalf("after correction: in sync %v, %v", again != nil && again.InSync(), err)
 		}

@@ -147,7 +147,7 @@ func TestDrift(t *testing.T) {
 	vc := loadCluster(t, shopFleet, "shop")
 	ctx := t.Context()
 
-	res, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
+	res, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
 	require.NoError(t, err, "%v", res.Failed)
 	require.Empty(t, res.Pending)
 
@@ -159,7 +159,7 @@ func TestDrift(t *testing.T) {
 			drifted := tc.value(getLive(t, other, tc.gvk, tc.ns, tc.obj))
 			require.NotEqual(t, want, drifted, "the change must change the field")
 
-			rep, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "r1", Drift: reconciler.DriftReport})
+			rep, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "r1", Drift: reconciler.DriftReport})
 			require.NoError(t, err)
 			assert.Equal(t, []string{id}, ids(rep.Drifted), "report mode finds exactly this drift")
 			assert.Empty(t, rep.Corrected)
@@ -172,14 +172,14 @@ func TestDrift(t *testing.T) {
 			}
 			assert.Equal(t, drifted, tc.value(getLive(t, other, tc.gvk, tc.ns, tc.obj)), "report mode left the drift in place")
 
-			cor, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "r1", Drift: reconciler.DriftCorrect})
+			cor, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "r1", Drift: reconciler.DriftCorrect})
 			require.NoError(t, err, "%v", cor.Failed)
 			assert.Equal(t, []string{id}, ids(cor.Corrected), "correct mode corrects exactly this drift")
 			assert.Empty(t, cor.Applied)
 			assert.Empty(t, cor.Drifted)
 			assert.Equal(t, want, tc.value(getLive(t, other, tc.gvk, tc.ns, tc.obj)), "back to git's value")
 
-			again, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "r1", Drift: reconciler.DriftReport})
+			again, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "r1", Drift: reconciler.DriftReport})
 			require.NoError(t, err)
 			assert.True(t, again.InSync(), "drifted %v, out of sync %v", ids(again.Drifted), ids(again.OutOfSync))
 			assert.False(t, again.Written)
@@ -200,7 +200,7 @@ cluster: drift: ignore: VirtualMachine: ["spec.runStrategy"]
 `)
 	vc := loadCluster(t, dir, "shop")
 	ctx := t.Context()
-	res, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
+	res, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
 	require.NoError(t, err, "%v", res.Failed)
 
 	cases := []struct {
@@ -253,17 +253,17 @@ cluster: drift: ignore: VirtualMachine: ["spec.runStrategy"]
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.change(t)
-			rep, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "r1", Drift: reconciler.DriftReport})
+			rep, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "r1", Drift: reconciler.DriftReport})
 			require.NoError(t, err)
 			assert.True(t, rep.InSync(), "drifted %v, out of sync %v", ids(rep.Drifted), ids(rep.OutOfSync))
 			assert.False(t, rep.Written)
-			p, err := rc.Observe(ctx, vc)
+			p, err := rc.Observe(ctx, desiredOf(t, vc))
 			require.NoError(t, err)
 			assert.Empty(t, ids(p.Changes()))
 		})
 	}
 	// Everything others wrote is still there: a correct-mode reconcile has nothing to correct.
-	cor, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "r1"})
+	cor, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "r1"})
 	require.NoError(t, err)
 	assert.True(t, cor.InSync())
 	assert.Equal(t, "Halted", nested(getLive(t, other, gvkVM, "vms", "pos-1"), "spec", "runStrategy"))
@@ -278,7 +278,7 @@ func TestChangingDriftIgnore(t *testing.T) {
 	rc, other := connect(t, env.Cluster("shop").Config())
 	dir := copyFleet(t, shopFleet)
 	ctx := t.Context()
-	res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
+	res, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
 	require.NoError(t, err, "%v", res.Failed)
 
 	editAs(t, other, "virtctl", gvkVM, "vms", "pos-1", func(u *unstructured.Unstructured) {
@@ -286,7 +286,7 @@ func TestChangingDriftIgnore(t *testing.T) {
 	})
 	report := func(t *testing.T) *reconciler.Result {
 		t.Helper()
-		rep, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r1", Drift: reconciler.DriftReport})
+		rep, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "r1", Drift: reconciler.DriftReport})
 		require.NoError(t, err)
 		assert.Empty(t, ids(rep.OutOfSync))
 		return rep

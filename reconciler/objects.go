@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -97,20 +96,4 @@ func dropField(tree map[string]any, path []string) {
 		}
 		cur = next
 	}
-}
-
-// ignorePaths turns the cluster's drift.ignore setting into paths per kind.
-func ignorePaths(settings map[string]any) map[string][][]string {
-	out := map[string][][]string{}
-	drift, _ := settings["drift"].(map[string]any)
-	ignore, _ := drift["ignore"].(map[string]any)
-	for kind, list := range ignore {
-		l, _ := list.([]any)
-		for _, p := range l {
-			if s, ok := p.(string); ok {
-				out[kind] = append(out[kind], strings.Split(s, "."))
-			}
-		}
-	}
-	return out
 }

@@ -28,7 +28,7 @@ func TestPruneOnlyWhatIsProvablyOurs(t *testing.T) {
 	rc, other := connect(t, env.Cluster("shop").Config())
 	dir := copyFleet(t, shopFleet)
 	ctx := t.Context()
-	res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
+	res, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
 	require.NoError(t, err, "failed: %v", res.Failed)
 
 	// Someone's objects, made by hand.
@@ -76,7 +76,7 @@ func TestPruneOnlyWhatIsProvablyOurs(t *testing.T) {
 	}
 	require.NoError(t, inventory.Write(ctx, other, inv, "attacker"))
 
-	res, err = rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r2", Prune: true})
+	res, err = rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "r2", Prune: true})
 	require.NoError(t, err, "failed: %v", res.Failed)
 
 	kept := map[string]string{}
@@ -141,7 +141,7 @@ cluster: {
 }
 `)
 	ctx := t.Context()
-	res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
+	res, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
 	require.NoError(t, err, "failed: %v", res.Failed)
 	identity := func() *inventory.Identity {
 		id, err := inventory.ReadIdentity(ctx, other)
@@ -158,7 +158,7 @@ cluster: {
 
 	dcEast := loadCluster(t, dir, "dc-east")
 	for _, dryRun := range []bool{false, true} {
-		res, err = rc.Reconcile(ctx, dcEast, reconciler.Options{Revision: "r2", Prune: true, DryRun: dryRun})
+		res, err = rc.Reconcile(ctx, desiredOf(t, dcEast), reconciler.Options{Revision: "r2", Prune: true, DryRun: dryRun})
 		require.Error(t, err)
 		assert.True(t, errors.Is(err, reconciler.ErrIdentityMismatch))
 		assert.Equal(t, "cluster dc-east: cluster identity mismatch: this API server belongs to fleet shops cluster shop; refusing to apply cluster dc-east (use --adopt to take it over)", err.Error())
@@ -171,7 +171,7 @@ cluster: {
 	assert.Equal(t, beforeInv, readInventory(t, other))
 	assert.Equal(t, beforeID, identity())
 
-	res, err = rc.Reconcile(ctx, dcEast, reconciler.Options{Revision: "r2", Prune: true, Adopt: true, PendingTimeout: 10 * time.Second})
+	res, err = rc.Reconcile(ctx, desiredOf(t, dcEast), reconciler.Options{Revision: "r2", Prune: true, Adopt: true, PendingTimeout: 10 * time.Second})
 	require.NoError(t, err, "failed: %v", res.Failed)
 	assert.Contains(t, res.Notes, "adopted: cluster identity mismatch: this API server belongs to fleet shops cluster shop; refusing to apply cluster dc-east (use --adopt to take it over)")
 	assert.Equal(t, "fleet shops cluster dc-east", identity().String())
@@ -189,7 +189,7 @@ cluster: {
 	assert.NotNil(t, getLive(t, other, gvkNAD, "vms", "store-pos"))
 
 	// Now shop's apply is the one refused.
-	_, err = rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r3"})
+	_, err = rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "r3"})
 	require.Error(t, err)
 	assert.Equal(t, "cluster shop: cluster identity mismatch: this API server belongs to fleet shops cluster dc-east; refusing to apply cluster shop (use --adopt to take it over)", err.Error())
 }
@@ -202,7 +202,7 @@ func TestInventoryOfAnOlderVmoCue(t *testing.T) {
 	rc, other := connect(t, env.Cluster("shop").Config())
 	dir := copyFleet(t, shopFleet)
 	ctx := t.Context()
-	res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
+	res, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "r1", PendingTimeout: 10 * time.Second})
 	require.NoError(t, err, "failed: %v", res.Failed)
 
 	// Back to what an older vmo-cue left: no identity record, no fleet, no UIDs.
@@ -216,12 +216,12 @@ func TestInventoryOfAnOlderVmoCue(t *testing.T) {
 	require.NoError(t, inventory.Write(ctx, other, inv, reconciler.FieldManager))
 
 	writeFile(t, dir, "clusters/dc-east/cluster.cue", "package fleet\n\ncluster: {name: \"dc-east\", kind: \"datacenter\"}\n")
-	_, err = rc.Reconcile(ctx, loadCluster(t, dir, "dc-east"), reconciler.Options{Revision: "r2", Prune: true})
+	_, err = rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "dc-east")), reconciler.Options{Revision: "r2", Prune: true})
 	require.Error(t, err)
 	assert.Equal(t, "cluster dc-east: cluster identity mismatch: the inventory vmo-cue-system/vmo-cue-inventory belongs to cluster shop; refusing to apply fleet default cluster dc-east (use --adopt to take it over)", err.Error())
 
 	writeFile(t, dir, "clusters/shop/dashboard.cue", "package fleet\n\ncluster: stack: dashboard: enabled: false\n")
-	res, err = rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "r3", Prune: true})
+	res, err = rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "r3", Prune: true})
 	require.NoError(t, err, "failed: %v", res.Failed)
 	assert.Empty(t, res.Pruned)
 	svc := idFor(gvkService, "vm-dashboard", "vm-dashboard")

@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	vmschema "github.com/vmo-cue/vmo-cue/internal/schema"
 	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
 )
 
@@ -25,18 +24,6 @@ type PrunePolicy struct {
 	MaxShare                                                         float64
 	// Force allows deleting more than MaxShare.
 	Force bool
-}
-
-func prunePolicy(settings map[string]any) PrunePolicy {
-	p := PrunePolicy{MaxShare: DefaultMaxPruneShare}
-	m, _ := settings["prune"].(map[string]any)
-	b := func(k string) bool { v, _ := m[k].(bool); return v }
-	p.VirtualMachines, p.DataVolumes = b("virtualMachines"), b("dataVolumes")
-	p.PersistentVolumeClaims, p.Namespaces = b("persistentVolumeClaims"), b("namespaces")
-	if s, ok := vmschema.Number(m["maxShare"]); ok {
-		p.MaxShare = s
-	}
-	return p
 }
 
 // protectedKind reports kinds that hold VM data and need an opt-in.

@@ -57,7 +57,7 @@ func TestPrune(t *testing.T) {
 	reconcile := func(t *testing.T, opts reconciler.Options) *reconciler.Result {
 		t.Helper()
 		opts.Revision = "test"
-		res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), opts)
+		res, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), opts)
 		require.NoError(t, err, "failed: %v", res.Failed)
 		return res
 	}
@@ -241,7 +241,7 @@ func TestPrune(t *testing.T) {
 		failing, err := reconciler.Connect(cfg)
 		require.NoError(t, err)
 		writeFile(t, dir, "clusters/shop/vms/extra.yaml", strings.Replace(pos1Only, "name: pos-1", "name: pos-4", 1))
-		res, err := failing.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "test", Prune: true})
+		res, err := failing.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "test", Prune: true})
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "etcdserver: request timed out")
 		assert.Contains(t, err.Error(), inventory.Name)
@@ -260,7 +260,7 @@ func TestVanishedOrphanLeavesTheInventory(t *testing.T) {
 	ctx := t.Context()
 	reconcile := func() *reconciler.Result {
 		t.Helper()
-		res, err := rc.Reconcile(ctx, loadCluster(t, dir, "shop"), reconciler.Options{Revision: "test", PendingTimeout: 10 * time.Second})
+		res, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, dir, "shop")), reconciler.Options{Revision: "test", PendingTimeout: 10 * time.Second})
 		require.NoError(t, err, "failed: %v", res.Failed)
 		return res
 	}

@@ -11,8 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/vmo-cue/vmo-cue/internal/render"
-	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
 )
 
@@ -86,33 +84,11 @@ func (r *Result) InSync() bool {
 	return len(r.Applied)+len(r.Corrected)+len(r.Drifted)+len(r.OutOfSync)+len(r.Pending)+len(r.Failed) == 0
 }
 
-// ErrInvalid is returned when the cluster's desired state does not validate: nothing is written.
-var ErrInvalid = errors.New("desired state does not validate: nothing applied")
-
-// Desired turns a validated cluster into unstructured objects, in render order, each with vmo-cue's
-// ownership marks (the fleet and the cluster).
-func Desired(c *validate.Cluster) ([]*unstructured.Unstructured, error) {
-	if !c.Valid() {
-		return nil, fmt.Errorf("cluster %s: %w (%d errors; run vmo-cue vet)", c.Name, ErrInvalid, len(c.Diags.Errors()))
-	}
-	objs, err := render.Cluster(c)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*unstructured.Unstructured, len(objs))
-	for i, o := range objs {
-		out[i] = &unstructured.Unstructured{Object: o}
-		markOwned(out[i], c.Fleet, c.Name)
-	}
-	return out, nil
-}
-
 // Observe plans a reconcile without writing: the desired objects against the inventory and the
 // cluster's live objects (one LIST per kind); the plan carries the cluster's identity record.
-func (c *Cluster) Observe(ctx context.Context, vc *validate.Cluster) (*Plan, error) {
-	desired, err := Desired(vc)
-	if err != nil {
-		return nil, err
+func (c *Cluster) Observe(ctx context.Context, d *Desired) (*Plan, error) {
+	for _, u := range d.Objects {
+		markOwned(u, d.Fleet, d.Cluster)
 	}
 	inv, invErr := inventory.Read(ctx, c.client())
 	if invErr != nil && !errors.Is(invErr, inventory.ErrNotFound) && !errors.Is(invErr, inventory.ErrCorrupt) {
@@ -124,13 +100,12 @@ func (c *Cluster) Observe(ctx context.Context, vc *validate.Cluster) (*Plan, err
 	if err != nil {
 		return nil, err
 	}
-	kinds := kindsOf(desired, inv)
+	kinds := kindsOf(d.Objects, inv)
 	l, err := c.observe(ctx, kinds)
 	if err != nil {
 		return nil, err
 	}
-	settings := vc.Merged
-	p := plan(desired, inv, invErr, l, ignorePaths(settings))
+	p := plan(d.Objects, inv, invErr, l, d.DriftIgnore)
 	p.Identity = id
 	return p, nil
 }
@@ -157,7 +132,7 @@ func kindsOf(desired []*unstructured.Unstructured, inv *inventory.Inventory) []s
 }
 
 // Reconcile brings the cluster to its desired state.
-func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Options) (*Result, error) {
+func (c *Cluster) Reconcile(ctx context.Context, d *Desired, opts Options) (*Result, error) {
 	logf := opts.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -169,17 +144,17 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 		opts.PendingTimeout = 30 * time.Second
 	}
 	start := c.Requests()
-	res := &Result{Cluster: vc.Name, Revision: opts.Revision}
+	res := &Result{Cluster: d.Cluster, Revision: opts.Revision}
 	defer func() { res.Requests = c.Requests() - start }()
 
-	p, err := c.Observe(ctx, vc)
+	p, err := c.Observe(ctx, d)
 	if err != nil {
 		return res, err
 	}
 	// Another fleet's or cluster's API server (a wrong context): nothing is written, not even a dry-run.
-	if err := checkOwner(vc.Fleet, vc.Name, p.Identity, p.Inventory); err != nil {
+	if err := checkOwner(d.Fleet, d.Cluster, p.Identity, p.Inventory); err != nil {
 		if !opts.Adopt {
-			return res, fmt.Errorf("cluster %s: %w", vc.Name, err)
+			return res, fmt.Errorf("cluster %s: %w", d.Cluster, err)
 		}
 		res.Notes = append(res.Notes, fmt.Sprintf("adopted: %v", err))
 	}
@@ -196,7 +171,7 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 			writes = append(writes, it)
 		}
 	}
-	logf("%s: %d objects, %d to write, %d unchanged", vc.Name, len(p.Items), len(writes), res.Unchanged)
+	logf("%s: %d objects, %d to write, %d unchanged", d.Cluster, len(p.Items), len(writes), res.Unchanged)
 
 	// All or nothing: every write whose kind exists is dry-run on the server before the first write.
 	// Objects in a namespace that this apply creates cannot be dry-run there yet: they are dry-run
@@ -209,16 +184,16 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 	fails = append(fails, c.dryRunElsewhere(ctx, inNew, opts.Concurrency)...)
 	res.DryRunTook = time.Since(dryRunStart)
 	if n := len(now) + len(inNew); n > 0 && len(fails) == 0 {
-		logf("%s: dry-run: the server accepted all %d objects it can check now (%s)", vc.Name, n, res.DryRunTook.Round(time.Millisecond))
+		logf("%s: dry-run: the server accepted all %d objects it can check now (%s)", d.Cluster, n, res.DryRunTook.Round(time.Millisecond))
 	}
 	if len(fails) > 0 {
 		res.Failed = fails
-		return res, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: nothing written", vc.Name, len(fails))
+		return res, fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: nothing written", d.Cluster, len(fails))
 	}
 	if opts.DryRun {
 		res.Pending = later
 		c.sortWrites(res, writes)
-		return res, c.planPrune(ctx, p, vc, opts, res, false)
+		return res, c.planPrune(ctx, p, d, opts, res, false)
 	}
 	if len(writes) > 0 && opts.BeforeWrite != nil {
 		opts.BeforeWrite()
@@ -226,10 +201,10 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 	if len(writes) > 0 {
 		// Record the owner and the intent first: a sync killed half-way still knows every object it
 		// may have made, and whose API server this is.
-		if err := c.writeIdentity(ctx, p, vc); err != nil {
+		if err := c.writeIdentity(ctx, p, d); err != nil {
 			return res, err
 		}
-		if err := c.writeInventory(ctx, p, vc, opts, res, true); err != nil {
+		if err := c.writeInventory(ctx, p, d, opts, res, true); err != nil {
 			return res, err
 		}
 		res.Written = true
@@ -242,14 +217,14 @@ func (c *Cluster) Reconcile(ctx context.Context, vc *validate.Cluster, opts Opti
 	}
 	res.Pending = pending
 	c.sortWrites(res, writes)
-	if err := c.planPrune(ctx, p, vc, opts, res, opts.Prune); err != nil {
+	if err := c.planPrune(ctx, p, d, opts, res, opts.Prune); err != nil {
 		return res, err
 	}
-	if res.Written || len(res.Pruned) > 0 || p.Inventory == nil || p.vanished > 0 || !ownedBy(p.Identity, vc) || !ownedBy(p.Inventory.Owner(), vc) {
-		if err := c.writeIdentity(ctx, p, vc); err != nil {
+	if res.Written || len(res.Pruned) > 0 || p.Inventory == nil || p.vanished > 0 || !ownedBy(p.Identity, d) || !ownedBy(p.Inventory.Owner(), d) {
+		if err := c.writeIdentity(ctx, p, d); err != nil {
 			return res, err
 		}
-		if err := c.writeInventory(ctx, p, vc, opts, res, false); err != nil {
+		if err := c.writeInventory(ctx, p, d, opts, res, false); err != nil {
 			return res, err
 		}
 		res.Written = true
@@ -371,7 +346,7 @@ func (c *Cluster) sortWrites(res *Result, writes []*Item) {
 }
 
 // planPrune decides about orphans, and deletes them if do.
-func (c *Cluster) planPrune(ctx context.Context, p *Plan, vc *validate.Cluster, opts Options, res *Result, do bool) error {
+func (c *Cluster) planPrune(ctx context.Context, p *Plan, d *Desired, opts Options, res *Result, do bool) error {
 	if p.Inventory == nil {
 		if opts.Prune {
 			if errors.Is(p.InventoryErr, inventory.ErrNotFound) {
@@ -385,9 +360,9 @@ func (c *Cluster) planPrune(ctx context.Context, p *Plan, vc *validate.Cluster, 
 	if len(p.Orphans) == 0 {
 		return nil
 	}
-	pol := prunePolicy(vc.Merged)
+	pol := d.Prune
 	pol.Force = opts.ForcePrune
-	deleted, kept, vanished, err := c.prune(ctx, p.Orphans, p.live, len(p.Inventory.Entries), pol, do, vc.Fleet, vc.Name)
+	deleted, kept, vanished, err := c.prune(ctx, p.Orphans, p.live, len(p.Inventory.Entries), pol, do, d.Fleet, d.Cluster)
 	p.vanished = vanished
 	res.Pruned = deleted
 	res.Orphans = kept
@@ -402,9 +377,9 @@ func (c *Cluster) planPrune(ctx context.Context, p *Plan, vc *validate.Cluster, 
 }
 
 // writeInventory records the state after (or, with intent, before) the writes.
-func (c *Cluster) writeInventory(ctx context.Context, p *Plan, vc *validate.Cluster, opts Options, res *Result, intent bool) error {
-	inv := &inventory.Inventory{Fleet: vc.Fleet, Cluster: vc.Name, Revision: opts.Revision, Applied: time.Now(), FieldSets: map[string]json.RawMessage{}}
-	ignore := ignorePaths(vc.Merged)
+func (c *Cluster) writeInventory(ctx context.Context, p *Plan, d *Desired, opts Options, res *Result, intent bool) error {
+	inv := &inventory.Inventory{Fleet: d.Fleet, Cluster: d.Cluster, Revision: opts.Revision, Applied: time.Now(), FieldSets: map[string]json.RawMessage{}}
+	ignore := d.DriftIgnore
 	for _, it := range p.Items {
 		e := inventory.Entry{ID: it.ID}
 		switch {
@@ -451,11 +426,11 @@ func (c *Cluster) writeInventory(ctx context.Context, p *Plan, vc *validate.Clus
 // writeIdentity records the fleet and cluster this API server belongs to, once per reconcile, if it
 // is not recorded so already (a first apply, a cluster first applied by a vmo-cue without identity
 // records, or an adoption).
-func (c *Cluster) writeIdentity(ctx context.Context, p *Plan, vc *validate.Cluster) error {
-	if p.identityWritten || ownedBy(p.Identity, vc) {
+func (c *Cluster) writeIdentity(ctx context.Context, p *Plan, d *Desired) error {
+	if p.identityWritten || ownedBy(p.Identity, d) {
 		return nil
 	}
-	if err := inventory.WriteIdentity(ctx, c.client(), inventory.Identity{Fleet: vc.Fleet, Cluster: vc.Name, Since: time.Now()}, FieldManager); err != nil {
+	if err := inventory.WriteIdentity(ctx, c.client(), inventory.Identity{Fleet: d.Fleet, Cluster: d.Cluster, Since: time.Now()}, FieldManager); err != nil {
 		return err
 	}
 	p.identityWritten = true
@@ -463,6 +438,6 @@ func (c *Cluster) writeIdentity(ctx context.Context, p *Plan, vc *validate.Clust
 }
 
 // ownedBy reports whether a recorded owner is this fleet and cluster.
-func ownedBy(id *inventory.Identity, vc *validate.Cluster) bool {
-	return id != nil && id.Fleet == vc.Fleet && id.Cluster == vc.Name
+func ownedBy(id *inventory.Identity, d *Desired) bool {
+	return id != nil && id.Fleet == d.Fleet && id.Cluster == d.Cluster
 }

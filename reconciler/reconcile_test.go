@@ -24,6 +24,14 @@ func loadCluster(t *testing.T, dir, name string) *validate.Cluster {
 	return c
 }
 
+// desiredOf renders a validated cluster for the reconciler.
+func desiredOf(tb testing.TB, vc *validate.Cluster) *reconciler.Desired {
+	tb.Helper()
+	d, err := desired.Render(vc)
+	require.NoError(tb, err)
+	return d
+}
+
 func TestApplyThenInSync(t *testing.T) {
 	env := testcluster.StartWithCRDs(t, "edge")
 	vc := loadCluster(t, "../fleet", "edge-store-2")
@@ -32,16 +40,14 @@ func TestApplyThenInSync(t *testing.T) {
 	ctx := context.Background()
 
 	start := time.Now()
-	res, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "r1", PendingTimeout: 5 * time.Second, Logf: t.Logf})
+	res, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "r1", PendingTimeout: 5 * time.Second, Logf: t.Logf})
 	require.NoError(t, err, "%v", res.Failed)
 	t.Logf("first apply: %d objects in %s, %d requests", len(res.Applied), time.Since(start), res.Requests)
 	assert.Empty(t, res.Pending)
 	assert.Empty(t, res.Failed)
-	desired, err := reconciler.Desired(vc)
-	require.NoError(t, err)
-	assert.Len(t, res.Applied, len(desired), "every desired object applied")
+	assert.Len(t, res.Applied, len(desiredOf(t, vc).Objects), "every desired object applied")
 
-	res2, err := rc.Reconcile(ctx, vc, reconciler.Options{Revision: "r1"})
+	res2, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "r1"})
 	require.NoError(t, err)
 	assert.True(t, res2.InSync(), "%+v", res2)
 	kinds := map[string]bool{}

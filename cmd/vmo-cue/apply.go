@@ -36,11 +36,11 @@ The first apply records which fleet and cluster the API server belongs to; an ap
 				return &exitCode{code: exitError, err: fmt.Errorf("--drift %s: want correct or report", drift)}
 			}
 			dir := dirArg(args)
-			vc, rc, err := f.connect(cmd, g, dir)
+			d, rc, err := f.connect(cmd, g, dir)
 			if err != nil {
 				return err
 			}
-			res, err := rc.Reconcile(context.Background(), vc, reconciler.Options{
+			res, err := rc.Reconcile(context.Background(), d, reconciler.Options{
 				Revision: revisionOf(dir), Drift: mode, Prune: prune, ForcePrune: forcePrune, DryRun: dryRun, Adopt: adopt,
 				PendingTimeout: pendingTimeout,
 				Logf:           func(format string, a ...any) { fmt.Fprintf(cmd.ErrOrStderr(), format+"\n", a...) },

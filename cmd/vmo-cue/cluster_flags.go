@@ -7,6 +7,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
@@ -48,12 +49,12 @@ func loadCluster(cmd *cobra.Command, g *globalFlags, dir, name string) (*validat
 	return vc, nil
 }
 
-// connect loads the fleet, checks the cluster validates, and connects to it. Kubeconfig contents and
-// tokens never appear in errors: only the file and the context are named.
-func (f *clusterFlags) connect(cmd *cobra.Command, g *globalFlags, dir string) (*validate.Cluster, *reconciler.Cluster, error) {
+// connect loads the fleet, checks the cluster validates, renders it and connects to it. Kubeconfig
+// contents and tokens never appear in errors: only the file and the context are named.
+func (f *clusterFlags) connect(cmd *cobra.Command, g *globalFlags, dir string) (*reconciler.Desired, *reconciler.Cluster, error) {
 	vc, err := loadCluster(cmd, g, dir, f.cluster)
 	if errors.Is(err, errClusterInvalid) {
-		return nil, nil, &exitCode{code: exitError, err: fmt.Errorf("cluster %s: %w", f.cluster, reconciler.ErrInvalid)}
+		return nil, nil, &exitCode{code: exitError, err: fmt.Errorf("cluster %s: %w", f.cluster, desired.ErrInvalid)}
 	}
 	if err != nil {
 		return nil, nil, err
@@ -70,7 +71,11 @@ func (f *clusterFlags) connect(cmd *cobra.Command, g *globalFlags, dir string) (
 	if err != nil {
 		return nil, nil, &exitCode{code: exitError, err: fmt.Errorf("cluster %s (context %q): %w", f.cluster, ctxName, err)}
 	}
-	return vc, rc, nil
+	d, err := desired.Render(vc)
+	if err != nil {
+		return nil, nil, &exitCode{code: exitError, err: err}
+	}
+	return d, rc, nil
 }
 
 // revisionOf names the git commit a directory is at, or "unversioned".

@@ -18,12 +18,12 @@ or removed), or deleted. Fields other controllers own and server defaults are no
 Exit status: 0 nothing differs, 1 something differs, 2 error.`,
 		Args: usageArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			vc, rc, err := f.connect(cmd, g, dirArg(args))
+			d, rc, err := f.connect(cmd, g, dirArg(args))
 			if err != nil {
 				return err
 			}
 			ctx := context.Background()
-			p, err := rc.Observe(ctx, vc)
+			p, err := rc.Observe(ctx, d)
 			if err != nil {
 				return &exitCode{code: exitError, err: err}
 			}
@@ -35,7 +35,7 @@ Exit status: 0 nothing differs, 1 something differs, 2 error.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "# %s (left git)\n", o.ID)
 			}
 			if len(changes)+len(p.Orphans) > 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d objects differ, %d left git\n", vc.Name, len(changes), len(p.Orphans))
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d objects differ, %d left git\n", d.Cluster, len(changes), len(p.Orphans))
 				return &exitCode{code: exitInvalid}
 			}
 			return nil

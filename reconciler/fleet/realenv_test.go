@@ -105,8 +105,9 @@ func desiredIDs(t testing.TB, dir, cluster string) []inventory.ID {
 	require.NoError(t, err)
 	vc := res.Cluster(cluster)
 	require.NotNil(t, vc, cluster)
-	objs, err := reconciler.Desired(vc)
+	d, err := desired.Render(vc)
 	require.NoError(t, err)
+	objs := d.Objects
 	var ids []inventory.ID
 	for _, u := range objs {
 		gvk := u.GroupVersionKind()

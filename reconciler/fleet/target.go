@@ -11,6 +11,7 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 
+	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
@@ -73,7 +74,12 @@ func (t *clusterTarget) offline(err error) error {
 func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	o := Outcome{Cluster: t.vc.Name}
 	status := ClusterStatus{Cluster: t.vc.Name, Revision: t.opts.Revision, VMs: len(t.vc.VMs)}
-	res, err := t.rc.Reconcile(ctx, t.vc, reconciler.Options{
+	d, err := desired.Render(t.vc)
+	if err != nil {
+		o.State, o.Message = Failed, err.Error()
+		return o
+	}
+	res, err := t.rc.Reconcile(ctx, d, reconciler.Options{
 		Revision: t.opts.Revision, Drift: t.opts.Drift, Prune: t.opts.Prune, PendingTimeout: t.opts.PendingTimeout,
 		BeforeWrite: func() {
 			s := status

@@ -1,0 +1,69 @@
+package desired
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/vmo-cue/vmo-cue/internal/render"
+	"github.com/vmo-cue/vmo-cue/internal/schema"
+	"github.com/vmo-cue/vmo-cue/internal/validate"
+	"github.com/vmo-cue/vmo-cue/reconciler"
+)
+
+// ErrInvalid is returned for a cluster whose desired state does not validate: nothing is rendered,
+// so nothing can be applied.
+var ErrInvalid = errors.New("desired state does not validate: nothing applied")
+
+// Render turns a validated cluster into what the reconciler takes: its objects in render order and
+// its drift and prune settings, typed.
+func Render(c *validate.Cluster) (*reconciler.Desired, error) {
+	if !c.Valid() {
+		return nil, fmt.Errorf("cluster %s: %w (%d errors; run vmo-cue vet)", c.Name, ErrInvalid, len(c.Diags.Errors()))
+	}
+	objs, err := render.Cluster(c)
+	if err != nil {
+		return nil, err
+	}
+	d := &reconciler.Desired{
+		Fleet: c.Fleet, Cluster: c.Name,
+		Objects:     make([]*unstructured.Unstructured, len(objs)),
+		DriftIgnore: DriftIgnore(c.Merged),
+		Prune:       PrunePolicy(c.Merged),
+	}
+	for i, o := range objs {
+		d.Objects[i] = &unstructured.Unstructured{Object: o}
+	}
+	return d, nil
+}
+
+// DriftIgnore turns a cluster's drift.ignore setting into paths per kind.
+func DriftIgnore(settings map[string]any) map[string][][]string {
+	out := map[string][][]string{}
+	drift, _ := settings["drift"].(map[string]any)
+	ignore, _ := drift["ignore"].(map[string]any)
+	for kind, list := range ignore {
+		l, _ := list.([]any)
+		for _, p := range l {
+			if s, ok := p.(string); ok {
+				out[kind] = append(out[kind], strings.Split(s, "."))
+			}
+		}
+	}
+	return out
+}
+
+// PrunePolicy reads a cluster's prune setting.
+func PrunePolicy(settings map[string]any) reconciler.PrunePolicy {
+	p := reconciler.PrunePolicy{MaxShare: reconciler.DefaultMaxPruneShare}
+	m, _ := settings["prune"].(map[string]any)
+	b := func(k string) bool { v, _ := m[k].(bool); return v }
+	p.VirtualMachines, p.DataVolumes = b("virtualMachines"), b("dataVolumes")
+	p.PersistentVolumeClaims, p.Namespaces = b("persistentVolumeClaims"), b("namespaces")
+	if s, ok := schema.Number(m["maxShare"]); ok {
+		p.MaxShare = s
+	}
+	return p
+}
