@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/macassign"
 )
 
@@ -26,7 +27,7 @@ layout. Run it once and commit: the MACs then stay stable in git. Clusters with 
 			}
 			edits, err := macassign.Apply(l.Fleet.Repo.Root, l.Result)
 			for _, e := range edits {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s:%d: %s interface %s: macAddress %s\n", e.File, e.Line, e.VM, e.Interface, e.MAC)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s:%d: %s interface %s: macAddress %s\n", diag.Name(e.File), e.Line, diag.Name(e.VM), diag.Name(e.Interface), e.MAC)
 			}
 			if err != nil {
 				return &exitCode{code: exitError, err: err}

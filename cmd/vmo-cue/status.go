@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
@@ -87,7 +88,9 @@ and the revision it last had.`,
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CLUSTER\tSTATE\tREVISION\tSYNCED\tDRIFTED\tORPHANS\tVMS\tLAST SEEN")
 			for _, s := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Cluster, s.State, shortRev(s.Revision), ago(s.Synced), s.Drifted, s.Orphans, s.VMs, ago(s.LastSeen))
+				// Cluster, state and revision are read from the cluster itself: printed as names are.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", diag.Name(s.Cluster), diag.Name(string(s.State)), diag.Name(shortRev(s.Revision)),
+					ago(s.Synced), s.Drifted, s.Orphans, s.VMs, ago(s.LastSeen))
 			}
 			return tw.Flush()
 		},

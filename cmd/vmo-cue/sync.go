@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/source"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
@@ -120,7 +121,7 @@ func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
 		return &exitCode{code: exitInvalid, err: fmt.Errorf("the fleet's shared definitions do not validate at %s: nothing applied anywhere", short(rev.Commit))}
 	}
 	for name, diags := range rep.Invalid {
-		fmt.Fprintf(errOut, "cluster %s skipped:\n", name)
+		fmt.Fprintf(errOut, "cluster %s skipped:\n", diag.Name(name))
 		diags.Print(errOut)
 	}
 	fmt.Fprintln(out)

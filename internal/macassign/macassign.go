@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 )
 
@@ -64,18 +65,18 @@ func Apply(root string, r *validate.Result) ([]Edit, error) {
 		abs := filepath.Join(root, filepath.FromSlash(f))
 		data, err := os.ReadFile(abs)
 		if err != nil {
-			return edits, fmt.Errorf("mac assign: %s: %w", f, err)
+			return edits, fmt.Errorf("mac assign: %s: %w", diag.Name(f), diag.FileError(err))
 		}
 		out, err := insert(string(data), plan[f], strings.HasSuffix(f, ".cue"))
 		if err != nil {
-			return edits, fmt.Errorf("mac assign: %s: %w", f, err)
+			return edits, fmt.Errorf("mac assign: %s: %w", diag.Name(f), diag.FileError(err))
 		}
 		st, err := os.Stat(abs)
 		if err != nil {
-			return edits, fmt.Errorf("mac assign: %s: %w", f, err)
+			return edits, fmt.Errorf("mac assign: %s: %w", diag.Name(f), diag.FileError(err))
 		}
 		if err := os.WriteFile(abs, []byte(out), st.Mode().Perm()); err != nil {
-			return edits, fmt.Errorf("mac assign: %s: %w", f, err)
+			return edits, fmt.Errorf("mac assign: %s: %w", diag.Name(f), diag.FileError(err))
 		}
 		for _, in := range plan[f] {
 			edits = append(edits, in.edit)
