@@ -20,7 +20,7 @@ type syncFlags struct {
 	repo, ref, kubeconfig, selector, drift, health, stateDir, cacheDir string
 	username, tokenFile, sshKey, knownHosts, caFile                    string
 	verifyKeys                                                         []string
-	prune, shallow, retryOffline                                       bool
+	prune, shallow, retryOffline, allowInsecureHTTP                    bool
 	concurrency                                                        int
 	connectTimeout, pendingTimeout                                     time.Duration
 }
@@ -39,7 +39,8 @@ that cannot be reached within --connect-timeout is Offline, retried with backoff
 rest back. When the remote is unreachable, the last good revision is used and the report says so.
 
 Credentials: --token-file (or $VMO_GIT_TOKEN) and --username for https; --ssh-key and --known-hosts
-for ssh. They never come from the fleet repository and never appear in output.
+for ssh. They never come from the fleet repository and never appear in output, and they are refused
+over plain http:// unless --allow-insecure-http is given (a local test server).
 Exit status: 0 every targeted cluster in sync (offline ones excepted), 1 something failed, 2 error.`,
 		Args: usageArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error { return runSync(cmd, g, f) },
@@ -64,6 +65,7 @@ Exit status: 0 every targeted cluster in sync (offline ones excepted), 1 somethi
 	fl.StringVar(&f.sshKey, "ssh-key", "", "ssh private key file")
 	fl.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file with the ssh server's host key (required for ssh)")
 	fl.StringVar(&f.caFile, "ca-file", "", "extra CA certificates (PEM) for https")
+	fl.BoolVar(&f.allowInsecureHTTP, "allow-insecure-http", false, "send credentials over a plain http:// URL, in clear text (a local test server only)")
 	fl.StringArrayVar(&f.verifyKeys, "verify-key", nil, "armored OpenPGP public key file: the commit must be signed by one of them (repeatable)")
 	return cmd
 }
@@ -81,7 +83,8 @@ func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
 		return &exitCode{code: exitError, err: err}
 	}
 	spec := source.Spec{URL: f.repo, Ref: f.ref, CacheDir: f.cacheDir, Shallow: f.shallow, CAFile: f.caFile, Timeout: 2 * time.Minute,
-		Auth: source.Auth{Username: f.username, SSHKeyFile: f.sshKey, KnownHostsFile: f.knownHosts}}
+		AllowInsecureHTTP: f.allowInsecureHTTP,
+		Auth:              source.Auth{Username: f.username, SSHKeyFile: f.sshKey, KnownHostsFile: f.knownHosts}}
 	if f.tokenFile != "" {
 		data, err := os.ReadFile(f.tokenFile)
 		if err != nil {
