@@ -23,7 +23,10 @@ func newApplyCmd(g *globalFlags) *cobra.Command {
 applies, in stages: CRDs, namespaces and cluster-wide RBAC (waited for), then the stack, then VMs (whose
 kinds may appear only once virt-operator runs: those wait up to --pending-timeout and are reported as
 pending). What it applied is recorded in the cluster (namespace vmo-cue-system), so --prune works from
-any machine. VMs, DataVolumes, PVCs and namespaces holding them are never pruned without an opt-in.`,
+any machine. VMs, DataVolumes, PVCs and namespaces holding them are never pruned without an opt-in.
+Exit status: 0 applied (and pruned); 1 applied, but drift reported, objects pending, or the prune refused
+(over the cluster's prune.maxShare of the inventory without --force-prune: nothing pruned); 2 usage
+error, or the cluster unreachable or refusing objects (a refusal in the dry-run writes nothing).`,
 		Args: usageArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mode := reconciler.DriftMode(drift)
@@ -43,6 +46,9 @@ any machine. VMs, DataVolumes, PVCs and namespaces holding them are never pruned
 			printResult(cmd.OutOrStdout(), res, dryRun)
 			if err != nil {
 				return &exitCode{code: exitError, err: err}
+			}
+			if res.PruneRefused != "" {
+				return &exitCode{code: exitInvalid, err: fmt.Errorf("cluster %s: prune refused, nothing pruned: %s (--force-prune allows it)", vc.Name, res.PruneRefused)}
 			}
 			if len(res.Drifted)+len(res.OutOfSync)+len(res.Pending) > 0 {
 				return &exitCode{code: exitInvalid}

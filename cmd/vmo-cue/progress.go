@@ -43,7 +43,7 @@ func (p *progress) update(o fleet.Outcome) {
 	}
 	p.last[o.Cluster] = o
 	if !p.tty {
-		fmt.Fprintf(p.w, "%6.1fs  %-20s %-8s %s\n", time.Since(p.start).Seconds(), diag.Name(o.Cluster), o.State, oneLine(o.Message))
+		fmt.Fprintf(p.w, "%6.1fs  %-20s %-11s %s\n", time.Since(p.start).Seconds(), diag.Name(o.Cluster), o.State, oneLine(o.Message))
 		return
 	}
 	if p.drawn > 0 {
@@ -51,7 +51,7 @@ func (p *progress) update(o fleet.Outcome) {
 	}
 	for _, name := range p.order {
 		l := p.last[name]
-		fmt.Fprintf(p.w, "\x1b[2K%-20s %-8s %-8s %s\n", diag.Name(name), l.Wave, l.State, oneLine(l.Message))
+		fmt.Fprintf(p.w, "\x1b[2K%-20s %-8s %-11s %s\n", diag.Name(name), l.Wave, l.State, oneLine(l.Message))
 	}
 	p.drawn = len(p.order)
 }

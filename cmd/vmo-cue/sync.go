@@ -41,7 +41,10 @@ rest back. When the remote is unreachable, the last good revision is used and th
 Credentials: --token-file (or $VMO_GIT_TOKEN) and --username for https; --ssh-key and --known-hosts
 for ssh. They never come from the fleet repository and never appear in output, and they are refused
 over plain http:// unless --allow-insecure-http is given (a local test server).
-Exit status: 0 every targeted cluster in sync (offline ones excepted), 1 something failed, 2 error.`,
+Exit status: 0 every targeted cluster in sync (offline ones excepted: not reached, nothing written);
+1 a cluster Failed (an object or the health check refused, or its prune refused by the share guard:
+more than its prune.maxShare of the inventory), Interrupted (it stopped answering after the writes
+began: partly applied, resumed by the next sync), Invalid, Held or still Syncing; 2 error.`,
 		Args: usageArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error { return runSync(cmd, g, f) },
 	}
@@ -131,9 +134,20 @@ func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
 	printOutcomes(out, rep.Outcomes)
 	fmt.Fprintf(out, "revision %s, %d clusters in %s\n", short(rev.Commit), len(rep.Outcomes), rep.Took.Round(time.Millisecond))
 	if !rep.OK() {
-		return &exitCode{code: exitInvalid}
+		return &exitCode{code: exitInvalid, err: notInSync(rep.Outcomes)}
 	}
 	return nil
+}
+
+// notInSync names the clusters that keep a sync from succeeding, with their states.
+func notInSync(outs []fleet.Outcome) error {
+	var names []string
+	for _, o := range outs {
+		if !o.State.OK() {
+			names = append(names, diag.Name(o.Cluster)+" "+string(o.State))
+		}
+	}
+	return fmt.Errorf("%d of %d clusters not in sync: %s", len(names), len(outs), strings.Join(names, ", "))
 }
 
 func revisionNotes(r *source.Revision) string {
