@@ -43,6 +43,17 @@ func (p PrunePolicy) protectedKind(id inventory.ID) (protected bool, optedIn boo
 	return false, false
 }
 
+// ShareGuardError says a prune was refused, nothing deleted: it would delete more than the policy's
+// maximum share of the inventory (a folder removed by mistake, a broken render) and was not forced.
+type ShareGuardError struct {
+	Prune, Inventory int
+	MaxShare         float64
+}
+
+func (e *ShareGuardError) Error() string {
+	return fmt.Sprintf("pruning %d of %d inventory objects is over the limit of %.0f%%", e.Prune, e.Inventory, e.MaxShare*100)
+}
+
 // Orphan is an object that left git.
 type Orphan struct {
 	ID inventory.ID
@@ -97,11 +108,11 @@ func (c *Cluster) prune(ctx context.Context, orphans []inventory.Entry, l *live,
 		cands = append(cands, candidate{e: e, obj: obj})
 	}
 	if inventorySize > 0 && len(cands) > 0 && float64(len(cands))/float64(inventorySize) > pol.MaxShare && !pol.Force {
+		guard := &ShareGuardError{Prune: len(cands), Inventory: inventorySize, MaxShare: pol.MaxShare}
 		for _, cd := range cands {
-			kept = append(kept, Orphan{ID: cd.e.ID, Kept: fmt.Sprintf("orphaned, kept: pruning %d of %d inventory objects is over the limit of %.0f%% (force to allow)",
-				len(cands), inventorySize, pol.MaxShare*100)})
+			kept = append(kept, Orphan{ID: cd.e.ID, Kept: "orphaned, kept: " + guard.Error() + " (force to allow)"})
 		}
-		return nil, kept, vanished, nil
+		return nil, kept, vanished, guard
 	}
 	for _, cd := range cands {
 		if !do {

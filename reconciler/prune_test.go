@@ -186,9 +186,12 @@ func TestPrune(t *testing.T) {
 		for _, o := range res.Orphans {
 			assert.Contains(t, o.Kept, "over the limit of 5%", o.ID.String())
 		}
+		assert.Regexp(t, `^pruning 6 of \d+ inventory objects is over the limit of 5%$`, res.PruneRefused, "the refusal is reported, for the exit code")
 		assert.NotNil(t, getLive(t, other, gvkService, "vm-dashboard", "vm-dashboard"))
+		assert.Empty(t, reconcile(t, reconciler.Options{}).PruneRefused, "nothing refused when no prune was asked for")
 
 		res = reconcile(t, reconciler.Options{Prune: true, ForcePrune: true})
+		assert.Empty(t, res.PruneRefused)
 		assert.Len(t, res.Pruned, 6)
 		assert.Contains(t, prunedIDs(res.Pruned), svc)
 		assert.Empty(t, res.Orphans)

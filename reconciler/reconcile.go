@@ -68,6 +68,9 @@ type Result struct {
 	Pruned []inventory.ID
 	// Orphans are objects that left git and were kept (Kept says why), or would be pruned.
 	Orphans []Orphan
+	// PruneRefused, with Options.Prune, says why the prune was refused as a whole and nothing
+	// pruned (the share guard); empty when it was not. The apply itself went through.
+	PruneRefused string
 	// Written is false when nothing was written to the cluster.
 	Written bool
 	// Requests is the number of API requests made.
@@ -363,6 +366,13 @@ func (c *Cluster) planPrune(ctx context.Context, p *Plan, d *Desired, opts Optio
 	pol := d.Prune
 	pol.Force = opts.ForcePrune
 	deleted, kept, vanished, err := c.prune(ctx, p.Orphans, p.live, len(p.Inventory.Entries), pol, do, d.Fleet, d.Cluster)
+	var guard *ShareGuardError
+	if errors.As(err, &guard) {
+		err = nil
+		if opts.Prune {
+			res.PruneRefused = guard.Error()
+		}
+	}
 	p.vanished = vanished
 	res.Pruned = deleted
 	res.Orphans = kept

@@ -28,7 +28,10 @@ any machine. VMs, DataVolumes, PVCs and namespaces holding them are never pruned
 vmo-cue.dev/cluster of this fleet and cluster, an entry of vmo-cue's field manager and the UID recorded
 when vmo-cue applied them; system objects (kube-* namespaces, cluster-admin, system:* RBAC) never.
 The first apply records which fleet and cluster the API server belongs to; an apply of another one
-(a wrong --context) is refused, unless --adopt takes the API server over.`,
+(a wrong --context) is refused, unless --adopt takes the API server over.
+Exit status: 0 applied (and pruned); 1 applied, but drift reported, objects pending, or the prune refused
+(over the cluster's prune.maxShare of the inventory without --force-prune: nothing pruned); 2 usage
+error, or the cluster unreachable or refusing objects (a refusal in the dry-run writes nothing).`,
 		Args: usageArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mode := reconciler.DriftMode(drift)
@@ -48,6 +51,9 @@ The first apply records which fleet and cluster the API server belongs to; an ap
 			printResult(cmd.OutOrStdout(), res, dryRun)
 			if err != nil {
 				return &exitCode{code: exitError, err: err}
+			}
+			if res.PruneRefused != "" {
+				return &exitCode{code: exitInvalid, err: fmt.Errorf("cluster %s: prune refused, nothing pruned: %s (--force-prune allows it)", d.Cluster, res.PruneRefused)}
 			}
 			if len(res.Drifted)+len(res.OutOfSync)+len(res.Pending) > 0 {
 				return &exitCode{code: exitInvalid}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
@@ -40,7 +41,7 @@ func loadCluster(cmd *cobra.Command, g *globalFlags, dir, name string) (*validat
 	}
 	vc := l.Cluster(name)
 	if vc == nil {
-		return nil, &exitCode{code: exitError, err: fmt.Errorf("cluster %q: not in the fleet (no folder clusters/%s)", name, name)}
+		return nil, &exitCode{code: exitError, err: fmt.Errorf("cluster %q: not in the fleet (no folder %s)", name, diag.Name("clusters/"+name))}
 	}
 	if !vc.Valid() {
 		vc.Diags.Print(cmd.ErrOrStderr())

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 )
 
 func newClustersCmd(g *globalFlags) *cobra.Command {
@@ -18,7 +20,7 @@ func newClustersCmd(g *globalFlags) *cobra.Command {
 			}
 			for _, c := range l.Clusters {
 				if c.Declared {
-					fmt.Fprintln(cmd.OutOrStdout(), c.Name)
+					fmt.Fprintln(cmd.OutOrStdout(), diag.Name(c.Name))
 				}
 			}
 			return nil

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/macassign"
 )
 
@@ -29,7 +30,7 @@ stable in git. Clusters with errors are left alone.`,
 			}
 			edits, err := macassign.Apply(l.Result)
 			for _, e := range edits {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s:%d: %s interface %s: macAddress %s\n", e.File, e.Line, e.VM, e.Interface, e.MAC)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s:%d: %s interface %s: macAddress %s\n", diag.Name(e.File), e.Line, diag.Name(e.VM), diag.Name(e.Interface), e.MAC)
 			}
 			if err != nil {
 				return &exitCode{code: exitError, err: err}

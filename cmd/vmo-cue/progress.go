@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -42,7 +43,7 @@ func (p *progress) update(o fleet.Outcome) {
 	}
 	p.last[o.Cluster] = o
 	if !p.tty {
-		fmt.Fprintf(p.w, "%6.1fs  %-20s %-8s %s\n", time.Since(p.start).Seconds(), o.Cluster, o.State, oneLine(o.Message))
+		fmt.Fprintf(p.w, "%6.1fs  %-20s %-11s %s\n", time.Since(p.start).Seconds(), diag.Name(o.Cluster), o.State, oneLine(o.Message))
 		return
 	}
 	if p.drawn > 0 {
@@ -50,17 +51,18 @@ func (p *progress) update(o fleet.Outcome) {
 	}
 	for _, name := range p.order {
 		l := p.last[name]
-		fmt.Fprintf(p.w, "\x1b[2K%-20s %-8s %-8s %s\n", name, l.Wave, l.State, oneLine(l.Message))
+		fmt.Fprintf(p.w, "\x1b[2K%-20s %-8s %-11s %s\n", diag.Name(name), l.Wave, l.State, oneLine(l.Message))
 	}
 	p.drawn = len(p.order)
 }
 
+// oneLine fits a message on one line of the table, quoted if it still holds anything unprintable.
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
 	if len(s) > 120 {
-		s = s[:117] + "..."
+		s = strings.ToValidUTF8(s[:117], "") + "..."
 	}
-	return s
+	return diag.Name(s)
 }
 
 // printOutcomes writes the summary table.
@@ -69,7 +71,7 @@ func printOutcomes(w io.Writer, outs []fleet.Outcome) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tWAVE\tSTATE\tTOOK\tDETAIL")
 	for _, o := range outs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Cluster, o.Wave, o.State, o.Took.Round(time.Millisecond), oneLine(o.Message))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", diag.Name(o.Cluster), o.Wave, o.State, o.Took.Round(time.Millisecond), oneLine(o.Message))
 	}
 	tw.Flush()
 }

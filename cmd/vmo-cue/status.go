@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
@@ -28,7 +29,8 @@ func newStatusCmd() *cobra.Command {
 		Long: `status reads, through every context of the kubeconfig, the sync status vmo-cue recorded in each
 cluster: its state (InSync, Drifted, Syncing, Failed), the revision applied and when, drift, orphans and
 VM count. A cluster that does not answer within --timeout is Offline, with when this machine last saw it
-and the revision it last had.`,
+and the revision it last had, or Interrupted if this machine's last sync of it was cut off after the
+writes began (partly applied).`,
 		Args: usageArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "table" && output != "json" {
@@ -52,12 +54,13 @@ and the revision it last had.`,
 			}
 			sort.Strings(contexts)
 			statuses := make([]*fleet.ClusterStatus, len(contexts))
+			reached := make([]bool, len(contexts))
 			var wg sync.WaitGroup
 			for i, ctxName := range contexts {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					statuses[i] = readOne(raw, ctxName, timeout, state)
+					statuses[i], reached[i] = readOne(raw, ctxName, timeout, state)
 				}()
 			}
 			wg.Wait()
@@ -65,16 +68,18 @@ and the revision it last had.`,
 			// answer winning over an offline one.
 			var list []fleet.ClusterStatus
 			index := map[string]int{}
-			for _, s := range statuses {
+			answered := map[string]bool{}
+			for j, s := range statuses {
 				if s == nil {
 					continue
 				}
 				if i, seen := index[s.Cluster]; seen {
-					if list[i].State == fleet.Offline && s.State != fleet.Offline {
-						list[i] = *s
+					if !answered[s.Cluster] && reached[j] {
+						list[i], answered[s.Cluster] = *s, true
 					}
 					continue
 				}
+				answered[s.Cluster] = reached[j]
 				index[s.Cluster] = len(list)
 				list = append(list, *s)
 			}
@@ -87,7 +92,9 @@ and the revision it last had.`,
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CLUSTER\tSTATE\tREVISION\tSYNCED\tDRIFTED\tORPHANS\tVMS\tLAST SEEN")
 			for _, s := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Cluster, s.State, shortRev(s.Revision), ago(s.Synced), s.Drifted, s.Orphans, s.VMs, ago(s.LastSeen))
+				// Cluster, state and revision are read from the cluster itself: printed as names are.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", diag.Name(s.Cluster), diag.Name(string(s.State)), diag.Name(shortRev(s.Revision)),
+					ago(s.Synced), s.Drifted, s.Orphans, s.VMs, ago(s.LastSeen))
 			}
 			return tw.Flush()
 		},
@@ -99,8 +106,9 @@ and the revision it last had.`,
 	return cmd
 }
 
-// readOne reads one context's status; nil for a reachable cluster vmo-cue never synced.
-func readOne(raw *clientcmdapi.Config, ctxName string, timeout time.Duration, state *fleet.LocalState) *fleet.ClusterStatus {
+// readOne reads one context's status; nil for a reachable cluster vmo-cue never synced. reached is
+// false when the status comes from the local state (the cluster did not answer).
+func readOne(raw *clientcmdapi.Config, ctxName string, timeout time.Duration, state *fleet.LocalState) (*fleet.ClusterStatus, bool) {
 	cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, ctxName, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
 	offline := func(msg string) *fleet.ClusterStatus {
 		// The context is named like the cluster unless the declaration says otherwise; then the
@@ -110,30 +118,35 @@ func readOne(raw *clientcmdapi.Config, ctxName string, timeout time.Duration, st
 			name = c.Cluster
 		}
 		r := state.Get(name)
-		return &fleet.ClusterStatus{Cluster: name, Context: ctxName, State: fleet.Offline, Revision: r.Revision, LastSeen: r.LastSeen, Message: msg}
+		st := fleet.Offline
+		if r.State == fleet.Interrupted {
+			// Its last sync was cut off after the writes began: partly applied, not just away.
+			st = fleet.Interrupted
+		}
+		return &fleet.ClusterStatus{Cluster: name, Context: ctxName, State: st, Revision: r.Revision, LastSeen: r.LastSeen, Message: msg}
 	}
 	if err != nil {
-		return offline(err.Error())
+		return offline(err.Error()), false
 	}
 	cfg.Timeout = timeout
 	// The cause is kept: a refused read (RBAC) or a bad certificate is not a site down. client-go's
 	// errors name the server and the request, never the credentials.
 	rc, err := reconciler.Connect(cfg)
 	if err != nil {
-		return offline("unreachable: " + err.Error())
+		return offline("unreachable: " + err.Error()), false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	s, found, err := fleet.ReadStatus(ctx, rc.Client)
 	if err != nil {
-		return offline("status unreadable: " + err.Error())
+		return offline("status unreadable: " + err.Error()), false
 	}
 	if !found {
-		return nil
+		return nil, true
 	}
 	s.Context = ctxName
 	s.LastSeen = time.Now()
-	return &s
+	return &s, true
 }
 
 func shortRev(r string) string {

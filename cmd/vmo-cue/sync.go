@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/source"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
@@ -19,7 +20,7 @@ type syncFlags struct {
 	repo, ref, kubeconfig, selector, drift, health, stateDir, cacheDir string
 	username, tokenFile, sshKey, knownHosts, caFile                    string
 	verifyKeys                                                         []string
-	prune, shallow, retryOffline                                       bool
+	prune, shallow, retryOffline, allowInsecureHTTP                    bool
 	concurrency                                                        int
 	connectTimeout, pendingTimeout                                     time.Duration
 }
@@ -38,8 +39,12 @@ that cannot be reached within --connect-timeout is Offline, retried with backoff
 rest back. When the remote is unreachable, the last good revision is used and the report says so.
 
 Credentials: --token-file (or $VMO_GIT_TOKEN) and --username for https; --ssh-key and --known-hosts
-for ssh. They never come from the fleet repository and never appear in output.
-Exit status: 0 every targeted cluster in sync (offline ones excepted), 1 something failed, 2 error.`,
+for ssh. They never come from the fleet repository and never appear in output, and they are refused
+over plain http:// unless --allow-insecure-http is given (a local test server).
+Exit status: 0 every targeted cluster in sync (offline ones excepted: not reached, nothing written);
+1 a cluster Failed (an object or the health check refused, or its prune refused by the share guard:
+more than its prune.maxShare of the inventory), Interrupted (it stopped answering after the writes
+began: partly applied, resumed by the next sync), Invalid, Held or still Syncing; 2 error.`,
 		Args: usageArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error { return runSync(cmd, g, f) },
 	}
@@ -63,6 +68,7 @@ Exit status: 0 every targeted cluster in sync (offline ones excepted), 1 somethi
 	fl.StringVar(&f.sshKey, "ssh-key", "", "ssh private key file")
 	fl.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file with the ssh server's host key (required for ssh)")
 	fl.StringVar(&f.caFile, "ca-file", "", "extra CA certificates (PEM) for https")
+	fl.BoolVar(&f.allowInsecureHTTP, "allow-insecure-http", false, "send credentials over a plain http:// URL, in clear text (a local test server only)")
 	fl.StringArrayVar(&f.verifyKeys, "verify-key", nil, "armored OpenPGP public key file: the commit must be signed by one of them (repeatable)")
 	return cmd
 }
@@ -80,7 +86,8 @@ func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
 		return &exitCode{code: exitError, err: err}
 	}
 	spec := source.Spec{URL: f.repo, Ref: f.ref, CacheDir: f.cacheDir, Shallow: f.shallow, CAFile: f.caFile, Timeout: 2 * time.Minute,
-		Auth: source.Auth{Username: f.username, SSHKeyFile: f.sshKey, KnownHostsFile: f.knownHosts}}
+		AllowInsecureHTTP: f.allowInsecureHTTP,
+		Auth:              source.Auth{Username: f.username, SSHKeyFile: f.sshKey, KnownHostsFile: f.knownHosts}}
 	if f.tokenFile != "" {
 		data, err := os.ReadFile(f.tokenFile)
 		if err != nil {
@@ -120,16 +127,27 @@ func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
 		return &exitCode{code: exitInvalid, err: fmt.Errorf("the fleet's shared definitions do not validate at %s: nothing applied anywhere", short(rev.Commit))}
 	}
 	for name, diags := range rep.Invalid {
-		fmt.Fprintf(errOut, "cluster %s skipped:\n", name)
+		fmt.Fprintf(errOut, "cluster %s skipped:\n", diag.Name(name))
 		diags.Print(errOut)
 	}
 	fmt.Fprintln(out)
 	printOutcomes(out, rep.Outcomes)
 	fmt.Fprintf(out, "revision %s, %d clusters in %s\n", short(rev.Commit), len(rep.Outcomes), rep.Took.Round(time.Millisecond))
 	if !rep.OK() {
-		return &exitCode{code: exitInvalid}
+		return &exitCode{code: exitInvalid, err: notInSync(rep.Outcomes)}
 	}
 	return nil
+}
+
+// notInSync names the clusters that keep a sync from succeeding, with their states.
+func notInSync(outs []fleet.Outcome) error {
+	var names []string
+	for _, o := range outs {
+		if !o.State.OK() {
+			names = append(names, diag.Name(o.Cluster)+" "+string(o.State))
+		}
+	}
+	return fmt.Errorf("%d of %d clusters not in sync: %s", len(names), len(outs), strings.Join(names, ", "))
 }
 
 func revisionNotes(r *source.Revision) string {

@@ -91,3 +91,23 @@ func TestSyncRefusesFleetLevelErrors(t *testing.T) {
 	assert.Contains(t, errOut.String(), "nothing applied anywhere")
 	assert.Contains(t, errOut.String(), "./fleet.cue:3:")
 }
+
+// A token over a plain http:// remote is refused before anything is sent, naming the URL without it;
+// --allow-insecure-http lets it through (here to a port nothing listens on).
+func TestSyncRefusesCredentialsOverPlainHTTP(t *testing.T) {
+	const token = "glpat-Sync0verHttp"
+	t.Setenv("VMO_GIT_TOKEN", token)
+	args := []string{"sync", "--repo", "http://deploy:" + token + "@127.0.0.1:1/fleet.git", "--kubeconfig", filepath.Join(t.TempDir(), "none"),
+		"--cache-dir", t.TempDir(), "--state-dir", t.TempDir()}
+
+	code, out, stderr := cli(t, args...)
+	assert.Equal(t, exitError, code)
+	assert.Empty(t, out)
+	assert.Equal(t, "vmo-cue: git source http://127.0.0.1:1/fleet.git: credentials refused over plain http: they would cross the network "+
+		"in clear text (use https, or AllowInsecureHTTP (--allow-insecure-http) for a local test server)\n", stderr)
+
+	code, _, stderr = cli(t, append(args, "--allow-insecure-http")...)
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, "git source http://127.0.0.1:1/fleet.git: remote unreachable")
+	assert.NotContains(t, stderr, token)
+}

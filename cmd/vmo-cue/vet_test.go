@@ -61,6 +61,7 @@ func TestVetBadInputs(t *testing.T) {
 			for _, w := range c.Want {
 				assert.Contains(t, out, w, "output:\n%s", out)
 			}
+			assertNoControlBytes(t, stdout.String()+out)
 		})
 	}
 }

@@ -3,11 +3,16 @@
 package diag
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Severity says whether a finding fails validation.
@@ -28,11 +33,53 @@ type Position struct {
 	Col  int
 }
 
+// String writes file:line:col, the file as Name prints it.
 func (p Position) String() string {
 	if p.Line == 0 {
-		return p.File
+		return Name(p.File)
 	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+	return fmt.Sprintf("%s:%d:%d", Name(p.File), p.Line, p.Col)
+}
+
+// Name returns a name read from the repository or from a cluster (a file or folder, a cluster named
+// after its folder) fit to print: unchanged when it is valid UTF-8 of printable characters only and
+// does not begin with a double quote; otherwise quoted as a Go string, as CUE paths quote a label from
+// a YAML key. Escape sequences, CR, newlines and other control or invisible characters so never reach
+// a terminal, and a file name can never forge a line of output. Every output naming such a thing goes
+// through it.
+func Name(s string) string {
+	if Printable(s) && !strings.HasPrefix(s, `"`) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// Printable reports whether s is valid UTF-8 of printable characters (letters, marks, numbers,
+// punctuation, symbols and the ASCII space; unicode.IsPrint) only.
+func Printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// FileError is err without the path an *os.PathError or *os.LinkError carries, for a message that
+// names the file itself (with Name).
+func FileError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
 
 // Diagnostic is one finding.
@@ -64,7 +111,13 @@ func (d Diagnostic) write(b *strings.Builder) {
 		b.WriteString(d.Path)
 		b.WriteString(": ")
 	}
-	b.WriteString(d.Message)
+	// A message is ours, but may carry a name from elsewhere (a CUE or API server error): one that
+	// holds anything unprintable is quoted whole, so it stays on its line.
+	if Printable(d.Message) {
+		b.WriteString(d.Message)
+	} else {
+		b.WriteString(strconv.Quote(d.Message))
+	}
 	if d.Rule != "" {
 		fmt.Fprintf(b, " (rule %s)", d.Rule)
 	}
@@ -76,13 +129,12 @@ func (d Diagnostic) write(b *strings.Builder) {
 	}
 }
 
-// displayPath writes a relative file as ./file, as cue vet does.
+// displayPath writes a relative file as ./file, as cue vet does (inside the quotes of a quoted name).
 func displayPath(p Position) string {
-	s := p.String()
 	if p.File != "" && !filepath.IsAbs(p.File) && !strings.HasPrefix(p.File, ".") {
-		return "./" + s
+		p.File = "./" + p.File
 	}
-	return s
+	return p.String()
 }
 
 // List is a set of findings.

@@ -71,8 +71,8 @@ func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 		general = e.evalClusterCUE(fc, s, c)
 	} else {
 		c.Diags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.Dir}},
-			"cluster folder %s has no cluster declaration: add %s/cluster.cue with `cluster: {name: %q, kind: \"edge\" | \"datacenter\"}`",
-			fc.Dir, fc.Dir, fc.Name)
+			"cluster folder %s has no cluster declaration: add %s with `cluster: {name: %q, kind: \"edge\" | \"datacenter\"}`",
+			diag.Name(fc.Dir), diag.Name(fc.Dir+"/cluster.cue"), fc.Name)
 	}
 	for _, f := range fc.YAML {
 		docs, problems := yamldoc.Decode(f.Path, f.Data)
@@ -221,7 +221,7 @@ func (e *Engine) evalDeclarations(v cue.Value, fc *fleetfs.Cluster, s *sharedRes
 	decl := v.LookupPath(cue.ParsePath("cluster"))
 	if !decl.Exists() {
 		c.Diags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.CUE[0].Path}},
-			"cluster folder %s has no cluster declaration: its CUE files must set `cluster: {name: %q, kind: ...}`", fc.Dir, fc.Name)
+			"cluster folder %s has no cluster declaration: its CUE files must set `cluster: {name: %q, kind: ...}`", diag.Name(fc.Dir), fc.Name)
 	} else {
 		if unchecked(decl) && !hasRule(s.diags, "fleet-schema") {
 			c.Diags.Errorf("fleet-schema", "cluster", e.positions(decl), "%s", schemaLinesMessage("cluster"))
@@ -261,7 +261,7 @@ func (e *Engine) readDeclaration(decl cue.Value, fc *fleetfs.Cluster, c *Cluster
 	if name != "" && name != fc.Name {
 		p, _ := c.Settings.Pos("name")
 		c.Diags.Errorf("cluster-name", "cluster.name", []diag.Position{p},
-			"cluster is declared as %q in folder %s: the folder name and the cluster name must match", name, fc.Dir)
+			"cluster is declared as %q in folder %s: the folder name and the cluster name must match", name, diag.Name(fc.Dir))
 	}
 	c.Kind, _ = m["kind"].(string)
 	if ctxName, ok := m["context"].(string); ok && ctxName != "" {

@@ -86,8 +86,8 @@ func label(s string) string {
 	if s == "" {
 		return `""`
 	}
-	if strings.HasPrefix(s, `"`) || strings.HasPrefix(s, "#") {
-		return s
+	if (strings.HasPrefix(s, `"`) || strings.HasPrefix(s, "#")) && diag.Printable(s) {
+		return s // quoted by CUE already, or a definition
 	}
 	for i, r := range s {
 		ok := r == '_' || r == '$' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')

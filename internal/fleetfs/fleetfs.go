@@ -151,11 +151,11 @@ func (rd *reader) readClusters() error {
 func (rd *reader) walkCluster(c *Cluster) error {
 	base := filepath.Join(rd.repo.Root, filepath.FromSlash(c.Dir))
 	return filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", p, err)
-		}
 		relOS, _ := filepath.Rel(rd.repo.Root, p)
 		rel := filepath.ToSlash(relOS)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", diag.Name(rel), diag.FileError(err))
+		}
 		if p != base && strings.HasPrefix(d.Name(), ".") {
 			if d.IsDir() {
 				return filepath.SkipDir
@@ -174,7 +174,7 @@ func (rd *reader) walkCluster(c *Cluster) error {
 		case strings.HasSuffix(name, ".cue"):
 			if filepath.Dir(p) != base {
 				rd.repo.Problems.Errorf("layout", "", []diag.Position{{File: rel}},
-					"CUE files of a cluster belong directly in %s/, not in a subfolder (YAML files may be anywhere below it)", c.Dir)
+					"CUE files of a cluster belong directly in %s, not in a subfolder (YAML files may be anywhere below it)", diag.Name(c.Dir+"/"))
 				return nil
 			}
 			if f, ok := rd.read(rel); ok {
@@ -209,7 +209,7 @@ func (rd *reader) read(rel string) (File, bool) {
 	pos := []diag.Position{{File: rel}}
 	st, err := os.Lstat(abs)
 	if err != nil {
-		rd.repo.Problems.Errorf("read", "", pos, "cannot read file: %v", err)
+		rd.repo.Problems.Errorf("read", "", pos, "cannot read file: %v", diag.FileError(err))
 		return File{}, false
 	}
 	if st.Mode()&fs.ModeSymlink != 0 {
@@ -222,7 +222,7 @@ func (rd *reader) read(rel string) (File, bool) {
 	}
 	data, err := os.ReadFile(abs)
 	if err != nil {
-		rd.repo.Problems.Errorf("read", "", pos, "cannot read file: %v", err)
+		rd.repo.Problems.Errorf("read", "", pos, "cannot read file: %v", diag.FileError(err))
 		return File{}, false
 	}
 	if line, col, bad := invalidUTF8(data); bad {

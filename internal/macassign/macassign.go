@@ -111,7 +111,7 @@ func Plan(r *validate.Result) ([]Change, error) {
 			err = parses(name, out)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("mac assign: %s: %w", name, err)
+			return nil, fmt.Errorf("mac assign: %s: %w", diag.Name(name), err)
 		}
 		changes = append(changes, Change{File: name, Abs: f.Abs, Old: f.Data, New: out, Edits: edits})
 	}

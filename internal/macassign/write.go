@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 )
 
 // Write writes every change or none. Each file must still hold what validation read; each new content
@@ -15,10 +17,10 @@ func Write(changes []Change) error {
 	for _, c := range changes {
 		now, err := os.ReadFile(c.Abs)
 		if err != nil {
-			return fmt.Errorf("mac assign: %s: %w (nothing written)", c.File, err)
+			return fmt.Errorf("mac assign: %s: %w (nothing written)", diag.Name(c.File), err)
 		}
 		if !bytes.Equal(now, c.Old) {
-			return fmt.Errorf("mac assign: %s changed since it was read (nothing written): run mac assign again", c.File)
+			return fmt.Errorf("mac assign: %s changed since it was read (nothing written): run mac assign again", diag.Name(c.File))
 		}
 	}
 	temps := make([]string, 0, len(changes))
@@ -31,7 +33,7 @@ func Write(changes []Change) error {
 		t, err := writeTemp(c.Abs, c.New)
 		if err != nil {
 			removeTemps()
-			return fmt.Errorf("mac assign: %s: %w (nothing written)", c.File, err)
+			return fmt.Errorf("mac assign: %s: %w (nothing written)", diag.Name(c.File), err)
 		}
 		temps = append(temps, t)
 	}
@@ -40,7 +42,7 @@ func Write(changes []Change) error {
 			for _, t := range temps[i:] {
 				os.Remove(t)
 			}
-			return fmt.Errorf("mac assign: %s: %w%s", c.File, err, restore(changes[:i]))
+			return fmt.Errorf("mac assign: %s: %w%s", diag.Name(c.File), err, restore(changes[:i]))
 		}
 	}
 	return nil

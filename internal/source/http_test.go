@@ -227,7 +227,7 @@ func TestHTTPUnreachableKeepsLastGoodRevision(t *testing.T) {
 	b := r.commit("add a VM", filesB)
 	srv, _ := gitHTTPServer(t, root, token, false)
 	cache := t.TempDir()
-	spec := Spec{URL: srv.URL + "/fleet", CacheDir: cache, Auth: Auth{Password: token}, Timeout: 20 * time.Second}
+	spec := Spec{URL: srv.URL + "/fleet", CacheDir: cache, Auth: Auth{Password: token}, AllowInsecureHTTP: true, Timeout: 20 * time.Second}
 	good := fetch(t, spec)
 	require.Equal(t, b.String(), good.Commit)
 	want := readTree(t, good.Dir)
@@ -272,13 +272,13 @@ func TestTimeoutCountsAsUnreachable(t *testing.T) {
 	t.Run("http", func(t *testing.T) {
 		srv, _ := gitHTTPServer(t, root, token, false)
 		cache := t.TempDir()
-		good := fetch(t, Spec{URL: srv.URL + "/fleet", CacheDir: cache, Auth: Auth{Password: token}})
+		good := fetch(t, Spec{URL: srv.URL + "/fleet", CacheDir: cache, Auth: Auth{Password: token}, AllowInsecureHTTP: true})
 		require.Equal(t, b.String(), good.Commit)
 		srv.Close()
 		silentListener(t, strings.TrimPrefix(srv.URL, "http://"))
 
 		start := time.Now()
-		stale := fetch(t, Spec{URL: srv.URL + "/fleet", CacheDir: cache, Auth: Auth{Password: token}, Timeout: 500 * time.Millisecond})
+		stale := fetch(t, Spec{URL: srv.URL + "/fleet", CacheDir: cache, Auth: Auth{Password: token}, AllowInsecureHTTP: true, Timeout: 500 * time.Millisecond})
 		assert.Less(t, time.Since(start), 10*time.Second)
 		assert.True(t, stale.Stale)
 		assert.Equal(t, b.String(), stale.Commit)
@@ -332,4 +332,58 @@ func silentListener(t *testing.T, addr string) {
 		}
 	}()
 	t.Cleanup(func() { l.Close(); close(done); conns.Wait() })
+}
+
+// Credentials are never sent over plain http unless AllowInsecureHTTP says so: the Spec is refused
+// before any request, naming the URL without them. Without credentials (a public repository) plain
+// http is not refused.
+func TestCredentialsRefusedOverPlainHTTP(t *testing.T) {
+	const token = "glpat-Pl41nHttpT0ken"
+	root := t.TempDir()
+	r := newTestRepo(t, root)
+	b := r.commit("first", filesA)
+	srv, count := gitHTTPServer(t, root, token, false)
+	url := srv.URL + "/fleet"
+	bare := strings.TrimPrefix(url, "http://")
+	want := "git source " + url + ": credentials refused over plain http: they would cross the network in clear text " +
+		"(use https, or AllowInsecureHTTP (--allow-insecure-http) for a local test server)"
+
+	for _, tc := range []struct {
+		name string
+		spec Spec
+	}{
+		{"a token", Spec{URL: url, Auth: Auth{Password: token}}},
+		{"a username and a token", Spec{URL: url, Auth: Auth{Username: "deploy", Password: token}}},
+		{"a username alone", Spec{URL: url, Auth: Auth{Username: "deploy"}}},
+		{"a token in the URL", Spec{URL: "http://git:" + token + "@" + bare}},
+		{"a token as the URL's user", Spec{URL: "http://" + token + "@" + bare}},
+		{"an upper-case scheme", Spec{URL: "HTTP://" + bare, Auth: Auth{Password: token}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			count.reset()
+			tc.spec.CacheDir = t.TempDir()
+			err := fetchErr(t, tc.spec)
+			assert.Equal(t, want, err.Error())
+			requireNoSecret(t, err.Error(), token, "deploy")
+			reqs, _, _ := count.snapshot()
+			assert.Empty(t, reqs, "refused before any request")
+		})
+	}
+
+	t.Run("allowed with AllowInsecureHTTP", func(t *testing.T) {
+		count.reset()
+		rev := fetch(t, Spec{URL: url, CacheDir: t.TempDir(), Auth: Auth{Password: token}, AllowInsecureHTTP: true})
+		assert.Equal(t, b.String(), rev.Commit)
+		reqs, _, _ := count.snapshot()
+		assert.Contains(t, strings.Join(reqs, "\n"), "POST /fleet/git-upload-pack 200")
+	})
+
+	t.Run("no credentials: plain http is not refused", func(t *testing.T) {
+		count.reset()
+		err := fetchErr(t, Spec{URL: url, CacheDir: t.TempDir()})
+		assert.ErrorIs(t, err, ErrAuthentication, "the server asked for credentials")
+		assert.Contains(t, err.Error(), "none were given")
+		reqs, _, _ := count.snapshot()
+		assert.NotEmpty(t, reqs)
+	})
 }

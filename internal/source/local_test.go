@@ -254,7 +254,7 @@ func TestErrorsNameTheURLWithoutCredentials(t *testing.T) {
 		"https://alice:s3cr3t-t0ken@127.0.0.1:1/fleet.git",
 		"http://s3cr3t-t0ken@127.0.0.1:1/fleet.git",
 	} {
-		err := fetchErr(t, Spec{URL: u, CacheDir: t.TempDir(), Auth: Auth{SSHKeyPassphrase: "pass-phrase"}})
+		err := fetchErr(t, Spec{URL: u, CacheDir: t.TempDir(), Auth: Auth{SSHKeyPassphrase: "pass-phrase"}, AllowInsecureHTTP: true})
 		assert.ErrorIs(t, err, ErrUnreachable)
 		assert.Contains(t, err.Error(), "git source http")
 		assert.Contains(t, err.Error(), "://127.0.0.1:1/fleet.git")

@@ -90,6 +90,10 @@ func parseRemote(s Spec) (*remote, error) {
 				}
 				return nil, fail("a query string in a git URL is not supported: give a token with a token file or Auth.Password")
 			}
+			if r.hasCreds && strings.EqualFold(u.Scheme, "http") && !s.AllowInsecureHTTP {
+				return nil, fail("credentials refused over plain http: they would cross the network in clear text " +
+					"(use https, or AllowInsecureHTTP (--allow-insecure-http) for a local test server)")
+			}
 			r.key = strings.ToLower(clean.Scheme) + "://" + strings.ToLower(clean.Host) + strings.TrimSuffix(clean.Path, "/")
 			if s.CAFile != "" {
 				b, err := os.ReadFile(s.CAFile)

@@ -12,7 +12,7 @@
 // commit is not signed by one of the keys is refused and the cached state is left as it was.
 //
 // Credentials are never written to the cache, never logged, and never appear in errors: errors name the
-// URL without its userinfo.
+// URL without its userinfo. They are never sent over plain http:// unless the Spec allows it.
 package source
 
 import (
@@ -50,6 +50,10 @@ type Spec struct {
 	// CAFile is an optional PEM bundle of extra CA certificates trusted for https (e.g. a private
 	// CA), in addition to the system roots.
 	CAFile string
+	// AllowInsecureHTTP allows credentials (Auth.Username or Password, or userinfo in the URL) over a
+	// plain http:// URL, where they cross the network in clear text; without it such a Spec is
+	// refused before anything is sent. For a local test server.
+	AllowInsecureHTTP bool
 	// CacheDir keeps the clone between runs, one folder per remote. Default: the user cache directory
 	// (os.UserCacheDir()/vmo-cue/git).
 	CacheDir string

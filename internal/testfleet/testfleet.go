@@ -30,7 +30,8 @@ func CopyDir(from, to string) error {
 }
 
 // Case is one file of testdata/vet/cases: a header (exit code, expected output fragments, arguments,
-// symlinks and big files to make) and files written over the base fleet.
+// symlinks and big files to make) and files written over the base fleet, each after a line
+// "-- NAME --" (NAME a Go string literal when it holds control characters).
 type Case struct {
 	Name     string
 	Exit     int
@@ -54,6 +55,12 @@ func ReadCase(path string) (Case, error) {
 		text := strings.TrimRight(string(line), "\n")
 		if strings.HasPrefix(text, "-- ") && strings.HasSuffix(text, " --") {
 			current = strings.TrimSuffix(strings.TrimPrefix(text, "-- "), " --")
+			if strings.HasPrefix(current, `"`) {
+				// A name with control characters is written as a Go string: -- "vms/a\x1b[2J.yaml" --
+				if current, err = strconv.Unquote(current); err != nil {
+					return c, fmt.Errorf("%s:%d: file name: %w", path, n+1, err)
+				}
+			}
 			c.Files[current] = nil
 			continue
 		}

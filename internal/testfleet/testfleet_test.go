@@ -23,3 +23,15 @@ func TestReadCaseRefusesWhatWouldDropAnExpectation(t *testing.T) {
 		})
 	}
 }
+
+func TestReadCaseQuotedFileNames(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "case.txt")
+	require.NoError(t, os.WriteFile(p, []byte("exit: 1\nwant: x\n-- \"vms/a\\x1b[2J\\r\\nb.yaml\" --\nkind: VirtualMachine\n-- plain.yaml --\n"), 0o644))
+	c, err := ReadCase(p)
+	require.NoError(t, err)
+	assert.Equal(t, map[string][]byte{"vms/a\x1b[2J\r\nb.yaml": []byte("kind: VirtualMachine\n"), "plain.yaml": nil}, c.Files)
+
+	require.NoError(t, os.WriteFile(p, []byte("exit: 1\n-- \"vms/a\\q.yaml\" --\n"), 0o644))
+	_, err = ReadCase(p)
+	assert.ErrorContains(t, err, "case.txt:2: file name: invalid syntax")
+}

@@ -39,14 +39,14 @@ func checkMACs(c *Cluster) {
 			m, _ := macs.Parse(ifc.MAC)
 			if prev, dup := inVM[m]; dup {
 				c.Diags.Errorf("mac-unique", vm.Path(u.path()...), []diag.Position{prev.pos(), u.pos()},
-					"MAC %s is used twice in VM %s/%s (interfaces %q and %q)", m, vm.Namespace, vm.Name, prev.iface.Name, ifc.Name)
+					"MAC %s is used twice in VM %s (interfaces %q and %q)", m, diag.Name(vm.Namespace+"/"+vm.Name), prev.iface.Name, ifc.Name)
 				continue
 			}
 			inVM[m] = u
 			if prev, dup := inCluster[m]; dup {
 				c.Diags.Errorf("mac-unique", vm.Path(u.path()...), []diag.Position{prev.pos(), u.pos()},
-					"MAC %s is used by VM %s/%s and VM %s/%s in cluster %s", m,
-					prev.vm.Namespace, prev.vm.Name, vm.Namespace, vm.Name, c.Name)
+					"MAC %s is used by VM %s and VM %s in cluster %s", m,
+					diag.Name(prev.vm.Namespace+"/"+prev.vm.Name), diag.Name(vm.Namespace+"/"+vm.Name), diag.Name(c.Name))
 				continue
 			}
 			inCluster[m] = u
@@ -169,8 +169,8 @@ func checkL2Domains(clusters []*Cluster) {
 					}
 					d := diag.Diagnostic{Severity: diag.Error, Rule: "mac-unique-l2", Path: vm.Path(u.path()...),
 						Positions: []diag.Position{prev.pos(), u.pos()},
-						Message: "MAC " + m.String() + " is used by VM " + prev.vm.Namespace + "/" + prev.vm.Name + " in cluster " +
-							prev.cluster.Name + " and VM " + vm.Namespace + "/" + vm.Name + " in cluster " + c.Name +
+						Message: "MAC " + m.String() + " is used by VM " + diag.Name(prev.vm.Namespace+"/"+prev.vm.Name) + " in cluster " +
+							diag.Name(prev.cluster.Name) + " and VM " + diag.Name(vm.Namespace+"/"+vm.Name) + " in cluster " + diag.Name(c.Name) +
 							", which share layer-2 domain " + domain}
 					prev.cluster.Diags.Add(d)
 					c.Diags.Add(d)

@@ -68,7 +68,7 @@ func checkVMs(c *Cluster, s *schema.Schema) {
 		if prev, dup := seen[id]; dup {
 			c.Diags.Errorf("vm-unique", vm.Path("metadata", "name"),
 				[]diag.Position{prev.Pos("metadata", "name"), vm.Pos("metadata", "name")},
-				"VirtualMachine %s is defined twice in cluster %s", id, c.Name)
+				"VirtualMachine %s is defined twice in cluster %s", diag.Name(id), diag.Name(c.Name))
 			continue
 		}
 		seen[id] = vm
@@ -102,7 +102,7 @@ func isVirtualMachine(c *Cluster, vm *VM) bool {
 		what = "an object without apiVersion and kind"
 	}
 	c.Diags.Errorf("vm-kind", vm.Path("kind"), []diag.Position{vm.Pos("kind")},
-		"not a VirtualMachine (%s): files under %s/ hold kubevirt.io/v1 VirtualMachines only", what, c.Dir)
+		"not a VirtualMachine (%s): files under %s hold kubevirt.io/v1 VirtualMachines only", what, diag.Name(c.Dir+"/"))
 	return false
 }
 
@@ -182,7 +182,7 @@ func checkNetworkRef(c *Cluster, vm *VM, ref string, at []string) {
 	}
 	if !getBool(multus, "enabled") {
 		c.Diags.Errorf("vm-network", vm.Path(at...), []diag.Position{vm.Pos(at...)},
-			"network %q needs Multus, which is switched off in cluster %s", ref, c.Name)
+			"network %q needs Multus, which is switched off in cluster %s", ref, diag.Name(c.Name))
 		return
 	}
 	networks, _ := multus["networks"].(map[string]any)
@@ -196,5 +196,5 @@ func checkNetworkRef(c *Cluster, vm *VM, ref string, at []string) {
 		}
 	}
 	c.Diags.Errorf("vm-network", vm.Path(at...), []diag.Position{vm.Pos(at...)},
-		"network %s/%s is not declared in cluster %s (stack.multus.networks)", ns, name, c.Name)
+		"network %s is not declared in cluster %s (stack.multus.networks)", diag.Name(ns+"/"+name), diag.Name(c.Name))
 }

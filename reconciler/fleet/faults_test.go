@@ -82,10 +82,12 @@ func checkConverged(t *testing.T, env *testcluster.Env, dir, cluster, revision s
 }
 
 // TestAPIServerKilledMidSync: edge-store-2's API server is killed (SIGKILL to its process group) in the
-// middle of its apply, once some of its VMs (the last stage) are written; edge-factory-1, synced in the
-// same wave, completes. The harness cannot restart a server, so the test starts the
-// killed one again by hand with the same command line (same port, certificates and etcd prefix: the
-// same cluster); the inventory left behind is whole, and the next sync converges.
+// middle of its apply, once some of its VMs (the last stage) are written: the cluster is Interrupted
+// (partly applied; not Offline, which is a site not reached before anything was written) and the sync
+// does not succeed. edge-factory-1, synced in the same wave, completes. The harness cannot restart a
+// server, so the test starts the killed one again by hand with the same command line (same port,
+// certificates and etcd prefix: the same cluster); the inventory left behind is whole, and the next
+// sync, without backoff, converges.
 func TestAPIServerKilledMidSync(t *testing.T) {
 	const victim = "edge-store-2"
 	dir := copyFleet(t)
@@ -102,8 +104,10 @@ func TestAPIServerKilledMidSync(t *testing.T) {
 		err error
 	}
 	killed := make(chan kill, 1)
+	state, err := fleet.OpenState("")
+	require.NoError(t, err)
 	opts := fleet.Options{Dir: dir, Revision: "r1", Kubeconfig: env.Kubeconfig, Selector: edgeOnly, Health: "accepted",
-		ConnectTimeout: 3 * time.Second}
+		ConnectTimeout: 3 * time.Second, State: state}
 	opts.Progress = func(o fleet.Outcome) {
 		logProgress(t)(o)
 		if o.Cluster != victim || o.State != fleet.Syncing {
@@ -137,10 +141,15 @@ func TestAPIServerKilledMidSync(t *testing.T) {
 	outs := outcomes(rep)
 	o := outs[victim]
 	t.Logf("killed with %d of %d bulk VMs written; the sync said %s: %s", k.vms, bulkVMs, o.State, o.Message)
-	// Lost in the middle of its apply, the cluster is unreachable: Offline (not Failed, which would
-	// stop the rollout), with the cause.
-	assert.Equal(t, fleet.Offline, o.State, o.Message)
-	assert.True(t, strings.HasPrefix(o.Message, "unreachable: "), "names the cause: %s", o.Message)
+	// Lost in the middle of its apply, the cluster is half at the new revision: Interrupted, with the
+	// cause, and the sync is not a success (the command exits 1).
+	assert.Equal(t, fleet.Interrupted, o.State, o.Message)
+	assert.True(t, strings.HasPrefix(o.Message, "interrupted: lost after the writes began, partly applied (the next sync resumes it): "+
+		"cluster edge-store-2: "), "names the cause: %s", o.Message)
+	assert.Contains(t, o.Message, "objects failed to apply")
+	assert.False(t, rep.OK(), "a half-applied cluster fails the sync")
+	assert.Equal(t, fleet.Interrupted, opts.State.Get(victim).State, "remembered, without backoff")
+	assert.True(t, opts.State.Get(victim).NextRetry.IsZero())
 	assert.Equal(t, fleet.Synced, outs["edge-store-1"].State, "the canary, before")
 	assert.Equal(t, fleet.Synced, outs["edge-factory-1"].State, "its companion in the wave completes: %s", outs["edge-factory-1"].Message)
 	checkConverged(t, env, dir, "edge-factory-1", "r1")
@@ -160,8 +169,8 @@ func TestAPIServerKilledMidSync(t *testing.T) {
 	require.True(t, found)
 	assert.Equal(t, fleet.Syncing, s.State, "the status says the sync did not finish")
 
-	// The next sync converges (RetryOffline: the victim may be in backoff if it was found Offline).
-	opts.Progress, opts.RetryOffline = logProgress(t), true
+	// The next sync converges (no RetryOffline: an interrupted cluster is not in backoff).
+	opts.Progress = logProgress(t)
 	rep, err = fleet.Sync(ctx, opts)
 	require.NoError(t, err)
 	outs = outcomes(rep)

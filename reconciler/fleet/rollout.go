@@ -22,8 +22,16 @@ const (
 	Synced  State = "Synced"
 	Drifted State = "Drifted"
 	Syncing State = "Syncing"
-	Failed  State = "Failed"
+	// Failed: the cluster refused the revision (an object, the health check) or its prune was
+	// refused by the share guard. It holds later waves.
+	Failed State = "Failed"
+	// Offline: the cluster did not answer before anything was written to it. It never holds the
+	// rest of the fleet back, and is retried with backoff.
 	Offline State = "Offline"
+	// Interrupted: the cluster stopped answering after vmo-cue began writing to it; it is partly at
+	// the new revision. A failure, not an offline site: it holds later waves (the revision was not
+	// proven there) and the next sync resumes it from the intent inventory, without backoff.
+	Interrupted State = "Interrupted"
 	// Invalid: the cluster's own definitions do not validate; it was skipped.
 	Invalid State = "Invalid"
 	// Held: not started because an earlier wave failed.
@@ -80,8 +88,15 @@ type Schedule struct {
 	Progress func(Outcome)
 }
 
-// Run syncs the waves in order and returns every cluster's outcome. A wave with a Failed cluster
-// stops the rollout: later waves are Held. Offline and Invalid clusters do not fail a wave.
+// Failure reports whether a cluster in this state fails its wave (Failed, Interrupted).
+func (s State) Failure() bool { return s == Failed || s == Interrupted }
+
+// OK reports whether a cluster in this state lets a sync succeed: in sync, synced, or offline (not
+// reached, nothing written: an edge site that is away is not an error).
+func (s State) OK() bool { return s == InSync || s == Synced || s == Offline }
+
+// Run syncs the waves in order and returns every cluster's outcome. A wave with a Failed or Interrupted
+// cluster stops the rollout: later waves are Held. Offline and Invalid clusters do not fail a wave.
 func Run(ctx context.Context, waves []Wave, s Schedule) []Outcome {
 	if s.MaxConcurrent <= 0 {
 		s.MaxConcurrent = 4
@@ -106,7 +121,7 @@ func Run(ctx context.Context, waves []Wave, s Schedule) []Outcome {
 		}
 		res := runWave(ctx, w, s, progress)
 		for _, o := range res {
-			if o.State == Failed {
+			if o.State.Failure() {
 				stopped = w.Name
 			}
 		}

@@ -156,32 +156,55 @@ func TestRunSyncsWavesInOrder(t *testing.T) {
 	}
 }
 
+// A Failed or Interrupted cluster (one lost after its writes began: partly applied) holds later waves.
 func TestRunFailedWaveHoldsLaterWaves(t *testing.T) {
-	rec := newRecorder()
-	waves := []fleet.Wave{
-		wave(rec, "canary", 1, 0, nil),
-		wave(rec, "edge", 3, 20*time.Millisecond, func(i int, t *fakeTarget) {
-			if i == 1 {
-				t.state = fleet.Failed
-				t.syncDelay = 0 // fails first: the others of its wave still finish
+	for _, failure := range []fleet.State{fleet.Failed, fleet.Interrupted} {
+		t.Run(string(failure), func(t *testing.T) {
+			rec := newRecorder()
+			waves := []fleet.Wave{
+				wave(rec, "canary", 1, 0, nil),
+				wave(rec, "edge", 3, 20*time.Millisecond, func(i int, t *fakeTarget) {
+					if i == 1 {
+						t.state = failure
+						t.syncDelay = 0 // fails first: the others of its wave still finish
+					}
+				}),
+				wave(rec, "dc-west", 2, 0, nil),
+				wave(rec, "dc-east", 1, 0, nil),
 			}
-		}),
-		wave(rec, "dc-west", 2, 0, nil),
-		wave(rec, "dc-east", 1, 0, nil),
-	}
-	outs := byCluster(fleet.Run(context.Background(), waves, fleet.Schedule{MaxConcurrent: 4}))
+			outs := byCluster(fleet.Run(context.Background(), waves, fleet.Schedule{MaxConcurrent: 4}))
 
-	assert.Equal(t, fleet.Synced, outs["canary-0"].State)
-	assert.Equal(t, fleet.Failed, outs["edge-1"].State)
-	assert.Equal(t, fleet.Synced, outs["edge-0"].State, "the rest of the failing wave completes")
-	assert.Equal(t, fleet.Synced, outs["edge-2"].State)
-	for _, n := range []string{"dc-west-0", "dc-west-1", "dc-east-0"} {
-		assert.Equal(t, fleet.Held, outs[n].State, n)
-		assert.Contains(t, outs[n].Message, "edge", "a held cluster names the wave that failed")
-		assert.False(t, outs[n].Changed)
+			assert.Equal(t, fleet.Synced, outs["canary-0"].State)
+			assert.Equal(t, failure, outs["edge-1"].State)
+			assert.Equal(t, fleet.Synced, outs["edge-0"].State, "the rest of the failing wave completes")
+			assert.Equal(t, fleet.Synced, outs["edge-2"].State)
+			for _, n := range []string{"dc-west-0", "dc-west-1", "dc-east-0"} {
+				assert.Equal(t, fleet.Held, outs[n].State, n)
+				assert.Contains(t, outs[n].Message, "edge", "a held cluster names the wave that failed")
+				assert.False(t, outs[n].Changed)
+			}
+			assert.Equal(t, []string{"canary-0", "edge-0", "edge-1", "edge-2"}, rec.syncedSorted(), "held clusters were never synced")
+			assert.Len(t, outs, 7)
+		})
 	}
-	assert.Equal(t, []string{"canary-0", "edge-0", "edge-1", "edge-2"}, rec.syncedSorted(), "held clusters were never synced")
-	assert.Len(t, outs, 7)
+}
+
+// A sync succeeds (exit 0) only when every cluster is in sync, synced, or offline (not reached,
+// nothing written).
+func TestReportOK(t *testing.T) {
+	for _, tc := range []struct {
+		state fleet.State
+		ok    bool
+	}{
+		{fleet.InSync, true}, {fleet.Synced, true}, {fleet.Offline, true},
+		{fleet.Interrupted, false}, {fleet.Failed, false}, {fleet.Held, false}, {fleet.Invalid, false},
+		{fleet.Syncing, false}, {fleet.Drifted, false},
+	} {
+		t.Run(string(tc.state), func(t *testing.T) {
+			rep := &fleet.Report{Outcomes: []fleet.Outcome{{Cluster: "a", State: fleet.InSync}, {Cluster: "b", State: tc.state}}}
+			assert.Equal(t, tc.ok, rep.OK())
+		})
+	}
 }
 
 func TestRunOfflineAndInvalidDoNotFailAWave(t *testing.T) {

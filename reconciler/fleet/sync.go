@@ -57,9 +57,7 @@ func (r *Report) OK() bool {
 		return false
 	}
 	for _, o := range r.Outcomes {
-		switch o.State {
-		case InSync, Synced, Offline:
-		default:
+		if !o.State.OK() {
 			return false
 		}
 	}

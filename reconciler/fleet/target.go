@@ -74,6 +74,7 @@ func (t *clusterTarget) offline(err error) error {
 func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	o := Outcome{Cluster: t.vc.Name}
 	status := ClusterStatus{Cluster: t.vc.Name, Revision: t.opts.Revision, VMs: len(t.vc.VMs)}
+	writing := false // set once anything may have been written
 	d, err := desired.Render(t.vc)
 	if err != nil {
 		o.State, o.Message = Failed, err.Error()
@@ -82,6 +83,7 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	res, err := t.rc.Reconcile(ctx, d, reconciler.Options{
 		Revision: t.opts.Revision, Drift: t.opts.Drift, Prune: t.opts.Prune, PendingTimeout: t.opts.PendingTimeout,
 		BeforeWrite: func() {
+			writing = true
 			s := status
 			s.State, s.Synced = Syncing, time.Now()
 			_ = WriteStatus(ctx, t.rc.Client, s)
@@ -94,8 +96,21 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 		// The reconciler sums up refused objects in err; the causes are in res.Failed.
 		err = objectsError(err, res.Failed)
 	}
+	if res != nil && (res.Written || len(res.Pruned) > 0) {
+		writing = true
+	}
 	switch {
+	case err != nil && isConnectionError(err) && writing:
+		// Lost after the writes began: the cluster is partly at the new revision, which is not an
+		// offline site. Its status cannot be recorded in it; the next sync resumes it.
+		o.State = Interrupted
+		o.Message = fmt.Sprintf("interrupted: lost after the writes began, partly applied (the next sync resumes it): %v", err)
+		t.opts.State.Update(t.vc.Name, func(r *Remembered) {
+			r.LastSeen, r.State, r.Failures, r.NextRetry = time.Now(), Interrupted, 0, time.Time{}
+		})
+		return o
 	case err != nil && isConnectionError(err):
+		// Not answering before anything was written: an offline site, as the connection check.
 		o.State, o.Message = Offline, (&OfflineError{Err: err}).Error()
 		t.offline(err)
 		return o
@@ -117,6 +132,11 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 		o.State = InSync
 	}
 	if res != nil && !foreign {
+		if res.PruneRefused != "" && o.State != Failed {
+			// The share guard kept every orphan: the cluster is not what git says, and a revision
+			// that removes this much stops the rollout until a person looks.
+			o.State, o.Message = Failed, "prune refused, nothing pruned: "+res.PruneRefused
+		}
 		o.Message = summary(res, o.Message)
 		status.Drifted = len(res.Drifted)
 		status.Orphans = len(res.Orphans)
@@ -158,7 +178,8 @@ func summary(r *reconciler.Result, prefix string) string {
 
 // objectsError names the first refused object and its cause after the reconciler's summary. When
 // every object failed because the cluster could not be reached (it went away in the middle of the
-// apply), the error wraps that cause, so that the cluster is Offline, not Failed.
+// apply), the error wraps that cause, so that the cluster is Interrupted (or Offline if nothing was
+// written yet), not Failed.
 func objectsError(summary error, fails []reconciler.ObjectError) error {
 	for _, f := range fails {
 		if !isConnectionError(f.Err) {

@@ -20,6 +20,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 )
 
 const (
@@ -52,10 +54,11 @@ func (id ID) String() string {
 	if id.Group != "" {
 		gk += "." + id.Group
 	}
+	// The name comes from git or from the cluster: quoted if it holds anything unprintable.
 	if id.Namespace != "" {
-		return gk + " " + id.Namespace + "/" + id.Name
+		return gk + " " + diag.Name(id.Namespace+"/"+id.Name)
 	}
-	return gk + " " + id.Name
+	return gk + " " + diag.Name(id.Name)
 }
 
 // Entry is one applied object.
