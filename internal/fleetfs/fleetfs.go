@@ -365,7 +365,11 @@ func (rd *reader) read(rel string) (File, bool) {
 		rd.repo.Problems.Errorf("read", "", pos, "file changed while being read: refused")
 		return File{}, false
 	}
-	data, err := io.ReadAll(io.LimitReader(f, rd.opts.MaxFileSize+1))
+	// Room for the size examined (and bytes.MinRead more, so that a file of that size needs no
+	// second buffer); a file that grew since is read up to the limit only.
+	buf := bytes.NewBuffer(make([]byte, 0, st.Size()+bytes.MinRead))
+	_, err = buf.ReadFrom(io.LimitReader(f, rd.opts.MaxFileSize+1))
+	data := buf.Bytes()
 	if err != nil {
 		rd.repo.Problems.Errorf("read", "", pos, "cannot read file: %v", err)
 		return File{}, false
