@@ -210,3 +210,16 @@ func TestFIFORefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, objs)
 }
+
+// A top-level clusters folder that is a symlink out of the repository is not followed: no cluster
+// is read, so none is rendered.
+func TestClustersSymlinkedOut(t *testing.T) {
+	dir, outside := fleetDir(t, nil)
+	require.NoError(t, os.Rename(filepath.Join(dir, "clusters"), filepath.Join(outside, "clusters")))
+	link(t, filepath.Join(outside, "clusters"), filepath.Join(dir, "clusters"))
+
+	r := loadSoon(t, dir)
+	assert.Equal(t, []string{at("./clusters", "symlink points outside the repository: refused, not followed (rule symlink)")},
+		findingsText(r))
+	assert.Empty(t, r.Clusters)
+}
