@@ -150,6 +150,7 @@ func (e *Engine) evalShared() (*sharedResult, error) {
 		s.rootFiles[f.Path] = true
 	}
 	if len(s.files) == 0 {
+		s.diags = append(s.diags, e.refused[""]...)
 		s.diags.Errorf("fleet-declaration", "fleet", []diag.Position{{File: "fleet.cue"}},
 			"no fleet declaration: the repository root holds no CUE file of package fleet (see `vmo-cue init`)")
 		return s, nil
