@@ -97,14 +97,18 @@ func LoadEmbedded(pkg string) (*build.Instance, error) {
 }
 
 func loadEmbedded(pkgs ...string) ([]*build.Instance, error) {
+	// A virtual root, as for a fleet (virtualRoot): the loader reads only the overlay.
 	const root = "/vmo-cue-embedded"
+	if err := checkVirtual(root); err != nil {
+		return nil, err
+	}
 	m := moduleLayout{root: root, pkgDir: root}
 	ov, err := m.overlay(false, false)
 	if err != nil {
 		return nil, err
 	}
 	ov[root+"/cue.mod/module.cue"] = load.FromString(vmocue.ModuleFile(vmocue.ModulePath + "@v0"))
-	insts := load.Instances(pkgs, &load.Config{Dir: root, ModuleRoot: root, Overlay: ov})
+	insts := load.Instances(pkgs, &load.Config{Dir: root, ModuleRoot: root, Overlay: ov, Registry: noRegistry{}})
 	for _, inst := range insts {
 		if inst.Err != nil {
 			return nil, fmt.Errorf("embedded CUE package %s: %w", inst.ImportPath, inst.Err)

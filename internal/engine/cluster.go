@@ -66,6 +66,7 @@ func str(m map[string]any, path ...string) string {
 func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 	c := &Cluster{Name: fc.Name, Dir: fc.Dir, Context: fc.Name, Settings: &Layer{}}
 	c.DeclPos = diag.Position{File: fc.Dir}
+	c.Diags = append(c.Diags, e.refused[fc.Name]...)
 	var general cue.Value
 	if len(fc.CUE) > 0 {
 		general = e.evalClusterCUE(fc, s, c)
@@ -135,7 +136,7 @@ func (e *Engine) checkYAMLVMs(v cue.Value, s *sharedResult, c *Cluster) {
 func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster) cue.Value {
 	files := append([]string(nil), s.files...)
 	for _, f := range fc.CUE {
-		files = append(files, f.Abs)
+		files = append(files, e.name(f))
 	}
 	if e.fast.off == "" {
 		if fast, why := e.prepareFast(fc); why == "" {

@@ -24,6 +24,11 @@ func (e *Engine) fromCUE(err error, rule string) diag.List {
 			Path:     pathString(ce.Path()),
 			Message:  fmt.Sprintf(format, args...),
 		}
+		// An import that failed says why (a package not found: not vendored, or refused by fleetfs).
+		if inner, ok := errors.Unwrap(ce).(errors.Error); ok && d.Message == "import failed" {
+			format, args := inner.Msg()
+			d.Message += ": " + fmt.Sprintf(format, args...)
+		}
 		var own, module []diag.Position
 		for _, p := range errors.Positions(ce) {
 			dp, mine := e.position(p)
@@ -55,17 +60,11 @@ func (e *Engine) position(p token.Pos) (diag.Position, bool) {
 }
 
 // relFile names a file as positions do, relative to the fleet root where possible; mine reports
-// whether it is one of the fleet's own files.
+// whether it is one of the fleet's own files (not the embedded module's).
 func (e *Engine) relFile(file string) (string, bool) {
-	mine := true
-	if strings.HasPrefix(file, e.module.pkgDir+string(filepath.Separator)) && e.module.pkgDir != e.module.root {
-		mine = false
-	}
-	if rel, err := filepath.Rel(e.repo.Root, file); err == nil && !strings.HasPrefix(rel, "..") {
+	mine := !(e.module.pkgDir != e.module.root && strings.HasPrefix(file, e.module.pkgDir+string(filepath.Separator)))
+	if rel, err := filepath.Rel(e.module.root, file); err == nil && !strings.HasPrefix(rel, "..") {
 		file = filepath.ToSlash(rel)
-	} else if rel, err := filepath.Rel(e.module.root, file); err == nil && !strings.HasPrefix(rel, "..") {
-		file = filepath.ToSlash(rel)
-		mine = false
 	}
 	return file, mine
 }

@@ -39,12 +39,16 @@ const DefaultFleetName = "default"
 type Engine struct {
 	repo   *fleetfs.Repo
 	module moduleLayout
-	// overlay holds the embedded module and every fleet file, as bytes.
+	// overlay holds the embedded module and every CUE file fleetfs read, as bytes, under the module's
+	// virtual root: all the loader sees.
 	overlay map[string]load.Source
 	// baseOverlay holds the embedded module and the shared files: a fast-path cluster adds its own
 	// files as syntax.
 	baseOverlay map[string]load.Source
 	opts        Options
+	// refused are the findings of refuseExtern: the shared files' and cue.mod's under "", each
+	// cluster's under its name.
+	refused map[string]diag.List
 	// fast says whether and how the data-only fast path applies (fastpath.go).
 	fast *fastRoot
 }
@@ -65,22 +69,30 @@ type Fleet struct {
 
 // New prepares an engine for a repository read by fleetfs.
 func New(repo *fleetfs.Repo, opts Options) (*Engine, error) {
-	e := &Engine{repo: repo, module: findModule(repo.Root), opts: opts}
+	e := &Engine{module: findModule(repo), opts: opts}
+	if err := checkVirtual(e.module.root); err != nil {
+		return nil, err
+	}
+	e.repo, e.refused = withoutExtern(repo)
 	ov, err := e.module.overlay(opts.FullVMSchema, true)
 	if err != nil {
 		return nil, err
 	}
-	// The fleet's own files come from fleetfs (size, encoding and symlinks checked), never from disk.
-	for _, f := range repo.CUE {
-		ov[f.Abs] = load.FromBytes(f.Data)
+	// The fleet's own files, cue.mod included, come from fleetfs (symlinks, file types, size and
+	// encoding checked): the loader reads nothing from disk.
+	for _, f := range e.repo.Module {
+		ov[e.name(f)] = load.FromBytes(f.Data)
+	}
+	for _, f := range e.repo.CUE {
+		ov[e.name(f)] = load.FromBytes(f.Data)
 	}
 	e.baseOverlay = make(map[string]load.Source, len(ov))
 	for k, v := range ov {
 		e.baseOverlay[k] = v
 	}
-	for _, c := range repo.Clusters {
+	for _, c := range e.repo.Clusters {
 		for _, f := range c.CUE {
-			ov[f.Abs] = load.FromBytes(f.Data)
+			ov[e.name(f)] = load.FromBytes(f.Data)
 		}
 	}
 	e.overlay = ov
@@ -141,10 +153,11 @@ type sharedResult struct {
 func (e *Engine) evalShared() (*sharedResult, error) {
 	s := &sharedResult{rootFiles: map[string]bool{}, defaults: &Layer{}, name: DefaultFleetName}
 	for _, f := range e.repo.CUE {
-		s.files = append(s.files, f.Abs)
+		s.files = append(s.files, e.name(f))
 		s.rootFiles[f.Path] = true
 	}
 	if len(s.files) == 0 {
+		s.diags = append(s.diags, e.refused[""]...)
 		s.diags.Errorf("fleet-declaration", "fleet", []diag.Position{{File: "fleet.cue"}},
 			"no fleet declaration: the repository root holds no CUE file of package fleet (see `vmo-cue init`)")
 		return s, nil
@@ -159,6 +172,7 @@ func (e *Engine) evalShared() (*sharedResult, error) {
 		}
 	}
 	s.diags = diags
+	s.diags = append(s.diags, e.refused[""]...)
 	if v.Exists() {
 		if err := v.Validate(cue.All(), cue.Concrete(true)); err != nil {
 			s.diags = append(s.diags, e.fromCUE(err, "schema")...)
@@ -196,7 +210,32 @@ func (e *Engine) build(ctx *cue.Context, files []string, overlay map[string]load
 	return e.buildInstance(ctx, inst)
 }
 
-// load loads one instance from files.
+// withoutExtern is the repository as the engine evaluates it: with no @extern attribute (see
+// refuseExtern), and what was refused.
+func withoutExtern(repo *fleetfs.Repo) (*fleetfs.Repo, map[string]diag.List) {
+	r := *repo
+	refused := map[string]diag.List{}
+	var shared, module diag.List
+	r.CUE, shared = refuseExtern(repo.CUE)
+	r.Module, module = refuseExtern(repo.Module)
+	refused[""] = append(shared, module...)
+	r.Clusters = make([]*fleetfs.Cluster, len(repo.Clusters))
+	for i, c := range repo.Clusters {
+		r.Clusters[i] = c
+		if files, l := refuseExtern(c.CUE); len(l) > 0 {
+			cc := *c
+			cc.CUE, refused[c.Name] = files, l
+			r.Clusters[i] = &cc
+		}
+	}
+	return &r, refused
+}
+
+// name is where the loader sees a file fleetfs read.
+func (e *Engine) name(f fleetfs.File) string { return e.module.path(f.Path) }
+
+// load loads one instance from files (as name gives them). The loader's module root is virtual and
+// its registry fetches nothing: it sees only the overlay.
 func (e *Engine) load(files []string, overlay map[string]load.Source) (*build.Instance, diag.List) {
 	args := make([]string, len(files))
 	for i, f := range files {
@@ -206,7 +245,7 @@ func (e *Engine) load(files []string, overlay map[string]load.Source) (*build.In
 		}
 		args[i] = "./" + filepath.ToSlash(rel)
 	}
-	cfg := &load.Config{Dir: e.module.root, ModuleRoot: e.module.root, Overlay: overlay, Package: "fleet"}
+	cfg := &load.Config{Dir: e.module.root, ModuleRoot: e.module.root, Overlay: overlay, Package: "fleet", Registry: noRegistry{}}
 	insts := load.Instances(args, cfg)
 	if len(insts) == 0 {
 		return nil, diag.List{{Severity: diag.Error, Rule: "cue", Message: "no CUE instance loaded"}}

@@ -26,7 +26,6 @@ package engine
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -105,11 +104,7 @@ func (m moduleLayout) languageVersion() (string, error) {
 		return ownModuleLanguage, nil
 	}
 	p := filepath.Join(m.root, "cue.mod", "module.cue")
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return "", err
-	}
-	mf, err := modfile.ParseNonStrict(data, p)
+	mf, err := modfile.ParseNonStrict(m.modFile, p)
 	if err != nil {
 		return "", fmt.Errorf("module file: %v", err)
 	}
@@ -137,7 +132,7 @@ func validVersion(v string) (err error) {
 func (e *Engine) checkRoot(fr *fastRoot) string {
 	var names []string
 	for _, f := range e.repo.CUE {
-		af, err := parser.ParseFile(f.Abs, f.Data, parser.Version(fr.version))
+		af, err := parser.ParseFile(e.name(f), f.Data, parser.Version(fr.version))
 		if err != nil {
 			return "a shared file does not parse"
 		}
@@ -439,8 +434,8 @@ func (e *Engine) prepareFast(fc *fleetfs.Cluster) (*fastCluster, string) {
 	files := make([]*dfile, len(fc.CUE))
 	var lits []*dnode
 	for fi, f := range fc.CUE {
-		df := &dfile{abs: f.Abs, data: f.Data}
-		df.rel, _ = e.relFile(f.Abs)
+		df := &dfile{abs: e.name(f), data: f.Data}
+		df.rel, _ = e.relFile(e.name(f))
 		files[fi] = df
 		var af *ast.File
 		var err error
@@ -478,12 +473,12 @@ func (e *Engine) prepareFast(fc *fleetfs.Cluster) (*fastCluster, string) {
 					}
 				}
 			}
-			af, err = parser.ParseFile(f.Abs, src, parser.Version(fr.version))
+			af, err = parser.ParseFile(e.name(f), src, parser.Version(fr.version))
 			if err != nil {
 				return nil, f.Path + ": does not parse once its vms are taken out"
 			}
 		} else {
-			af, err = parser.ParseFile(f.Abs, f.Data, parser.Version(fr.version))
+			af, err = parser.ParseFile(e.name(f), f.Data, parser.Version(fr.version))
 			if err != nil {
 				return nil, f.Path + ": does not parse"
 			}
@@ -523,7 +518,7 @@ func (e *Engine) prepareFast(fc *fleetfs.Cluster) (*fastCluster, string) {
 				return nil, f.Path + ": vms is referred to"
 			}
 		}
-		out.files[f.Abs] = af
+		out.files[e.name(f)] = af
 	}
 
 	// The VMs' fields, by key, in the order CUE unifies them.
@@ -606,7 +601,7 @@ func (e *Engine) instanceFor(fc *fleetfs.Cluster, fast *fastCluster, s *sharedRe
 		imports[imp.ImportPath] = imp
 	}
 	for _, f := range fc.CUE {
-		for spec := range fast.files[f.Abs].ImportSpecs() {
+		for spec := range fast.files[e.name(f)].ImportSpecs() {
 			path, err := strconv.Unquote(spec.Path.Value)
 			if err != nil || imports[path] == nil {
 				return nil
@@ -625,13 +620,13 @@ func (e *Engine) instanceFor(fc *fleetfs.Cluster, fast *fastCluster, s *sharedRe
 	inst.Module, inst.ModuleVersion, inst.ModuleFile = t.Module, t.ModuleVersion, t.ModuleFile
 	inst.Root, inst.RootLoc, inst.DirLoc, inst.CanonicalImportPath = t.Root, t.RootLoc, t.DirLoc, t.CanonicalImportPath
 	for _, f := range e.repo.CUE {
-		af, err := parser.ParseFile(f.Abs, f.Data, parser.ParseComments, parser.Version(e.fast.version))
+		af, err := parser.ParseFile(e.name(f), f.Data, parser.ParseComments, parser.Version(e.fast.version))
 		if err != nil || inst.AddSyntax(af) != nil {
 			return nil
 		}
 	}
 	for _, f := range fc.CUE {
-		if inst.AddSyntax(fast.files[f.Abs]) != nil {
+		if inst.AddSyntax(fast.files[e.name(f)]) != nil {
 			return nil
 		}
 	}

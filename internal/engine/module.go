@@ -2,13 +2,19 @@ package engine
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
 	"cuelang.org/go/cue/load"
+	"cuelang.org/go/mod/modfile"
+	"cuelang.org/go/mod/module"
 
 	vmocue "github.com/vmo-cue/vmo-cue"
+	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
 )
 
 // lightVM replaces schemas/vm.cue when vmo-cue evaluates: VMs are checked against the same generated
@@ -29,40 +35,64 @@ const lightVM = `package schemas
 // gets them as empty files, which spares parsing and evaluating them once per cluster.
 var builtinOnly = map[string]bool{"schemas/gates.cue": true, "schemas/defaults.cue": true}
 
-// moduleLayout says where the embedded vmo-cue.dev/vmo packages appear for a fleet repository.
+// ownModuleFile is the module file vmo-cue provides to a fleet without one.
+const ownModuleFile = "module: \"vmo-cue.dev/fleet@v0\"\nlanguage: version: \"" + ownModuleLanguage + "\"\n"
+
+// virtualRoot is where the CUE loader sees a fleet's repository: a folder that is not on disk. The
+// loader looks on disk, below its module root, for anything its overlay does not hold (the files of
+// a package folder, a module file, an embedded file); below a root that does not exist it finds
+// nothing, so every file it reads comes from the overlay, that is, from fleetfs. Positions are
+// named relative to it, as relative to the repository.
+const virtualRoot = "/vmo-cue-fleet"
+
+// checkVirtual makes sure a virtual root is nowhere on disk.
+func checkVirtual(root string) error {
+	if _, err := os.Lstat(root); !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s exists on this machine: vmo-cue evaluates CUE there, in memory, and will not mix in what a folder of that name holds", root)
+	}
+	return nil
+}
+
+// moduleLayout says where the fleet's CUE module and the embedded vmo-cue.dev/vmo packages appear
+// to the loader.
 type moduleLayout struct {
-	// root is the CUE module root of the fleet (the folder holding cue.mod/).
+	// root is the CUE module root of the fleet: the repository's root, always (nothing above it is
+	// read, whatever module a folder above it may hold), as the loader sees it (virtualRoot).
 	root string
-	// pkgDir is where vmo-cue.dev/vmo's packages live: root itself when the fleet is inside this
+	// pkgDir is where vmo-cue.dev/vmo's packages live: root itself when the repository is this
 	// project's module, else root/cue.mod/pkg/vmo-cue.dev/vmo.
 	pkgDir string
-	// ownModule is true when the fleet has no cue.mod of its own and one is provided in memory.
+	// modFile is cue.mod/module.cue: the fleet's, as fleetfs read it, or the one vmo-cue provides.
+	modFile []byte
+	// ownModule is true when the fleet has no cue.mod/module.cue of its own.
 	ownModule bool
 }
 
-// findModule looks for the CUE module the fleet directory belongs to.
-func findModule(fleetRoot string) moduleLayout {
-	for dir := fleetRoot; ; dir = filepath.Dir(dir) {
-		data, err := os.ReadFile(filepath.Join(dir, "cue.mod", "module.cue"))
-		if err == nil {
-			if bytes.Contains(data, []byte(`"`+vmocue.ModulePath+`@`)) {
-				return moduleLayout{root: dir, pkgDir: dir}
-			}
-			return moduleLayout{root: dir, pkgDir: filepath.Join(dir, "cue.mod", "pkg", filepath.FromSlash(vmocue.ModulePath))}
-		}
-		if parent := filepath.Dir(dir); parent == dir {
-			break
+// findModule places the fleet's module at its repository's root, from the files fleetfs read.
+func findModule(repo *fleetfs.Repo) moduleLayout {
+	m := moduleLayout{root: virtualRoot, modFile: []byte(ownModuleFile), ownModule: true}
+	if f := repo.ModuleFile(); f != nil {
+		m.modFile, m.ownModule = f.Data, false
+		if bytes.Contains(f.Data, []byte(`"`+vmocue.ModulePath+`@`)) {
+			m.pkgDir = m.root
+			return m
 		}
 	}
-	return moduleLayout{root: fleetRoot, pkgDir: filepath.Join(fleetRoot, "cue.mod", "pkg", filepath.FromSlash(vmocue.ModulePath)), ownModule: true}
+	m.pkgDir = m.path(fleetfs.VendoredModule)
+	return m
+}
+
+// path is where the loader sees a file of the repository (rel: slash-separated, relative to the root).
+func (m moduleLayout) path(rel string) string {
+	return filepath.Join(m.root, filepath.FromSlash(rel))
 }
 
 // overlay builds the in-memory files that put the embedded module in place for a fleet: the binary's
-// schemas and policies always win over copies on disk.
+// schemas and policies, and the module file when vmo-cue provides it.
 func (m moduleLayout) overlay(fullVMSchema, forFleet bool) (map[string]load.Source, error) {
 	ov := map[string]load.Source{}
 	if m.ownModule {
-		ov[filepath.Join(m.root, "cue.mod", "module.cue")] = load.FromString("module: \"vmo-cue.dev/fleet@v0\"\nlanguage: version: \"" + ownModuleLanguage + "\"\n")
+		ov[m.path(fleetfs.ModuleFile)] = load.FromBytes(m.modFile)
 	}
 	err := vmocue.WalkCUE(func(p string, data []byte) error {
 		if p == "schemas/vm.cue" && !fullVMSchema {
@@ -78,4 +108,23 @@ func (m moduleLayout) overlay(fullVMSchema, forFleet bool) (map[string]load.Sour
 		return nil, fmt.Errorf("reading the embedded CUE module: %w", err)
 	}
 	return ov, nil
+}
+
+// noRegistry is the loader's module registry: vmo-cue fetches no CUE module (from the network, or
+// from a cache outside the repository). A fleet's dependencies are vendored under cue.mod/pkg.
+type noRegistry struct{}
+
+func (noRegistry) ModFile(_ context.Context, mv module.Version) (*modfile.File, error) {
+	return nil, errNoRegistry(mv)
+}
+
+func (noRegistry) Fetch(_ context.Context, mv module.Version) (module.SourceLoc, error) {
+	return module.SourceLoc{}, errNoRegistry(mv)
+}
+
+// ModuleVersions knows no version of any module: an import no folder provides is "not found".
+func (noRegistry) ModuleVersions(context.Context, string) ([]string, error) { return nil, nil }
+
+func errNoRegistry(mv module.Version) error {
+	return fmt.Errorf("module %s: vmo-cue fetches no CUE module from a registry: vendor it under cue.mod/pkg", mv)
 }

@@ -1,17 +1,25 @@
-// Package fleetfs reads a fleet repository from disk, safely: it never follows a symlink out of the
-// repository, refuses files over a size limit or not in UTF-8, and sorts what it finds into the shared
-// CUE files at the root and, per cluster folder, the cluster's CUE and YAML files.
+// Package fleetfs reads a fleet repository from disk, safely, and is the only way the engine gets a
+// file: it never follows a symlink (one leading out of the repository, or any under cue.mod, is an
+// error), never opens anything but a regular file (a FIFO, device or socket is refused after an
+// Lstat, unopened), refuses files over a size limit or not in UTF-8, and never reads above the
+// repository's root (every access goes through an os.Root). It sorts what it finds into the shared
+// CUE files at the root, the CUE module's files (cue.mod) and, per cluster folder, the cluster's CUE
+// and YAML files.
 //
 // The layout it reads:
 //
 //	fleet.cue, *.cue           package fleet: `fleet: {...}` shared by every cluster (root files)
+//	cue.mod/module.cue         the fleet's CUE module (optional)
+//	cue.mod/{pkg,usr,gen}/**.cue  packages the fleet imports (vmo-cue.dev/vmo comes from the binary)
 //	clusters/<name>/*.cue      package fleet: the cluster's `cluster: {...}` and CUE `vms`
 //	clusters/<name>/**.yaml    KubeVirt VirtualMachine YAML, multi-document allowed
 package fleetfs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,6 +27,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	vmocue "github.com/vmo-cue/vmo-cue"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 )
 
@@ -27,6 +36,16 @@ const DefaultMaxFileSize = 1 << 20
 
 // ClustersDir is the folder holding one folder per cluster.
 const ClustersDir = "clusters"
+
+// ModDir is the CUE module's folder; ModuleFile is its module file.
+const (
+	ModDir     = "cue.mod"
+	ModuleFile = ModDir + "/module.cue"
+)
+
+// VendoredModule is where `vmo-cue init` vendors the embedded module for upstream cue. It is never
+// read: the binary provides those packages itself.
+const VendoredModule = ModDir + "/pkg/" + vmocue.ModulePath
 
 // File is one file read from the repository.
 type File struct {
@@ -51,7 +70,10 @@ type Repo struct {
 	// Root is the absolute path of the repository.
 	Root string
 	// CUE are the shared CUE files at the root.
-	CUE      []File
+	CUE []File
+	// Module are the CUE module's files: cue.mod/module.cue and the .cue files below cue.mod (its
+	// other files are never opened), VendoredModule left out.
+	Module   []File
 	Clusters []*Cluster
 	// Problems are files refused, and layout mistakes.
 	Problems diag.List
@@ -62,6 +84,16 @@ func (r *Repo) Cluster(name string) *Cluster {
 	for _, c := range r.Clusters {
 		if c.Name == name {
 			return c
+		}
+	}
+	return nil
+}
+
+// ModuleFile returns cue.mod/module.cue, or nil when the repository has none (or it was refused).
+func (r *Repo) ModuleFile() *File {
+	for i := range r.Module {
+		if r.Module[i].Path == ModuleFile {
+			return &r.Module[i]
 		}
 	}
 	return nil
@@ -89,11 +121,22 @@ func Read(dir string, opts Options) (*Repo, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("fleet directory %s: not a directory", dir)
 	}
-	r := &Repo{Root: root}
-	rd := reader{repo: r, opts: opts}
-	entries, err := os.ReadDir(root)
+	// Every access below goes through the os.Root: nothing above the repository is reachable, even
+	// through a folder swapped for a symlink while it is read.
+	fsys, err := os.OpenRoot(root)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", dir, err)
+		return nil, fmt.Errorf("fleet directory %s: %w", dir, err)
+	}
+	defer fsys.Close()
+	resolved, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		resolved = root
+	}
+	r := &Repo{Root: root}
+	rd := reader{repo: r, opts: opts, root: fsys, resolved: resolved}
+	entries, err := rd.readDir(".", nil)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", diag.Name(dir), diag.FileError(err))
 	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") || e.IsDir() {
@@ -105,6 +148,9 @@ func Read(dir string, opts Options) (*Repo, error) {
 			}
 		}
 	}
+	if err := rd.readModule(); err != nil {
+		return nil, err
+	}
 	if err := rd.readClusters(); err != nil {
 		return nil, err
 	}
@@ -114,15 +160,54 @@ func Read(dir string, opts Options) (*Repo, error) {
 type reader struct {
 	repo *Repo
 	opts Options
+	root *os.Root
+	// resolved is the repository's path with symlinks resolved, to tell where a symlink leads.
+	resolved string
+}
+
+// folder returns what a folder of the repository is: ok when it is a folder to walk; a symlink or
+// anything else there is reported (a FIFO named like a folder is never opened).
+func (rd *reader) folder(rel string) (fs.FileInfo, bool, error) {
+	st, err := rd.root.Lstat(rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading %s: %w", diag.Name(rel), diag.FileError(err))
+	}
+	switch {
+	case st.Mode()&fs.ModeSymlink != 0:
+		rd.symlink(rel)
+		return nil, false, nil
+	case !st.IsDir():
+		rd.repo.Problems.Errorf("layout", "", []diag.Position{{File: rel}}, "%s is not a folder: nothing read from it", diag.Name(rel))
+		return nil, false, nil
+	}
+	return st, true, nil
+}
+
+// readModule reads cue.mod: its module file and every .cue file below it.
+func (rd *reader) readModule() error {
+	st, ok, err := rd.folder(ModDir)
+	if !ok {
+		return err
+	}
+	return rd.walk(ModDir, st, func(rel string) {
+		if strings.HasSuffix(rel, ".cue") {
+			if f, ok := rd.read(rel); ok {
+				rd.repo.Module = append(rd.repo.Module, f)
+			}
+		}
+	})
 }
 
 func (rd *reader) readClusters() error {
 	r := rd.repo
-	top := filepath.Join(r.Root, ClustersDir)
-	entries, err := os.ReadDir(top)
-	if os.IsNotExist(err) {
-		return nil
+	st, ok, err := rd.folder(ClustersDir)
+	if !ok {
+		return err
 	}
+	entries, err := rd.readDir(ClustersDir, st)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", ClustersDir, err)
 	}
@@ -138,8 +223,12 @@ func (rd *reader) readClusters() error {
 		if !e.IsDir() {
 			continue
 		}
+		cst, err := rd.root.Lstat(rel)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", diag.Name(rel), diag.FileError(err))
+		}
 		c := &Cluster{Name: e.Name(), Dir: rel}
-		if err := rd.walkCluster(c); err != nil {
+		if err := rd.walkCluster(c, cst); err != nil {
 			return err
 		}
 		r.Clusters = append(r.Clusters, c)
@@ -148,34 +237,15 @@ func (rd *reader) readClusters() error {
 	return nil
 }
 
-func (rd *reader) walkCluster(c *Cluster) error {
-	base := filepath.Join(rd.repo.Root, filepath.FromSlash(c.Dir))
-	return filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-		relOS, _ := filepath.Rel(rd.repo.Root, p)
-		rel := filepath.ToSlash(relOS)
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", diag.Name(rel), diag.FileError(err))
-		}
-		if p != base && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			rd.symlink(rel)
-			return nil
-		}
-		if d.IsDir() {
-			return nil
-		}
-		name := d.Name()
+func (rd *reader) walkCluster(c *Cluster, st fs.FileInfo) error {
+	return rd.walk(c.Dir, st, func(rel string) {
+		name := rel[strings.LastIndexByte(rel, '/')+1:]
 		switch {
 		case strings.HasSuffix(name, ".cue"):
-			if filepath.Dir(p) != base {
+			if rel != c.Dir+"/"+name {
 				rd.repo.Problems.Errorf("layout", "", []diag.Position{{File: rel}},
 					"CUE files of a cluster belong directly in %s, not in a subfolder (YAML files may be anywhere below it)", diag.Name(c.Dir+"/"))
-				return nil
+				return
 			}
 			if f, ok := rd.read(rel); ok {
 				c.CUE = append(c.CUE, f)
@@ -185,29 +255,91 @@ func (rd *reader) walkCluster(c *Cluster) error {
 				c.YAML = append(c.YAML, f)
 			}
 		}
-		return nil
 	})
 }
 
-// symlink records a symlink: never followed; one that leads out of the repository is an error.
-func (rd *reader) symlink(rel string) {
-	abs := filepath.Join(rd.repo.Root, filepath.FromSlash(rel))
-	target, err := filepath.EvalSymlinks(abs)
-	inside := err == nil && (target == rd.repo.Root || strings.HasPrefix(target, rd.repo.Root+string(filepath.Separator)))
-	if !inside {
-		rd.repo.Problems.Errorf("symlink", "", []diag.Position{{File: rel}},
-			"symlink points outside the repository: refused, not followed")
-		return
+// walk calls file for everything below the folder dir (described by st) that is not a folder,
+// in name order; hidden entries are skipped, symlinks reported and never followed, and
+// VendoredModule is not entered.
+func (rd *reader) walk(dir string, st fs.FileInfo, file func(rel string)) error {
+	entries, err := rd.readDir(dir, st)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", diag.Name(dir), diag.FileError(err))
 	}
-	rd.repo.Problems.Warnf("symlink", "", []diag.Position{{File: rel}},
-		"symlink not followed: put the file itself in the repository")
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		rel := dir + "/" + e.Name()
+		switch {
+		case e.Type()&fs.ModeSymlink != 0:
+			rd.symlink(rel)
+		case e.IsDir():
+			if rel == VendoredModule {
+				continue
+			}
+			sub, err := rd.root.Lstat(rel)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", diag.Name(rel), diag.FileError(err))
+			}
+			if !sub.IsDir() {
+				return fmt.Errorf("reading %s: changed while being read", diag.Name(rel))
+			}
+			if err := rd.walk(rel, sub, file); err != nil {
+				return err
+			}
+		default:
+			file(rel)
+		}
+	}
+	return nil
 }
 
-// read reads one regular file, checking size and encoding.
-func (rd *reader) read(rel string) (File, bool) {
-	abs := filepath.Join(rd.repo.Root, filepath.FromSlash(rel))
+// readDir lists a folder, sorted by name. It is opened without following a symlink and as a
+// directory (anything else fails at once, a FIFO included), and must be the folder the caller
+// examined (st, when given).
+func (rd *reader) readDir(rel string, st fs.FileInfo) ([]fs.DirEntry, error) {
+	f, err := rd.root.OpenFile(rel, os.O_RDONLY|dirFlags, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st != nil {
+		if fst, err := f.Stat(); err != nil || !os.SameFile(st, fst) {
+			return nil, fmt.Errorf("changed while being read")
+		}
+	}
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	return entries, nil
+}
+
+// symlink records a symlink: never followed; one under cue.mod, or leading out of the repository,
+// is an error.
+func (rd *reader) symlink(rel string) {
 	pos := []diag.Position{{File: rel}}
-	st, err := os.Lstat(abs)
+	if rel == ModDir || strings.HasPrefix(rel, ModDir+"/") {
+		rd.repo.Problems.Errorf("symlink", "", pos, "symlink in cue.mod: refused, not followed (commit the files themselves)")
+		return
+	}
+	target, err := filepath.EvalSymlinks(filepath.Join(rd.resolved, filepath.FromSlash(rel)))
+	inside := err == nil && (target == rd.resolved || strings.HasPrefix(target, rd.resolved+string(filepath.Separator)))
+	if !inside {
+		rd.repo.Problems.Errorf("symlink", "", pos, "symlink points outside the repository: refused, not followed")
+		return
+	}
+	rd.repo.Problems.Warnf("symlink", "", pos, "symlink not followed: put the file itself in the repository")
+}
+
+// read reads one regular file, checking size and encoding. Anything else is refused before it is
+// opened; the file opened (without following a symlink, and without blocking) must be the regular
+// file examined.
+func (rd *reader) read(rel string) (File, bool) {
+	pos := []diag.Position{{File: rel}}
+	st, err := rd.root.Lstat(rel)
 	if err != nil {
 		rd.repo.Problems.Errorf("read", "", pos, "cannot read file: %v", diag.FileError(err))
 		return File{}, false
@@ -216,20 +348,63 @@ func (rd *reader) read(rel string) (File, bool) {
 		rd.symlink(rel)
 		return File{}, false
 	}
-	if st.Size() > rd.opts.MaxFileSize {
-		rd.repo.Problems.Errorf("file-size", "", pos, "file is %d bytes, over the limit of %d bytes", st.Size(), rd.opts.MaxFileSize)
+	if !st.Mode().IsRegular() {
+		rd.repo.Problems.Errorf("file-type", "", pos, "not a regular file (%s): refused, never opened", kind(st.Mode()))
 		return File{}, false
 	}
-	data, err := os.ReadFile(abs)
+	if !rd.sizeOK(rel, st.Size()) {
+		return File{}, false
+	}
+	f, err := rd.root.OpenFile(rel, os.O_RDONLY|fileFlags, 0)
 	if err != nil {
 		rd.repo.Problems.Errorf("read", "", pos, "cannot read file: %v", diag.FileError(err))
+		return File{}, false
+	}
+	defer f.Close()
+	if fst, err := f.Stat(); err != nil || !os.SameFile(st, fst) || !fst.Mode().IsRegular() {
+		rd.repo.Problems.Errorf("read", "", pos, "file changed while being read: refused")
+		return File{}, false
+	}
+	// Room for the size examined (and bytes.MinRead more, so that a file of that size needs no
+	// second buffer); a file that grew since is read up to the limit only.
+	buf := bytes.NewBuffer(make([]byte, 0, st.Size()+bytes.MinRead))
+	_, err = buf.ReadFrom(io.LimitReader(f, rd.opts.MaxFileSize+1))
+	data := buf.Bytes()
+	if err != nil {
+		rd.repo.Problems.Errorf("read", "", pos, "cannot read file: %v", err)
+		return File{}, false
+	}
+	if !rd.sizeOK(rel, int64(len(data))) {
 		return File{}, false
 	}
 	if line, col, bad := invalidUTF8(data); bad {
 		rd.repo.Problems.Errorf("encoding", "", []diag.Position{{File: rel, Line: line, Col: col}}, "file is not valid UTF-8")
 		return File{}, false
 	}
-	return File{Path: rel, Abs: abs, Data: data}, true
+	return File{Path: rel, Abs: filepath.Join(rd.repo.Root, filepath.FromSlash(rel)), Data: data}, true
+}
+
+func (rd *reader) sizeOK(rel string, size int64) bool {
+	if size <= rd.opts.MaxFileSize {
+		return true
+	}
+	rd.repo.Problems.Errorf("file-size", "", []diag.Position{{File: rel}}, "file is %d bytes, over the limit of %d bytes", size, rd.opts.MaxFileSize)
+	return false
+}
+
+// kind names what a file that is not regular is.
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a folder"
+	}
+	return "an irregular file"
 }
 
 // invalidUTF8 finds the line and column of the first byte that is not UTF-8.
