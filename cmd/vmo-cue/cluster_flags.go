@@ -7,6 +7,7 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
@@ -42,7 +43,7 @@ func loadCluster(cmd *cobra.Command, g *globalFlags, dir, name string) (*validat
 		return nil, &exitCode{code: exitError, err: fmt.Errorf("cluster %q: not in the fleet (no folder clusters/%s)", name, name)}
 	}
 	if !vc.Valid() {
-		vc.Diags.Print(cmd.ErrOrStderr())
+		vc.Diags.Cap(diag.MaxPerFile, diag.MaxPerRun).Print(cmd.ErrOrStderr())
 		return vc, errClusterInvalid
 	}
 	return vc, nil
