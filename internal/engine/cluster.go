@@ -34,6 +34,9 @@ type Cluster struct {
 	VMs     []*VM
 	// Diags are the cluster's own findings (the shared definitions' are in Fleet.Diags).
 	Diags diag.List
+	// Unevaluated, when set, says why the cluster's evaluation was stopped (the budget): its
+	// declaration, settings and VMs are unknown.
+	Unevaluated string
 
 	// fast records that the cluster's VMs were read by the data-only fast path, and noLoader that
 	// its instance was built without the loader (for tests).
@@ -75,10 +78,12 @@ func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 			"cluster folder %s has no cluster declaration: add %s/cluster.cue with `cluster: {name: %q, kind: \"edge\" | \"datacenter\"}`",
 			fc.Dir, fc.Dir, fc.Name)
 	}
+	var bound diag.Bounder
 	for _, f := range fc.YAML {
 		docs, problems := yamldoc.Decode(f.Path, f.Data)
 		c.Diags = append(c.Diags, problems...)
 		for _, d := range docs {
+			c.Diags = bound.Bound(c.Diags)
 			obj, ok := d.Value.(map[string]any)
 			if !ok {
 				c.Diags.Errorf("vm-kind", "", []diag.Position{d.Pos(nil)},
@@ -93,6 +98,7 @@ func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 	if general.Exists() {
 		e.checkYAMLVMs(general, s, c)
 	}
+	c.Diags = c.Diags.Dedup().CapFiles(diag.MaxPerFile)
 	return c
 }
 
