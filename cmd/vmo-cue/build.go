@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/render"
 )
 
@@ -32,7 +33,7 @@ cluster's VMs with their MACs. It prints nothing for a cluster that does not val
 			if err != nil {
 				return err
 			}
-			c.Diags.Warnings().Print(cmd.ErrOrStderr())
+			c.Diags.Warnings().Cap(diag.MaxPerFile, diag.MaxPerRun).Print(cmd.ErrOrStderr())
 			objs, err := render.Cluster(c)
 			if err != nil {
 				return &exitCode{code: exitError, err: err}

@@ -44,7 +44,7 @@ func loadCluster(cmd *cobra.Command, g *globalFlags, dir, name string) (*validat
 		return nil, &exitCode{code: exitError, err: fmt.Errorf("cluster %q: not in the fleet (no folder %s)", name, diag.Name("clusters/"+name))}
 	}
 	if !vc.Valid() {
-		vc.Diags.Print(cmd.ErrOrStderr())
+		vc.Diags.Cap(diag.MaxPerFile, diag.MaxPerRun).Print(cmd.ErrOrStderr())
 		return vc, errClusterInvalid
 	}
 	return vc, nil

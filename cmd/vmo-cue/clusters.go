@@ -18,10 +18,18 @@ func newClustersCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var stopped diag.List
 			for _, c := range l.Clusters {
-				if c.Declared {
+				if c.Declared || c.Unevaluated != "" {
 					fmt.Fprintln(cmd.OutOrStdout(), diag.Name(c.Name))
 				}
+				if c.Unevaluated != "" {
+					stopped = append(stopped, c.Diags.Errors()...)
+				}
+			}
+			if len(stopped) > 0 { // listed, but whether it declares a cluster is unknown
+				stopped.Dedup().Cap(diag.MaxPerFile, diag.MaxPerRun).Print(cmd.ErrOrStderr())
+				return &exitCode{code: exitInvalid}
 			}
 			return nil
 		},

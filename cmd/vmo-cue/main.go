@@ -30,7 +30,7 @@ func (e *exitCode) Error() string {
 
 func main() {
 	tuneGC()
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr, newRerunner(os.Args)))
 }
 
 // tuneGC trades memory for CPU: a command builds a large heap of values that stay live until it
@@ -47,9 +47,14 @@ func tuneGC() {
 	}
 }
 
-// run executes one command line and returns its exit code.
-func run(args []string, stdout, stderr io.Writer) int {
-	cmd := newRootCmd()
+// run executes one command line in this process and returns its exit code. An evaluation over its
+// budget fails without re-executing the process (tests call it).
+func run(args []string, stdout, stderr io.Writer) int { return execute(args, stdout, stderr, nil) }
+
+// execute executes one command line; rerun, if set, re-executes the process when evaluation exceeds
+// its budget.
+func execute(args []string, stdout, stderr io.Writer, rerun *rerunner) int {
+	cmd := newRootCmd(rerun)
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)

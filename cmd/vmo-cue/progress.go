@@ -25,6 +25,22 @@ type progress struct {
 	last  map[string]fleet.Outcome
 	drawn int
 	start time.Time
+	// header is printed once, before the first line.
+	header string
+}
+
+// printHeader prints the header if nothing has yet.
+func (p *progress) printHeader() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.headerLocked()
+}
+
+func (p *progress) headerLocked() {
+	if p.header != "" {
+		io.WriteString(p.w, p.header)
+		p.header = ""
+	}
 }
 
 func newProgress(w io.Writer) *progress {
@@ -38,6 +54,7 @@ func newProgress(w io.Writer) *progress {
 func (p *progress) update(o fleet.Outcome) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.headerLocked()
 	if _, ok := p.last[o.Cluster]; !ok {
 		p.order = append(p.order, o.Cluster)
 	}

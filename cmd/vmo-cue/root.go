@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
@@ -9,10 +11,14 @@ import (
 
 type globalFlags struct {
 	maxFileSize int64
+	evalTimeout time.Duration
+	evalMemory  byteSize
+	// rerun, when set, re-executes the command when evaluation exceeds its budget (budget.go).
+	rerun *rerunner
 }
 
-func newRootCmd() *cobra.Command {
-	g := &globalFlags{}
+func newRootCmd(rerun *rerunner) *cobra.Command {
+	g := &globalFlags{evalMemory: defaultEvalMemory, rerun: rerun}
 	root := &cobra.Command{
 		Use:           "vmo-cue",
 		Short:         "Git as the single source of truth for fleets of KubeVirt VM clusters",
@@ -20,13 +26,19 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().Int64Var(&g.maxFileSize, "max-file-size", fleetfs.DefaultMaxFileSize, "largest file read from the fleet repository, in bytes")
+	root.PersistentFlags().DurationVar(&g.evalTimeout, "eval-timeout", defaultEvalTimeout, "longest evaluation of one cluster (and of the shared definitions): past it, the cluster fails")
+	root.PersistentFlags().Var(&g.evalMemory, "eval-memory", "largest heap while the fleet is evaluated (e.g. 512MiB, 4GiB): past it, the cluster being evaluated fails")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &exitCode{code: exitError, err: err} })
 	root.AddCommand(newVetCmd(g), newBuildCmd(g), newMACCmd(g), newInitCmd(), newClustersCmd(g), newDiffCmd(g), newApplyCmd(g), newStatusCmd(), newSyncCmd(g))
 	return root
 }
 
 func (g *globalFlags) load(dir string) (*loaded, error) {
-	r, err := desired.Load(dir, desired.Options{MaxFileSize: g.maxFileSize})
+	budget, err := g.budget()
+	if err != nil {
+		return nil, &exitCode{code: exitError, err: err}
+	}
+	r, err := desired.Load(dir, desired.Options{MaxFileSize: g.maxFileSize, Budget: budget})
 	if err != nil {
 		return nil, &exitCode{code: exitError, err: err}
 	}

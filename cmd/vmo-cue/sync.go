@@ -106,29 +106,51 @@ func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
 	}
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	ctx := context.Background()
+	// A re-run (evaluation budget) syncs the commit the first run fetched, fetched again pinned (from
+	// the cache, signature checked), and prints the first run's revision line: its notes (new since,
+	// force-pushed) describe the fetch that run made.
+	carried, rerun := g.rerun.recall("sync-revision")
+	pinned, header, _ := strings.Cut(carried, "\n")
+	if rerun {
+		spec.Ref = pinned
+	}
 	rev, err := source.Fetch(ctx, spec)
 	if err != nil {
 		return &exitCode{code: exitError, err: err}
 	}
-	fmt.Fprintf(errOut, "revision %s (%s)%s\n", rev.Commit, rev.Ref, revisionNotes(rev))
+	if rerun && rev.Commit != pinned {
+		return &exitCode{code: exitError, err: fmt.Errorf("re-run for the evaluation budget: got commit %s, want %s", rev.Commit, pinned)}
+	}
+	if !rerun {
+		header = fmt.Sprintf("revision %s (%s)%s\n", rev.Commit, rev.Ref, revisionNotes(rev))
+		g.rerun.carry("sync-revision", rev.Commit+"\n"+header)
+	}
+	budget, err := g.budget()
+	if err != nil {
+		return &exitCode{code: exitError, err: err}
+	}
 	state, err := fleet.OpenState(f.stateDir)
 	if err != nil {
 		return &exitCode{code: exitError, err: err}
 	}
+	// Nothing is printed before the fleet is evaluated: a run re-executed for the evaluation budget
+	// would print it twice. The revision comes first all the same.
 	prog := newProgress(errOut)
-	rep, err := fleet.Sync(ctx, fleet.Options{Dir: rev.Dir, MaxFileSize: g.maxFileSize, Revision: rev.Commit, Kubeconfig: f.kubeconfig, Selector: sel,
+	prog.header = header
+	rep, err := fleet.Sync(ctx, fleet.Options{Dir: rev.Dir, MaxFileSize: g.maxFileSize, Budget: budget, Revision: rev.Commit, Kubeconfig: f.kubeconfig, Selector: sel,
 		Drift: mode, Prune: f.prune, Concurrency: f.concurrency, ConnectTimeout: f.connectTimeout, Health: f.health,
 		PendingTimeout: f.pendingTimeout, State: state, RetryOffline: f.retryOffline, Progress: prog.update})
+	prog.printHeader()
 	if err != nil {
 		return &exitCode{code: exitError, err: err}
 	}
 	if len(rep.FleetErrors) > 0 {
-		rep.FleetErrors.Print(errOut)
+		rep.FleetErrors.Cap(diag.MaxPerFile, diag.MaxPerRun).Print(errOut)
 		return &exitCode{code: exitInvalid, err: fmt.Errorf("the fleet's shared definitions do not validate at %s: nothing applied anywhere", short(rev.Commit))}
 	}
 	for name, diags := range rep.Invalid {
 		fmt.Fprintf(errOut, "cluster %s skipped:\n", diag.Name(name))
-		diags.Print(errOut)
+		diags.Cap(diag.MaxPerFile, diag.MaxPerRun).Print(errOut)
 	}
 	fmt.Fprintln(out)
 	printOutcomes(out, rep.Outcomes)

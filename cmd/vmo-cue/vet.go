@@ -27,7 +27,8 @@ Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O error.`,
 			if err := all.Print(cmd.ErrOrStderr()); err != nil {
 				return &exitCode{code: exitError, err: err}
 			}
-			errs, warns := len(all.Errors()), len(all.Warnings())
+			n := all.Count() // the findings dropped by the caps included
+			errs, warns := n.Errors, n.Warnings
 			invalid := 0
 			for _, c := range l.Clusters {
 				if !c.Valid() {

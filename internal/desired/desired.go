@@ -14,6 +14,8 @@ import (
 // Options tune loading.
 type Options struct {
 	MaxFileSize int64
+	// Budget bounds evaluation (see engine.Budget); the zero Budget bounds nothing.
+	Budget engine.Budget
 }
 
 // Load reads, evaluates and validates the fleet repository at dir. The error is for I/O and internal
@@ -23,7 +25,7 @@ func Load(dir string, opts Options) (*validate.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(repo, engine.Options{})
+	eng, err := engine.New(repo, engine.Options{Budget: opts.Budget})
 	if err != nil {
 		return nil, err
 	}

@@ -95,7 +95,14 @@ type Diagnostic struct {
 	Message string
 	// Positions are where the value was written; for a conflict, every side of it.
 	Positions []Position
+	// Dropped, on a findings-cap line (rule findings-cap), counts the findings it stands for.
+	Dropped Counts
 }
+
+// Counts are numbers of errors and warnings.
+type Counts struct{ Errors, Warnings int }
+
+func (c *Counts) add(o Counts) { c.Errors += o.Errors; c.Warnings += o.Warnings }
 
 func (d Diagnostic) Error() string {
 	var b strings.Builder
@@ -189,13 +196,20 @@ func (l List) ForCluster(name string) List {
 	return l
 }
 
-// Sort orders findings by first position, then path and message, so that output is stable.
+// Sort orders findings by first position, then path and message, so that output is stable. A file's
+// findings-cap line comes after the file's findings, the run's last of all.
 func (l List) Sort() {
 	sort.SliceStable(l, func(i, j int) bool {
 		a, b := l[i], l[j]
+		if ra, rb := a.isRunCap(), b.isRunCap(); ra || rb {
+			return rb && !ra
+		}
 		pa, pb := first(a), first(b)
 		if pa.File != pb.File {
 			return pa.File < pb.File
+		}
+		if ca, cb := a.Rule == RuleCap, b.Rule == RuleCap; ca != cb {
+			return cb
 		}
 		if pa.Line != pb.Line {
 			return pa.Line < pb.Line

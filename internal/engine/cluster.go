@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
@@ -33,6 +34,9 @@ type Cluster struct {
 	VMs     []*VM
 	// Diags are the cluster's own findings (the shared definitions' are in Fleet.Diags).
 	Diags diag.List
+	// Unevaluated, when set, says why the cluster's evaluation was stopped (the budget): its
+	// declaration, settings and VMs are unknown.
+	Unevaluated string
 
 	// fast records that the cluster's VMs were read by the data-only fast path, and noLoader that
 	// its instance was built without the loader (for tests).
@@ -75,10 +79,12 @@ func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 			"cluster folder %s has no cluster declaration: add %s with `cluster: {name: %q, kind: \"edge\" | \"datacenter\"}`",
 			diag.Name(fc.Dir), diag.Name(fc.Dir+"/cluster.cue"), fc.Name)
 	}
+	var bound diag.Bounder
 	for _, f := range fc.YAML {
 		docs, problems := yamldoc.Decode(f.Path, f.Data)
 		c.Diags = append(c.Diags, problems...)
 		for _, d := range docs {
+			c.Diags = bound.Bound(c.Diags)
 			obj, ok := d.Value.(map[string]any)
 			if !ok {
 				c.Diags.Errorf("vm-kind", "", []diag.Position{d.Pos(nil)},
@@ -93,6 +99,7 @@ func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 	if general.Exists() {
 		e.checkYAMLVMs(general, s, c)
 	}
+	c.Diags = c.Diags.Dedup().CapFiles(diag.MaxPerFile)
 	return c
 }
 
@@ -174,8 +181,9 @@ func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster
 			continue
 		}
 		pos, _ := e.position(vv.Pos())
+		idx := &fieldIndex{}
 		c.VMs = append(c.VMs, &VM{Object: obj, File: pos.File, Key: key,
-			Pos: func(path ...string) diag.Position { return e.valuePos(vv, path) }})
+			Pos: func(path ...string) diag.Position { return e.valuePos(vv, idx, path) }})
 	}
 	return v
 }
@@ -232,16 +240,15 @@ func (e *Engine) evalDeclarations(v cue.Value, fc *fleetfs.Cluster, s *sharedRes
 }
 
 // valuePos finds where the value at path was written in CUE.
-func (e *Engine) valuePos(v cue.Value, path []string) diag.Position {
+func (e *Engine) valuePos(v cue.Value, idx *fieldIndex, path []string) diag.Position {
 	cur := v
-	for _, p := range path {
-		var sel cue.Selector
+	for n, p := range path {
+		var next cue.Value
 		if i, err := strconv.Atoi(p); err == nil && allDigits(p) {
-			sel = cue.Index(i)
+			next = cur.LookupPath(cue.MakePath(cue.Index(i)))
 		} else {
-			sel = cue.Str(p)
+			next = idx.lookup(cur, path[:n], p)
 		}
-		next := cur.LookupPath(cue.MakePath(sel))
 		if !next.Exists() {
 			break
 		}
@@ -249,6 +256,41 @@ func (e *Engine) valuePos(v cue.Value, path []string) diag.Position {
 	}
 	p, _ := e.position(cur.Pos())
 	return p
+}
+
+// fieldIndex indexes the regular fields of a VM's structs by name, each on first use: CUE looks a
+// field up by a walk over its struct's fields, which made the positions of many fields of one struct
+// quadratic.
+type fieldIndex struct {
+	mu    sync.Mutex
+	index map[string]map[string]cue.Value // by the struct's path, joined by NUL
+}
+
+// lookup returns the field name of the struct v at path (as LookupPath does).
+func (x *fieldIndex) lookup(v cue.Value, path []string, name string) cue.Value {
+	if v.IncompleteKind() != cue.StructKind {
+		return v.LookupPath(cue.MakePath(cue.Str(name)))
+	}
+	key := strings.Join(path, "\x00")
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	m, ok := x.index[key]
+	if !ok {
+		m = map[string]cue.Value{}
+		if it, err := v.Fields(); err == nil {
+			for it.Next() {
+				m[it.Selector().Unquoted()] = it.Value()
+			}
+		}
+		if x.index == nil {
+			x.index = map[string]map[string]cue.Value{}
+		}
+		x.index[key] = m
+	}
+	if f, ok := m[name]; ok {
+		return f
+	}
+	return v.LookupPath(cue.MakePath(cue.Str(name))) // an optional field, say
 }
 
 func (e *Engine) readDeclaration(decl cue.Value, fc *fleetfs.Cluster, c *Cluster) {

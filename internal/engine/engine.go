@@ -7,6 +7,7 @@ package engine
 import (
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -30,6 +31,8 @@ type Options struct {
 	// NoFastPath evaluates every cluster's VMs in CUE, even when they are plain data (see
 	// fastpath.go; for comparison and tests).
 	NoFastPath bool
+	// Budget bounds each evaluation in time and the heap (see budget.go); the zero Budget bounds nothing.
+	Budget Budget
 }
 
 // DefaultFleetName names a fleet that declares no `fleet.name`.
@@ -100,12 +103,23 @@ func New(repo *fleetfs.Repo, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Evaluate evaluates the shared definitions and every (selected) cluster.
+// Evaluate evaluates the shared definitions and every cluster, within the budget: an evaluation that
+// exceeds it fails with a finding (rule eval-budget) and the others proceed; when the shared
+// definitions exceed it, no cluster is evaluated.
 func (e *Engine) Evaluate() (*Fleet, error) {
 	f := &Fleet{Repo: e.repo}
-	shared, err := e.evalShared()
-	if err != nil {
-		return nil, err
+	w := e.newWatchdog()
+	defer w.close()
+	shared, stop := e.evalSharedBounded(w)
+	if stop != nil {
+		// Every cluster fails with the shared finding (validate adds it to each).
+		f.Diags = diag.List{*stop}
+		for _, c := range e.repo.Clusters {
+			sc := e.stoppedCluster(c, stop)
+			sc.Diags = nil
+			f.Clusters = append(f.Clusters, sc)
+		}
+		return f, nil
 	}
 	f.Defaults = shared.defaults
 	f.Name = shared.name
@@ -113,26 +127,64 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 	f.Diags = shared.diags
 
 	// Every cluster, always: MAC assignment and layer-2 checks span clusters, so one cluster's
-	// desired state depends on the others'.
+	// desired state depends on the others'. Memory suspects of an earlier run go first, one at a time
+	// and alone, so that a breach names its culprit.
 	selected := e.repo.Clusters
 	f.Clusters = make([]*Cluster, len(selected))
+	var rest []int
+	for i, c := range selected {
+		if slices.Contains(e.opts.Budget.Known.Serial, c.Name) {
+			f.Clusters[i] = e.evalClusterBounded(w, c, shared)
+		} else {
+			rest = append(rest, i)
+		}
+	}
 	workers := e.opts.Concurrency
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
-	for i, c := range selected {
+	for _, i := range rest {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			f.Clusters[i] = e.evalCluster(c, shared)
+			f.Clusters[i] = e.evalClusterBounded(w, selected[i], shared)
 		}()
 	}
 	wg.Wait()
 	return f, nil
+}
+
+// evalSharedBounded evaluates the shared definitions within the budget; it returns the budget
+// finding instead when they exceed it.
+func (e *Engine) evalSharedBounded(w *watchdog) (*sharedResult, *diag.Diagnostic) {
+	u := Unit{e: e}
+	if d := e.knownFailure(u); d != nil {
+		return nil, d
+	}
+	var s *sharedResult
+	if why := w.run("", func() { s = e.evalShared() }); why != "" {
+		return nil, e.budgetFinding(u, why)
+	}
+	return s, nil
+}
+
+// evalClusterBounded evaluates a cluster within the budget; a cluster that exceeds it stands with its
+// budget finding only.
+func (e *Engine) evalClusterBounded(w *watchdog, fc *fleetfs.Cluster, s *sharedResult) *Cluster {
+	u := Unit{Name: fc.Name, e: e}
+	if d := e.knownFailure(u); d != nil {
+		w.finished(fc.Name)
+		return e.stoppedCluster(fc, d)
+	}
+	var c *Cluster
+	if why := w.run(fc.Name, func() { c = e.evalCluster(fc, s) }); why != "" {
+		return e.stoppedCluster(fc, e.budgetFinding(u, why))
+	}
+	return c
 }
 
 type sharedResult struct {
@@ -150,7 +202,7 @@ type sharedResult struct {
 }
 
 // evalShared evaluates the root files alone: fleet-level findings and the fleet's defaults.
-func (e *Engine) evalShared() (*sharedResult, error) {
+func (e *Engine) evalShared() *sharedResult {
 	s := &sharedResult{rootFiles: map[string]bool{}, defaults: &Layer{}, name: DefaultFleetName}
 	for _, f := range e.repo.CUE {
 		s.files = append(s.files, e.name(f))
@@ -160,7 +212,7 @@ func (e *Engine) evalShared() (*sharedResult, error) {
 		s.diags = append(s.diags, e.refused[""]...)
 		s.diags.Errorf("fleet-declaration", "fleet", []diag.Position{{File: "fleet.cue"}},
 			"no fleet declaration: the repository root holds no CUE file of package fleet (see `vmo-cue init`)")
-		return s, nil
+		return s
 	}
 	ctx := cuecontext.New()
 	inst, diags := e.load(s.files, e.overlay)
@@ -198,7 +250,8 @@ func (e *Engine) evalShared() (*sharedResult, error) {
 				"a cluster is declared at the repository root: declare it in %s/<name>/", fleetfs.ClustersDir)
 		}
 	}
-	return s, nil
+	s.diags = s.diags.Dedup().CapFiles(diag.MaxPerFile)
+	return s
 }
 
 // build loads and builds one instance from files; load and build errors become findings.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"cuelang.org/go/cue"
@@ -207,7 +208,8 @@ func (e *Engine) fastVM(key string, fields []*dnode, files []*dfile) (*VM, diag.
 		}
 		return nil, out, ""
 	}
-	vm := &VM{Object: obj, Key: key, Pos: func(path ...string) diag.Position { return e.fastPos(fields, files, path) }}
+	idx := &kidIndex{}
+	vm := &VM{Object: obj, Key: key, Pos: func(path ...string) diag.Position { return e.fastPos(fields, files, idx, path) }}
 	vm.File = vm.Pos().File
 	return vm, nil, ""
 }
@@ -532,11 +534,50 @@ const (
 	lvScalar // apiVersion, kind
 )
 
+// kidIndex indexes the fields of a VM's large structs by name, built on first use, so that finding
+// the positions of many fields of one struct stays linear.
+type kidIndex struct {
+	mu    sync.Mutex
+	index map[*dnode]map[string][]int
+}
+
+// bigStruct is the number of fields from which a struct's fields are indexed.
+const bigStruct = 16
+
+// appendFields appends n's fields named name, in order (a field may be written twice).
+func (x *kidIndex) appendFields(out []*dnode, n *dnode, name string) []*dnode {
+	if len(n.kids) < bigStruct {
+		for i := range n.kids {
+			if n.kids[i].name == name {
+				out = append(out, &n.kids[i])
+			}
+		}
+		return out
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	m, ok := x.index[n]
+	if !ok {
+		m = make(map[string][]int, len(n.kids))
+		for i := range n.kids {
+			m[n.kids[i].name] = append(m[n.kids[i].name], i)
+		}
+		if x.index == nil {
+			x.index = map[*dnode]map[string][]int{}
+		}
+		x.index[n] = m
+	}
+	for _, i := range m[name] {
+		out = append(out, &n.kids[i])
+	}
+	return out
+}
+
 // fastPos answers as valuePos does for the CUE value: the position of the deepest element of the path
 // that exists, by CUE's rule (cue.Value.Pos): a value written once is where its field (or list
 // element) is written; a scalar written several times is where its first value is; a struct or list
 // written several times is where the last of its values (the schema's, if it adds one) starts.
-func (e *Engine) fastPos(fields []*dnode, files []*dfile, path []string) diag.Position {
+func (e *Engine) fastPos(fields []*dnode, files []*dfile, idx *kidIndex, path []string) diag.Position {
 	fr := e.fast
 	cur := fields
 	level := lvNone
@@ -557,11 +598,7 @@ func (e *Engine) fastPos(fields []*dnode, files []*dfile, path []string) diag.Po
 				if c.kind != dStruct {
 					continue
 				}
-				for i := range c.kids {
-					if c.kids[i].name == p {
-						next = append(next, &c.kids[i])
-					}
-				}
+				next = idx.appendFields(next, c, p)
 			}
 			switch {
 			case level == lvRoot && p == "metadata":

@@ -3,8 +3,10 @@ package validate
 import (
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/macs"
 )
 
@@ -25,7 +27,9 @@ func (u macUse) pos() diag.Position { return u.vm.Pos(u.path()...) }
 // cluster, then assigns MACs to the interfaces that need one and have none.
 func checkMACs(c *Cluster) {
 	inCluster := map[macs.MAC]macUse{}
+	var bound diag.Bounder
 	for _, vm := range c.VMs {
+		c.Diags = bound.Bound(c.Diags)
 		inVM := map[macs.MAC]macUse{}
 		for _, ifc := range vm.Interfaces {
 			if ifc.MAC == "" {
@@ -133,12 +137,25 @@ func assignMACs(c *Cluster, taken map[macs.MAC]bool) []macs.MAC {
 	return out
 }
 
-// checkL2Domains checks MAC uniqueness across clusters that share a layer-2 domain.
+// checkL2Domains checks MAC uniqueness across clusters that share a layer-2 domain. A cluster whose
+// evaluation was stopped has unknown MACs and an unknown domain: every cluster that declares a domain
+// fails, as it cannot be checked against it.
 func checkL2Domains(clusters []*Cluster) {
+	var stopped []string
+	for _, c := range clusters {
+		if c.Unevaluated != "" {
+			stopped = append(stopped, c.Name)
+		}
+	}
 	byDomain := map[string][]*Cluster{}
 	for _, c := range clusters {
 		if c.L2Domain != "" {
 			byDomain[c.L2Domain] = append(byDomain[c.L2Domain], c)
+			if len(stopped) > 0 {
+				c.errorAt("mac-unique-l2", []string{"l2Domain"},
+					"MACs of layer-2 domain %s cannot be checked across clusters: the evaluation of cluster %s was stopped (its %s finding), so its MACs and layer-2 domain are unknown",
+					c.L2Domain, strings.Join(stopped, ", cluster "), engine.RuleBudget)
+			}
 		}
 	}
 	for domain, cs := range byDomain {

@@ -50,16 +50,15 @@ type Result struct {
 	Shared diag.List
 }
 
-// All returns every finding once, sorted: the shared ones and every cluster's.
+// All returns every finding once, sorted: the shared ones and every cluster's, at most
+// diag.MaxPerFile per file and diag.MaxPerRun in all (a findings-cap line says how many more).
 func (r *Result) All() diag.List {
 	all := append(diag.List(nil), r.Shared...)
 	all = append(all, r.Fleet.Repo.Problems...)
 	for _, c := range r.Clusters {
 		all = append(all, c.Diags...)
 	}
-	all = all.Dedup()
-	all.Sort()
-	return all
+	return all.Dedup().Cap(diag.MaxPerFile, diag.MaxPerRun)
 }
 
 // Cluster returns the named cluster, or nil.
@@ -107,8 +106,7 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 			}
 		}
 		c.Diags = append(c.Diags, shared.Errors()...)
-		c.Diags = c.Diags.Dedup().ForCluster(c.Name)
-		c.Diags.Sort()
+		c.Diags = c.Diags.Dedup().ForCluster(c.Name).CapFiles(diag.MaxPerFile)
 	}
 	return r, nil
 }

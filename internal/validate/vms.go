@@ -40,7 +40,9 @@ func (vm *VM) Path(path ...string) string {
 
 func checkVMs(c *Cluster, s *schema.Schema) {
 	seen := map[string]*VM{}
+	var bound diag.Bounder
 	for _, ev := range c.Cluster.VMs {
+		c.Diags = bound.Bound(c.Diags)
 		vm := &VM{VM: ev}
 		vm.Name = ev.Name()
 		vm.Namespace = ev.Namespace()
@@ -59,6 +61,7 @@ func checkVMs(c *Cluster, s *schema.Schema) {
 		}
 		for _, e := range s.Validate(vm.Object) {
 			c.Diags.Errorf("schema", vm.Path(e.Path...), []diag.Position{vm.Pos(e.Path...)}, "%s", e.Message)
+			c.Diags = bound.Bound(c.Diags)
 		}
 		if vm.Name == "" {
 			c.Diags.Errorf("vm-name", vm.Path("metadata", "name"), []diag.Position{vm.Pos("metadata")}, "a VirtualMachine needs metadata.name")

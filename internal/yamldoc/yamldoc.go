@@ -28,14 +28,20 @@ type Doc struct {
 	// Value is the decoded document.
 	Value any
 	root  *yaml.Node
+	// keys indexes the keys of large mappings (see bigMapping), so that finding the positions of
+	// many fields of one mapping stays linear.
+	keys map[*yaml.Node]map[string]int
 }
+
+// bigMapping is the number of keys from which a mapping's keys are indexed.
+const bigMapping = 16
 
 // Pos returns the position of the value at path (map keys and list indexes); for a path that does not
 // exist, the position of its deepest existing parent.
 func (d *Doc) Pos(path []string) diag.Position {
 	n := d.root
 	for _, p := range path {
-		next := child(n, p)
+		next := d.child(n, p)
 		if next == nil {
 			break
 		}
@@ -51,7 +57,7 @@ func (d *Doc) KeyPos(path []string) diag.Position {
 	}
 	parent := d.root
 	for _, p := range path[:len(path)-1] {
-		next := child(parent, p)
+		next := d.child(parent, p)
 		if next == nil {
 			return d.Pos(path)
 		}
@@ -59,15 +65,28 @@ func (d *Doc) KeyPos(path []string) diag.Position {
 	}
 	parent = deref(parent)
 	if parent.Kind == yaml.MappingNode {
-		last := path[len(path)-1]
-		for i := 0; i+1 < len(parent.Content); i += 2 {
-			if parent.Content[i].Value == last {
-				k := parent.Content[i]
-				return diag.Position{File: d.File, Line: k.Line, Col: k.Column}
-			}
+		if i := d.keyIndex(parent, path[len(path)-1]); i >= 0 {
+			k := parent.Content[i]
+			return diag.Position{File: d.File, Line: k.Line, Col: k.Column}
 		}
 	}
 	return d.Pos(path)
+}
+
+// keyIndex returns the index in n.Content of the key, or -1.
+func (d *Doc) keyIndex(n *yaml.Node, key string) int {
+	if idx, ok := d.keys[n]; ok {
+		if i, ok := idx[key]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return i
+		}
+	}
+	return -1
 }
 
 func deref(n *yaml.Node) *yaml.Node {
@@ -77,17 +96,15 @@ func deref(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-func child(n *yaml.Node, key string) *yaml.Node {
+func (d *Doc) child(n *yaml.Node, key string) *yaml.Node {
 	n = deref(n)
 	if n == nil {
 		return nil
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i+1]
-			}
+		if i := d.keyIndex(n, key); i >= 0 {
+			return n.Content[i+1]
 		}
 	case yaml.SequenceNode:
 		i, err := strconv.Atoi(key)
@@ -140,7 +157,7 @@ func Decode(file string, data []byte) ([]*Doc, diag.List) {
 		if v == nil {
 			continue // an empty document
 		}
-		docs = append(docs, &Doc{File: file, Index: i, Value: v, root: root})
+		docs = append(docs, &Doc{File: file, Index: i, Value: v, root: root, keys: c.keys})
 	}
 	return docs, problems
 }
@@ -149,6 +166,7 @@ type converter struct {
 	file  string
 	nodes int
 	err   *diag.Diagnostic
+	keys  map[*yaml.Node]map[string]int
 }
 
 func (c *converter) fail(n *yaml.Node, rule, format string, args ...any) {
@@ -183,6 +201,16 @@ func (c *converter) convert(n *yaml.Node, path []string) any {
 				return nil
 			}
 			m[k.Value] = c.convert(n.Content[i+1], append(path, k.Value))
+		}
+		if len(n.Content)/2 >= bigMapping && c.keys[n] == nil {
+			idx := make(map[string]int, len(n.Content)/2)
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				idx[n.Content[i].Value] = i
+			}
+			if c.keys == nil {
+				c.keys = map[*yaml.Node]map[string]int{}
+			}
+			c.keys[n] = idx
 		}
 		return m
 	case yaml.SequenceNode:

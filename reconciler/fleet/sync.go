@@ -8,6 +8,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/schema"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
@@ -19,7 +20,9 @@ type Options struct {
 	Dir string
 	// MaxFileSize bounds the files read from Dir (fleetfs' default if 0).
 	MaxFileSize int64
-	Revision    string
+	// Budget bounds the fleet's evaluation (see engine.Budget).
+	Budget   engine.Budget
+	Revision string
 	// Kubeconfig holds one context per cluster (the cluster's declared context, else its name).
 	Kubeconfig string
 	// Selector limits the sync to clusters with these labels.
@@ -74,7 +77,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 		opts.State, _ = OpenState("")
 	}
 	rep := &Report{Revision: opts.Revision, Invalid: map[string]diag.List{}}
-	res, err := desired.Load(opts.Dir, desired.Options{MaxFileSize: opts.MaxFileSize})
+	res, err := desired.Load(opts.Dir, desired.Options{MaxFileSize: opts.MaxFileSize, Budget: opts.Budget})
 	if err != nil {
 		return rep, err
 	}
@@ -92,7 +95,8 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 	var labeled []Labeled
 	byName := map[string]*validate.Cluster{}
 	for _, c := range res.Clusters {
-		if !c.Declared || !matches(c.Labels, opts.Selector) {
+		// A cluster whose evaluation was stopped is reported whatever the selector: its labels are unknown.
+		if c.Unevaluated == "" && (!c.Declared || !matches(c.Labels, opts.Selector)) {
 			continue
 		}
 		if !c.Valid() {
