@@ -21,7 +21,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().Int64Var(&g.maxFileSize, "max-file-size", fleetfs.DefaultMaxFileSize, "largest file read from the fleet repository, in bytes")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &exitCode{code: exitError, err: err} })
-	root.AddCommand(newVetCmd(g), newBuildCmd(g), newMACCmd(g), newInitCmd(), newClustersCmd(g), newDiffCmd(g), newApplyCmd(g), newStatusCmd(), newSyncCmd(g))
+	root.AddCommand(newVetCmd(g), newBuildCmd(g), newMACCmd(g), newInitCmd(), newClustersCmd(g), newDiffCmd(g), newApplyCmd(g), newStatusCmd(), newSyncCmd(g), newControllerCmd(g))
 	return root
 }
 
