@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -324,6 +326,25 @@ func TestFleetController(t *testing.T) {
 			v, _ := ctl.metric(t, "vmocue_clusters", map[string]string{"namespace": namespace, "fleet": fleetName, "state": state})
 			assert.Equal(t, want, v, state)
 		}
+	})
+
+	t.Run("no credential in the log, the events or the statuses", func(t *testing.T) {
+		secrets := []string{webhookToken}
+		for _, c := range env.Clusters {
+			secrets = append(secrets, c.Config().BearerToken)
+		}
+		log, err := os.ReadFile(ctl.log)
+		require.NoError(t, err)
+		var list fleetv1.FleetClusterList
+		require.NoError(t, mgmt.List(ctx, &list, client.InNamespace(namespace)))
+		texts := map[string]string{"the controller's log": string(log), "the events": strings.Join(events(t, mgmt, fleetName), "\n"),
+			"the FleetClusters": fmt.Sprint(list.Items)}
+		for what, text := range texts {
+			for _, s := range secrets {
+				assert.NotContains(t, text, s, what)
+			}
+		}
+		assert.NotEmpty(t, texts["the events"])
 	})
 
 	t.Run("deleting the Fleet leaves what it applied", func(t *testing.T) {

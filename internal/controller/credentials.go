@@ -59,7 +59,20 @@ func (r *FleetReconciler) sourceSpec(ctx context.Context, f *fleetv1.Fleet) (spe
 	if err != nil {
 		return spec, cleanup, err
 	}
-	d := s.Data
+	cleanup, err = withCredentials(&spec, s.Data, r.CacheDir)
+	if err != nil {
+		return spec, cleanup, fmt.Errorf("Secret %s/%s (spec.source.secretRef): %w", f.Namespace, s.Name, err)
+	}
+	return spec, cleanup, nil
+}
+
+// withCredentials puts the credentials of a git Secret's data into spec: username and password (a
+// token) for https; identity (with password as its passphrase) and known_hosts for ssh; ca.crt. The
+// files internal/source wants are written into a new private folder (0700, files 0600) under
+// cacheDir, which cleanup removes. A Secret with none of these keys (only the webhook's) gives no
+// credentials.
+func withCredentials(spec *source.Spec, d map[string][]byte, cacheDir string) (cleanup func(), err error) {
+	cleanup = func() {}
 	files := map[string][]byte{}
 	if id, ok := d[fleetv1.IdentityKey]; ok {
 		files[fleetv1.IdentityKey] = id
@@ -73,20 +86,20 @@ func (r *FleetReconciler) sourceSpec(ctx context.Context, f *fleetv1.Fleet) (spe
 		}
 	}
 	if len(files) == 0 {
-		return spec, cleanup, nil
+		return cleanup, nil
 	}
-	if err := os.MkdirAll(r.CacheDir, 0o700); err != nil {
-		return spec, cleanup, fmt.Errorf("cache folder %s: %w", r.CacheDir, err)
+	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+		return cleanup, fmt.Errorf("cache folder %s: %w", cacheDir, err)
 	}
-	dir, err := os.MkdirTemp(r.CacheDir, ".credentials-")
+	dir, err := os.MkdirTemp(cacheDir, ".credentials-")
 	if err != nil {
-		return spec, cleanup, fmt.Errorf("a private folder for the credentials of Secret %s/%s: %w", f.Namespace, s.Name, err)
+		return cleanup, fmt.Errorf("a private folder for the credentials: %w", err)
 	}
 	cleanup = func() { _ = os.RemoveAll(dir) }
 	for k, v := range files {
 		if err := os.WriteFile(filepath.Join(dir, k), v, 0o600); err != nil {
 			cleanup()
-			return spec, func() {}, fmt.Errorf("writing key %s of Secret %s/%s to the private folder: %w", k, f.Namespace, s.Name, err)
+			return func() {}, fmt.Errorf("writing key %s to the private folder: %w", k, err)
 		}
 	}
 	if _, ok := files[fleetv1.IdentityKey]; ok {
@@ -98,7 +111,7 @@ func (r *FleetReconciler) sourceSpec(ctx context.Context, f *fleetv1.Fleet) (spe
 	if _, ok := files[fleetv1.CACertKey]; ok {
 		spec.CAFile = filepath.Join(dir, fleetv1.CACertKey)
 	}
-	return spec, cleanup, nil
+	return cleanup, nil
 }
 
 // clusterConfigs reads the Secrets labelled fleet.vmo-cue.dev/cluster in the Fleet's namespace and

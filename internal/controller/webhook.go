@@ -41,9 +41,7 @@ var (
 // ("sha256=" and the hex HMAC-SHA256 of the body), Gitea's X-Gitea-Signature (the hex HMAC-SHA256),
 // or GitLab's X-Gitlab-Token (the secret itself). It returns which one it checked.
 func verifySignature(h http.Header, body, secret []byte) (string, error) {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write(body)
-	sum := mac.Sum(nil)
+	sum, _ := hex.DecodeString(hmacHexOf(secret, body))
 	hexEqual := func(got string) bool {
 		b, err := hex.DecodeString(got)
 		return err == nil && hmac.Equal(b, sum)
@@ -67,6 +65,13 @@ func verifySignature(h http.Header, body, secret []byte) (string, error) {
 		return "gitlab", nil
 	}
 	return "", errNoSignature
+}
+
+// hmacHexOf is the hex HMAC-SHA256 of body with secret.
+func hmacHexOf(secret, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // pushedRef reads the event of a verified webhook: ping (nothing to do), or a push and its ref
