@@ -209,7 +209,7 @@ func (r *repo) commit(msg string) string {
 	r.t.Helper()
 	require.NoError(r.t, r.wt.AddWithOptions(&git.AddOptions{All: true}))
 	r.tick = r.tick.Add(time.Minute)
-	h, err := r.wt.Commit(msg, &git.CommitOptions{Author: &object.Signature{Name: "Fleet Admin", Email: "admin@example.com", When: r.tick}})
+	h, err := r.wt.Commit(msg, &git.CommitOptions{Author: &object.Signature{Name: "Fleet Admin", Email: "admin@example.com", When: r.tick}, AllowEmptyCommits: true})
 	require.NoError(r.t, err)
 	return h.String()
 }
