@@ -231,13 +231,20 @@ type proc struct {
 	done                     chan struct{}
 }
 
-// startController runs `vmo-cue controller` against the management cluster with its own ports; it is
-// stopped (SIGTERM, then SIGKILL) when the test ends, and its log shown if the test failed.
+// startController runs `vmo-cue controller` against the management cluster, as its admin, with its
+// own ports; it is stopped (SIGTERM, then SIGKILL) when the test ends, and its log shown if the test
+// failed.
 func startController(t *testing.T, env *testcluster.Env, extra ...string) *proc {
+	t.Helper()
+	return startControllerAs(t, kubeconfig(t, env, "mgmt", "mgmt"), extra...)
+}
+
+// startControllerAs is startController with the given kubeconfig of the management cluster.
+func startControllerAs(t *testing.T, mgmtKubeconfig []byte, extra ...string) *proc {
 	t.Helper()
 	dir := t.TempDir()
 	kc := filepath.Join(dir, "mgmt.kubeconfig")
-	require.NoError(t, os.WriteFile(kc, kubeconfig(t, env, "mgmt", "mgmt"), 0o600))
+	require.NoError(t, os.WriteFile(kc, mgmtKubeconfig, 0o600))
 	p := &proc{log: filepath.Join(dir, "controller.log"), metrics: freeAddr(t), probes: freeAddr(t), webhook: freeAddr(t), done: make(chan struct{})}
 	args := append([]string{"controller", "--kubeconfig", kc, "--namespace", namespace, "--cache-dir", filepath.Join(dir, "cache"),
 		"--metrics-bind-address", p.metrics, "--health-probe-bind-address", p.probes, "--webhook-bind-address", p.webhook,
