@@ -328,6 +328,39 @@ func TestFleetController(t *testing.T) {
 		}
 	})
 
+	t.Run("a suspended Fleet is not reconciled until resumed", func(t *testing.T) {
+		setSuspend := func(v bool) int64 {
+			f := getFleet(t, mgmt)
+			base := client.MergeFrom(f.DeepCopy())
+			f.Spec.Suspend = v
+			require.NoError(t, mgmt.Patch(ctx, f, base))
+			return f.Generation
+		}
+		setSuspend(true)
+		require.Eventually(t, func() bool {
+			v, _ := ctl.metric(t, "gotk_suspend_status", map[string]string{"kind": "Fleet", "name": fleetName, "namespace": namespace})
+			return v == 1
+		}, 10*time.Second, 100*time.Millisecond, "gotk_suspend_status")
+		before := getFleet(t, mgmt).Status.LastAttemptedRevision
+		r.edit("clusters/edge-store-2/vms/store.yaml", "guest: 12Gi", "guest: 14Gi")
+		rev6 := "main@sha1:" + r.commit("POS server: 14Gi, while suspended")
+		body := pushPayload("refs/heads/main")
+		code, answer := ctl.hook(t, path, body, map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + hmacHex(webhookToken, body)})
+		require.Equal(t, http.StatusAccepted, code, answer)
+		// A reconciliation after the webhook's request found the Fleet suspended.
+		require.Eventually(t, func() bool {
+			return ctl.logAfter(t, `"msg":"webhook: requesting a reconciliation"`, `"msg":"reconciliation is suspended"`)
+		}, 10*time.Second, 100*time.Millisecond, "a suspended pass after the webhook")
+		assert.Equal(t, before, getFleet(t, mgmt).Status.LastAttemptedRevision, "nothing fetched")
+		assert.Equal(t, "12Gi", guestMemory(t, store2, "pos-server"), "nothing applied")
+
+		gen := setSuspend(false)
+		waitFleet(t, mgmt, time.Minute, "resumed at "+rev6, func(f *fleetv1.Fleet) bool {
+			return f.Status.ObservedGeneration == gen && f.Status.LastAppliedRevision == rev6
+		})
+		assert.Equal(t, "14Gi", guestMemory(t, store2, "pos-server"))
+	})
+
 	t.Run("no credential in the log, the events or the statuses", func(t *testing.T) {
 		secrets := []string{webhookToken}
 		for _, c := range env.Clusters {
@@ -354,7 +387,7 @@ func TestFleetController(t *testing.T) {
 			return apierrors.IsNotFound(err)
 		}, 30*time.Second, 100*time.Millisecond, "the finalizer let the Fleet go")
 		assert.Empty(t, fleetClusters(t, mgmt))
-		assert.Equal(t, "12Gi", guestMemory(t, store2, "pos-server"), "deletionPolicy Orphan: what the Fleet applied stays")
+		assert.Equal(t, "14Gi", guestMemory(t, store2, "pos-server"), "deletionPolicy Orphan: what the Fleet applied stays")
 		_, ok := ctl.metric(t, "vmocue_clusters", map[string]string{"namespace": namespace, "fleet": fleetName})
 		assert.False(t, ok, "the Fleet's series are gone")
 	})

@@ -303,6 +303,30 @@ func (p *proc) kill(t *testing.T) {
 	<-p.done
 }
 
+// logAfter reports whether the controller's log has a line containing second after the last line
+// containing first.
+func (p *proc) logAfter(t *testing.T, first, second string) bool {
+	t.Helper()
+	data, err := os.ReadFile(p.log)
+	require.NoError(t, err)
+	lines := strings.Split(string(data), "\n")
+	last := -1
+	for i, l := range lines {
+		if strings.Contains(l, first) {
+			last = i
+		}
+	}
+	if last < 0 {
+		return false
+	}
+	for _, l := range lines[last+1:] {
+		if strings.Contains(l, second) {
+			return true
+		}
+	}
+	return false
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {

@@ -186,12 +186,12 @@ func (h *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		answer(http.StatusOK, "ignored: Fleet %s does not follow %s", key, ref)
 		return
 	}
+	h.Log.Info("webhook: requesting a reconciliation", "fleet", key.String(), "provider", provider, "ref", ref)
 	if err := h.Trigger(ctx, f); err != nil {
 		answer(http.StatusInternalServerError, "requesting a reconciliation of Fleet %s failed", key)
 		h.Log.Error(err, "webhook trigger", "fleet", key.String())
 		return
 	}
-	h.Log.Info("webhook: reconciliation requested", "fleet", key.String(), "provider", provider, "ref", ref)
 	answer(http.StatusAccepted, "reconciliation of Fleet %s requested", key)
 }
 
