@@ -361,6 +361,34 @@ func TestFleetController(t *testing.T) {
 		assert.Equal(t, "14Gi", guestMemory(t, store2, "pos-server"))
 	})
 
+	t.Run("the cluster selector: expressions, clusters leaving, and an invalid one", func(t *testing.T) {
+		setSelector := func(sel *metav1.LabelSelector) int64 {
+			f := getFleet(t, mgmt)
+			base := client.MergeFrom(f.DeepCopy())
+			f.Spec.ClusterSelector = sel
+			require.NoError(t, mgmt.Patch(ctx, f, base))
+			return f.Generation
+		}
+		// Every edge store but the canary.
+		gen := setSelector(&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "rollout", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"canary"}}}})
+		f := waitFleet(t, mgmt, time.Minute, "one cluster selected", func(f *fleetv1.Fleet) bool {
+			return f.Status.ObservedGeneration == gen && f.Status.Clusters.Total == 1
+		})
+		assert.Equal(t, fleetv1.ClusterCounts{Total: 1, InSync: 1}, f.Status.Clusters)
+		fcs := fleetClusters(t, mgmt)
+		assert.Len(t, fcs, 1)
+		assert.Contains(t, fcs, "edge-store-2", "the FleetCluster of a cluster no longer selected is deleted")
+
+		gen = setSelector(&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Near"}}})
+		f = waitFleet(t, mgmt, time.Minute, "Stalled on an invalid selector", func(f *fleetv1.Fleet) bool {
+			return f.Status.ObservedGeneration == gen && conditions.IsStalled(f)
+		})
+		assert.Equal(t, "InvalidSpec", conditions.GetReason(f, meta.ReadyCondition))
+		assert.Equal(t, `spec.clusterSelector: "Near" is not a valid label selector operator`, conditions.GetMessage(f, meta.StalledCondition))
+		assert.True(t, conditions.IsFalse(f, meta.ReadyCondition))
+	})
+
 	t.Run("no credential in the log, the events or the statuses", func(t *testing.T) {
 		secrets := []string{webhookToken}
 		for _, c := range env.Clusters {

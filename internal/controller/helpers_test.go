@@ -259,8 +259,11 @@ func startControllerAs(t *testing.T, mgmtKubeconfig []byte, extra ...string) *pr
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop()
+		data, _ := os.ReadFile(p.log)
+		if strings.Contains(string(data), "WARNING: DATA RACE") {
+			t.Errorf("the controller (built with -race) found a data race")
+		}
 		if t.Failed() {
-			data, _ := os.ReadFile(p.log)
 			t.Logf("controller log (%s):\n%s", p.log, tail(string(data), 60))
 		}
 	})
