@@ -19,6 +19,8 @@ import (
 func newControllerCmd(g *globalFlags) *cobra.Command {
 	o := controller.RunOptions{}
 	var kubeconfig, kubeContext, logLevel string
+	var qps float32
+	var burst int
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run the fleet controller: reconcile the Fleets of a namespace of the management cluster",
@@ -31,7 +33,7 @@ the selected reachable clusters in a rollout and records one FleetCluster per cl
 clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<name> (key kubeconfig).`,
 		Args: usageArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := zap.Options{}
+			opts := zap.Options{TimeEncoder: zapcore.RFC3339NanoTimeEncoder}
 			switch logLevel {
 			case "info":
 			case "debug":
@@ -57,6 +59,7 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 			if err != nil {
 				return &exitCode{code: exitError, err: err}
 			}
+			cfg.QPS, cfg.Burst = qps, burst
 			if err := controller.Run(ctrl.SetupSignalHandler(), cfg, o); err != nil {
 				return &exitCode{code: exitError, err: err}
 			}
@@ -66,6 +69,8 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 	fl := cmd.Flags()
 	fl.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the management cluster (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)")
 	fl.StringVar(&kubeContext, "context", "", "context of --kubeconfig (default: its current context)")
+	fl.Float32Var(&qps, "kube-api-qps", 50, "requests per second to the management cluster's API server, at most")
+	fl.IntVar(&burst, "kube-api-burst", 300, "burst of requests to the management cluster's API server, at most")
 	fl.StringVar(&o.Namespace, "namespace", "", "namespace whose Fleets are served (default: $POD_NAMESPACE)")
 	fl.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
 	fl.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":9440", "address of /healthz and /readyz")

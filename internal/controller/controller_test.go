@@ -28,7 +28,7 @@ const fleetName = "edge"
 var targets = []string{"edge-store-1", "edge-store-2"}
 
 // vm reads a VirtualMachine of a target cluster (nil if absent).
-func vm(t *testing.T, c client.Client, name string) *unstructured.Unstructured {
+func vm(t testing.TB, c client.Client, name string) *unstructured.Unstructured {
 	t.Helper()
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(schema.GroupVersionKind{Group: "kubevirt.io", Version: "v1", Kind: "VirtualMachine"})
@@ -40,7 +40,7 @@ func vm(t *testing.T, c client.Client, name string) *unstructured.Unstructured {
 	return u
 }
 
-func guestMemory(t *testing.T, c client.Client, name string) string {
+func guestMemory(t testing.TB, c client.Client, name string) string {
 	t.Helper()
 	u := vm(t, c, name)
 	require.NotNil(t, u, "VirtualMachine vms/%s", name)
@@ -48,14 +48,14 @@ func guestMemory(t *testing.T, c client.Client, name string) string {
 	return s
 }
 
-func getFleet(t *testing.T, c client.Client) *fleetv1.Fleet {
+func getFleet(t testing.TB, c client.Client) *fleetv1.Fleet {
 	t.Helper()
 	f := &fleetv1.Fleet{}
 	require.NoError(t, c.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: fleetName}, f))
 	return f
 }
 
-func fleetClusters(t *testing.T, c client.Client) map[string]fleetv1.FleetCluster {
+func fleetClusters(t testing.TB, c client.Client) map[string]fleetv1.FleetCluster {
 	t.Helper()
 	var list fleetv1.FleetClusterList
 	require.NoError(t, c.List(context.Background(), &list, client.InNamespace(namespace)))
@@ -68,7 +68,7 @@ func fleetClusters(t *testing.T, c client.Client) map[string]fleetv1.FleetCluste
 
 // waitFleet waits until the Fleet's status satisfies ok (for the last observation's sake, ok may
 // record what it saw).
-func waitFleet(t *testing.T, c client.Client, timeout time.Duration, what string, ok func(f *fleetv1.Fleet) bool) *fleetv1.Fleet {
+func waitFleet(t testing.TB, c client.Client, timeout time.Duration, what string, ok func(f *fleetv1.Fleet) bool) *fleetv1.Fleet {
 	t.Helper()
 	var last *fleetv1.Fleet
 	require.Eventually(t, func() bool {

@@ -125,6 +125,7 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 
 	ctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
 	defer cancel()
+	start := time.Now()
 	spec, cleanup, err := r.sourceSpec(ctx, obj)
 	if err != nil {
 		r.fail(obj, ReasonCredentials, err.Error())
@@ -136,6 +137,7 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 		r.fail(obj, ReasonGitOperationFailed, err.Error())
 		return ctrl.Result{}, err
 	}
+	fetched := time.Since(start)
 	revision := revisionOf(rev)
 	obj.Status.LastAttemptedRevision = revision
 	if rev.Stale {
@@ -169,6 +171,7 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 		return next, nil
 	}
 
+	recordStart := time.Now()
 	existing, err := r.fleetClusters(ctx, obj)
 	if err != nil {
 		r.fail(obj, meta.ReconciliationFailedReason, err.Error())
@@ -190,7 +193,8 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 	} else {
 		conditions.MarkFalse(obj, meta.ReadyCondition, reason, "%s", msg)
 	}
-	log.Info("reconciled", "revision", revision, "ready", ready, "took", rep.Took.Round(time.Millisecond).String(), "message", msg)
+	log.Info("reconciled", "revision", revision, "ready", ready, "fetch", fetched.Round(time.Millisecond).String(),
+		"sync", rep.Took.Round(time.Millisecond).String(), "record", time.Since(recordStart).Round(time.Millisecond).String(), "message", msg)
 	return next, nil
 }
 

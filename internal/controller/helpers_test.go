@@ -80,7 +80,7 @@ func runTests(m *testing.M) int {
 
 // startClusters starts a management API server ("mgmt", with the controller's CRDs) and target
 // clusters (with the stack's CRDs), sharing one etcd.
-func startClusters(t *testing.T, targets ...string) *testcluster.Env {
+func startClusters(t testing.TB, targets ...string) *testcluster.Env {
 	t.Helper()
 	stack, err := testcluster.StackCRDs()
 	require.NoError(t, err)
@@ -101,7 +101,7 @@ var scheme = func() *runtime.Scheme {
 	return s
 }()
 
-func clientOf(t *testing.T, cfg *rest.Config) client.Client {
+func clientOf(t testing.TB, cfg *rest.Config) client.Client {
 	t.Helper()
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	require.NoError(t, err)
@@ -110,7 +110,7 @@ func clientOf(t *testing.T, cfg *rest.Config) client.Client {
 
 // kubeconfig writes a kubeconfig with a context per cluster (named like it); current is the current
 // context.
-func kubeconfig(t *testing.T, env *testcluster.Env, current string, names ...string) []byte {
+func kubeconfig(t testing.TB, env *testcluster.Env, current string, names ...string) []byte {
 	t.Helper()
 	cfg := clientcmdapi.NewConfig()
 	for _, n := range names {
@@ -128,7 +128,7 @@ func kubeconfig(t *testing.T, env *testcluster.Env, current string, names ...str
 // setup creates the Fleets' namespace, the Secrets of the target clusters (for the last one, a
 // kubeconfig with every target's context whose current context is another: the cluster's declared
 // context must be the one used) and the git Secret holding the webhook's secret.
-func setup(t *testing.T, env *testcluster.Env, mgmt client.Client, targets ...string) {
+func setup(t testing.TB, env *testcluster.Env, mgmt client.Client, targets ...string) {
 	t.Helper()
 	ctx := t.Context()
 	require.NoError(t, mgmt.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}))
@@ -150,7 +150,7 @@ func setup(t *testing.T, env *testcluster.Env, mgmt client.Client, targets ...st
 
 // repo is a fleet repository (go-git) on the local disk: the remote of the Fleets, as file://.
 type repo struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	wt   *git.Worktree
 	tick time.Time
@@ -158,7 +158,7 @@ type repo struct {
 
 // newRepo makes a repository from the example fleet, narrowed to the given clusters, with the
 // rollout's health "accepted" (no operator runs in the test API servers to make objects healthy).
-func newRepo(t *testing.T, clusters ...string) *repo {
+func newRepo(t testing.TB, clusters ...string) *repo {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "fleet")
 	require.NoError(t, testfleet.CopyDir("../../fleet", dir))
@@ -215,7 +215,7 @@ func (r *repo) commit(msg string) string {
 }
 
 // freeAddr returns a free TCP address on 127.0.0.1.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -234,13 +234,13 @@ type proc struct {
 // startController runs `vmo-cue controller` against the management cluster, as its admin, with its
 // own ports; it is stopped (SIGTERM, then SIGKILL) when the test ends, and its log shown if the test
 // failed.
-func startController(t *testing.T, env *testcluster.Env, extra ...string) *proc {
+func startController(t testing.TB, env *testcluster.Env, extra ...string) *proc {
 	t.Helper()
 	return startControllerAs(t, kubeconfig(t, env, "mgmt", "mgmt"), extra...)
 }
 
 // startControllerAs is startController with the given kubeconfig of the management cluster.
-func startControllerAs(t *testing.T, mgmtKubeconfig []byte, extra ...string) *proc {
+func startControllerAs(t testing.TB, mgmtKubeconfig []byte, extra ...string) *proc {
 	t.Helper()
 	dir := t.TempDir()
 	kc := filepath.Join(dir, "mgmt.kubeconfig")
@@ -300,7 +300,7 @@ func (p *proc) stop() {
 }
 
 // kill ends the controller at once (SIGKILL), as a crash would.
-func (p *proc) kill(t *testing.T) {
+func (p *proc) kill(t testing.TB) {
 	t.Helper()
 	require.NoError(t, syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL))
 	<-p.done
@@ -308,7 +308,7 @@ func (p *proc) kill(t *testing.T) {
 
 // logAfter reports whether the controller's log has a line containing second after the last line
 // containing first.
-func (p *proc) logAfter(t *testing.T, first, second string) bool {
+func (p *proc) logAfter(t testing.TB, first, second string) bool {
 	t.Helper()
 	data, err := os.ReadFile(p.log)
 	require.NoError(t, err)
@@ -338,7 +338,7 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func (p *proc) get(t *testing.T, addr, path string) (int, string) {
+func (p *proc) get(t testing.TB, addr, path string) (int, string) {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + path)
 	if err != nil {
@@ -350,7 +350,7 @@ func (p *proc) get(t *testing.T, addr, path string) (int, string) {
 }
 
 // hook posts a push payload to the receiver with the given headers and returns the answer.
-func (p *proc) hook(t *testing.T, path string, body []byte, headers map[string]string) (int, string) {
+func (p *proc) hook(t testing.TB, path string, body []byte, headers map[string]string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, "http://"+p.webhook+path, bytes.NewReader(body))
 	require.NoError(t, err)
@@ -377,7 +377,7 @@ func pushPayload(ref string) []byte {
 
 // metric returns the value of a sample of the controller's /metrics whose labels include the given
 // ones (false if there is none).
-func (p *proc) metric(t *testing.T, name string, labels map[string]string) (float64, bool) {
+func (p *proc) metric(t testing.TB, name string, labels map[string]string) (float64, bool) {
 	t.Helper()
 	code, text := p.get(t, p.metrics, "/metrics")
 	require.Equal(t, http.StatusOK, code, text)
@@ -422,7 +422,7 @@ func sample(text, name string, labels map[string]string) (float64, bool) {
 }
 
 // events lists the events of an object of the namespace, as "Type Reason: message".
-func events(t *testing.T, c client.Client, name string) []string {
+func events(t testing.TB, c client.Client, name string) []string {
 	t.Helper()
 	var list corev1.EventList
 	require.NoError(t, c.List(context.Background(), &list, client.InNamespace(namespace)))
@@ -437,7 +437,7 @@ func events(t *testing.T, c client.Client, name string) []string {
 
 // hasEvent reports whether an event of the object starts with prefix ("Type Reason: ...") and
 // contains every part.
-func hasEvent(t *testing.T, c client.Client, name, prefix string, parts ...string) bool {
+func hasEvent(t testing.TB, c client.Client, name, prefix string, parts ...string) bool {
 	t.Helper()
 	for _, e := range events(t, c, name) {
 		if !strings.HasPrefix(e, prefix) {
@@ -456,7 +456,7 @@ func hasEvent(t *testing.T, c client.Client, name, prefix string, parts ...strin
 
 // killAPIServer kills a cluster's kube-apiserver (its process group, SIGKILL) and waits until it is
 // gone: the cluster is unreachable, connections are refused.
-func killAPIServer(t *testing.T, env *testcluster.Env, cluster string) {
+func killAPIServer(t testing.TB, env *testcluster.Env, cluster string) {
 	t.Helper()
 	for _, p := range env.Processes() {
 		if p.Name == "kube-apiserver/"+cluster {
