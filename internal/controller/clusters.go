@@ -168,26 +168,26 @@ func (r *FleetReconciler) clusterEvents(f *fleetv1.Fleet, rep *fleet.Report, exi
 		switch o.State {
 		case fleet.Offline:
 			if fc := existing[o.Cluster]; fc == nil || fc.Status.State != fleetv1.StateOffline {
-				r.EventRecorder.Eventf(f, corev1.EventTypeWarning, ReasonOffline, "cluster %s: %s", o.Cluster, o.Message)
+				r.eventf(f, corev1.EventTypeWarning, ReasonOffline, "cluster %s: %s", o.Cluster, o.Message)
 			}
 			continue
 		case fleet.Failed:
-			r.EventRecorder.Event(f, corev1.EventTypeWarning, ReasonSyncFailed, truncate(fmt.Sprintf("cluster %s: revision %s: ", o.Cluster, revision), o.Message))
+			r.event(f, corev1.EventTypeWarning, ReasonSyncFailed, truncateTo(maxEvent, fmt.Sprintf("cluster %s: revision %s: ", o.Cluster, revision), o.Message))
 		case fleet.Invalid:
-			r.EventRecorder.Event(f, corev1.EventTypeWarning, ReasonValidationFailed,
-				truncate(fmt.Sprintf("cluster %s: revision %s does not validate for it, nothing applied: ", o.Cluster, revision), formatDiags(rep.Invalid[o.Cluster])))
+			r.event(f, corev1.EventTypeWarning, ReasonValidationFailed,
+				truncateTo(maxEvent, fmt.Sprintf("cluster %s: revision %s does not validate for it, nothing applied: ", o.Cluster, revision), formatDiags(rep.Invalid[o.Cluster])))
 		}
 		if o.Changed {
-			r.EventRecorder.Eventf(f, corev1.EventTypeNormal, ReasonSynced, "cluster %s: revision %s applied (%s)", o.Cluster, revision, o.Message)
+			r.eventf(f, corev1.EventTypeNormal, ReasonSynced, "cluster %s: revision %s applied (%s)", o.Cluster, revision, o.Message)
 		}
 		if o.Corrected > 0 {
-			r.EventRecorder.Eventf(f, corev1.EventTypeNormal, ReasonDriftCorrected, "cluster %s: %d drifted objects corrected", o.Cluster, o.Corrected)
+			r.eventf(f, corev1.EventTypeNormal, ReasonDriftCorrected, "cluster %s: %d drifted objects corrected", o.Cluster, o.Corrected)
 		}
 		if o.Drifted > 0 {
-			r.EventRecorder.Eventf(f, corev1.EventTypeWarning, ReasonDriftDetected, "cluster %s: %d objects drifted from git, left as they are (drift: report)", o.Cluster, o.Drifted)
+			r.eventf(f, corev1.EventTypeWarning, ReasonDriftDetected, "cluster %s: %d objects drifted from git, left as they are (drift: report)", o.Cluster, o.Drifted)
 		}
 		if o.Pruned > 0 {
-			r.EventRecorder.Eventf(f, corev1.EventTypeNormal, ReasonPruned, "cluster %s: %d objects that left git deleted", o.Cluster, o.Pruned)
+			r.eventf(f, corev1.EventTypeNormal, ReasonPruned, "cluster %s: %d objects that left git deleted", o.Cluster, o.Pruned)
 		}
 	}
 }

@@ -56,8 +56,12 @@ const (
 	ReasonDeletionPolicy = "DeletionPolicyNotSupported"
 )
 
-// maxMessage bounds condition messages below the API's 32 KiB limit (with room for a suffix).
-const maxMessage = 32*1024 - 512
+// maxMessage bounds condition messages below the API's 32 KiB limit (with room for a suffix), and
+// maxEvent event messages below the 1 KiB of events.k8s.io.
+const (
+	maxMessage = 32*1024 - 512
+	maxEvent   = 1024 - 64
+)
 
 var ownedConditions = []string{meta.ReadyCondition, meta.ReconcilingCondition, meta.StalledCondition}
 
@@ -141,7 +145,7 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 	revision := revisionOf(rev)
 	obj.Status.LastAttemptedRevision = revision
 	if rev.Stale {
-		r.EventRecorder.Eventf(obj, corev1.EventTypeWarning, ReasonGitOperationFailed,
+		r.eventf(obj, corev1.EventTypeWarning, ReasonGitOperationFailed,
 			"git remote unreachable, syncing the last good revision %s: %s", revision, rev.StaleReason)
 	}
 	connect, err := r.clusterConfigs(ctx, obj)
@@ -198,11 +202,21 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 	return next, nil
 }
 
+// event records an event on the Fleet, its message cut (at a "; " boundary if it can) to fit an
+// event; the whole of it is in the Fleet's conditions or FleetClusters.
+func (r *FleetReconciler) event(obj *fleetv1.Fleet, eventType, reason, msg string) {
+	r.EventRecorder.Event(obj, eventType, reason, truncateTo(maxEvent, "", msg))
+}
+
+func (r *FleetReconciler) eventf(obj *fleetv1.Fleet, eventType, reason, format string, args ...any) {
+	r.event(obj, eventType, reason, fmt.Sprintf(format, args...))
+}
+
 // fail marks the Fleet not Ready and records a warning event with the same message.
 func (r *FleetReconciler) fail(obj *fleetv1.Fleet, reason, msg string) {
 	msg = truncate(msg, "")
 	conditions.MarkFalse(obj, meta.ReadyCondition, reason, "%s", msg)
-	r.EventRecorder.Event(obj, corev1.EventTypeWarning, reason, msg)
+	r.event(obj, corev1.EventTypeWarning, reason, msg)
 }
 
 // finalize honours spec.deletionPolicy and lets the Fleet go. Orphan is the only policy implemented:
@@ -212,7 +226,7 @@ func (r *FleetReconciler) finalize(ctx context.Context, obj *fleetv1.Fleet, star
 		return nil
 	}
 	if obj.Spec.DeletionPolicy == fleetv1.DeletionDelete {
-		r.EventRecorder.Event(obj, corev1.EventTypeWarning, ReasonDeletionPolicy,
+		r.event(obj, corev1.EventTypeWarning, ReasonDeletionPolicy,
 			"deletionPolicy Delete is not implemented: what the Fleet applied is left in every cluster (Orphan)")
 	}
 	// FleetClusters are owned by the Fleet (the garbage collector removes them); they go now.
@@ -363,13 +377,15 @@ func formatDiags(l diag.List) string {
 
 // truncate joins prefix and list, cutting the list at a "; " boundary to stay under maxMessage and
 // saying how much was left out.
-func truncate(prefix, list string) string {
-	if len(prefix)+len(list) <= maxMessage {
+func truncate(prefix, list string) string { return truncateTo(maxMessage, prefix, list) }
+
+func truncateTo(limit int, prefix, list string) string {
+	if len(prefix)+len(list) <= limit {
 		return prefix + list
 	}
-	room := maxMessage - len(prefix)
+	room := limit - len(prefix)
 	if room <= 0 {
-		return strings.ToValidUTF8(prefix[:maxMessage], "") + "... (message truncated)"
+		return strings.ToValidUTF8(prefix[:limit], "") + "... (message truncated)"
 	}
 	cut := list[:room]
 	if i := strings.LastIndex(cut, "; "); i >= 0 {
