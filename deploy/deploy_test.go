@@ -81,6 +81,7 @@ func TestControllerBase(t *testing.T) {
 		"RoleBinding/vmo-cue-controller",
 		"Deployment/vmo-cue-controller",
 		"Service/vmo-cue-controller-metrics",
+		"Service/vmo-cue-controller-webhook",
 	}, names(objs), "no ClusterRole: the controller's rights end at its namespace")
 	for _, o := range objs {
 		switch o.GetKind() {

@@ -48,6 +48,9 @@ type Outcome struct {
 	Message string
 	Started time.Time
 	Took    time.Duration
+	// What a real cluster's sync found: the VMs git declares for it, objects left drifted (drift
+	// report), drifted objects corrected, objects pruned, and orphans (left git, kept).
+	VMs, Drifted, Corrected, Pruned, Orphans int
 }
 
 // Target is one cluster as the scheduler sees it.

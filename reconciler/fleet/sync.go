@@ -6,6 +6,8 @@ import (
 	"sort"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
@@ -25,6 +27,9 @@ type Options struct {
 	Revision string
 	// Kubeconfig holds one context per cluster (the cluster's declared context, else its name).
 	Kubeconfig string
+	// RESTConfig, if set, is used instead of Kubeconfig to reach a cluster: it gets the cluster's
+	// name and its declared kubeconfig context. Its errors must not carry credentials.
+	RESTConfig func(cluster, context string) (*rest.Config, error)
 	// Selector limits the sync to clusters with these labels.
 	Selector map[string]string
 	Drift    reconciler.DriftMode
@@ -41,6 +46,9 @@ type Options struct {
 	// RetryOffline tries offline clusters now, ignoring their backoff.
 	RetryOffline bool
 	Progress     func(Outcome)
+
+	// Select, if set, also limits the sync to clusters whose labels it accepts.
+	Select func(labels map[string]string) bool
 }
 
 // Report is the result of a fleet sync.
@@ -96,7 +104,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 	byName := map[string]*validate.Cluster{}
 	for _, c := range res.Clusters {
 		// A cluster whose evaluation was stopped is reported whatever the selector: its labels are unknown.
-		if c.Unevaluated == "" && (!c.Declared || !matches(c.Labels, opts.Selector)) {
+		if c.Unevaluated == "" && (!c.Declared || !matches(c.Labels, opts.Selector) || (opts.Select != nil && !opts.Select(c.Labels))) {
 			continue
 		}
 		if !c.Valid() {

@@ -38,12 +38,27 @@ func restConfig(kubeconfig, context string, connectTimeout time.Duration) (*rest
 	return cfg, nil
 }
 
+// config is the cluster's connection: from Options.RESTConfig when set, else its kubeconfig context.
+func (t *clusterTarget) config() (*rest.Config, error) {
+	if t.opts.RESTConfig == nil {
+		return restConfig(t.opts.Kubeconfig, t.vc.Context, t.opts.ConnectTimeout)
+	}
+	cfg, err := t.opts.RESTConfig(t.vc.Name, t.vc.Context)
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Dial = (&net.Dialer{Timeout: t.opts.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	cfg.Timeout = 2 * time.Minute
+	return cfg, nil
+}
+
 func (t *clusterTarget) Connect(ctx context.Context) error {
 	if r := t.opts.State.Get(t.vc.Name); !t.opts.RetryOffline && r.State == Offline && time.Now().Before(r.NextRetry) {
 		return &OfflineError{Err: fmt.Errorf("offline since %s; next try after %s (backoff)",
 			r.OfflineSince.UTC().Format(time.RFC3339), r.NextRetry.UTC().Format(time.RFC3339))}
 	}
-	cfg, err := restConfig(t.opts.Kubeconfig, t.vc.Context, t.opts.ConnectTimeout)
+	cfg, err := t.config()
 	if err != nil {
 		return err
 	}
@@ -72,7 +87,7 @@ func (t *clusterTarget) offline(err error) error {
 }
 
 func (t *clusterTarget) Sync(ctx context.Context) Outcome {
-	o := Outcome{Cluster: t.vc.Name}
+	o := Outcome{Cluster: t.vc.Name, VMs: len(t.vc.VMs)}
 	status := ClusterStatus{Cluster: t.vc.Name, Revision: t.opts.Revision, VMs: len(t.vc.VMs)}
 	writing := false // set once anything may have been written
 	d, err := desired.Render(t.vc)
@@ -140,6 +155,7 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 		o.Message = summary(res, o.Message)
 		status.Drifted = len(res.Drifted)
 		status.Orphans = len(res.Orphans)
+		o.Drifted, o.Corrected, o.Pruned, o.Orphans = len(res.Drifted), len(res.Corrected), len(res.Pruned), len(res.Orphans)
 		if len(res.Pending) > 0 && o.State != Failed {
 			o.State = Syncing
 		}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/vmo-cue/vmo-cue/internal/controller"
+)
+
+func newControllerCmd(g *globalFlags) *cobra.Command {
+	o := controller.RunOptions{}
+	var kubeconfig, kubeContext, logLevel string
+	var qps float32
+	var burst int
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Run the fleet controller: reconcile the Fleets of a namespace of the management cluster",
+		Long: `controller runs in a management cluster (deploy/controller) and reconciles the Fleets of its namespace:
+each on change, on its interval, and at once when a git server's webhook says its branch moved
+(POST /hook/<namespace>/<fleet> on --webhook-bind-address, signed with the key webhook-token of the
+Secret named by spec.source.secretRef: GitHub X-Hub-Signature-256, Gitea X-Gitea-Signature, GitLab
+X-Gitlab-Token). Each pass fetches one revision, validates it (a bad commit applies nothing), syncs
+the selected reachable clusters in a rollout and records one FleetCluster per cluster. Target
+clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<name> (key kubeconfig).`,
+		Args: usageArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := zap.Options{TimeEncoder: zapcore.RFC3339NanoTimeEncoder}
+			switch logLevel {
+			case "info":
+			case "debug":
+				opts.Level = zapcore.DebugLevel
+			default:
+				return &exitCode{code: exitError, err: fmt.Errorf("--log-level %q: want info or debug", logLevel)}
+			}
+			log := zap.New(zap.UseFlagOptions(&opts))
+			ctrl.SetLogger(log)
+			o.Log = log
+			o.MaxFileSize = g.maxFileSize
+			if o.Namespace == "" {
+				o.Namespace = os.Getenv("POD_NAMESPACE")
+			}
+			if o.CacheDir == "" {
+				base, err := os.UserCacheDir()
+				if err != nil {
+					return &exitCode{code: exitError, err: fmt.Errorf("no --cache-dir and no user cache directory: %w", err)}
+				}
+				o.CacheDir = filepath.Join(base, "vmo-cue", "controller")
+			}
+			cfg, err := managementConfig(kubeconfig, kubeContext)
+			if err != nil {
+				return &exitCode{code: exitError, err: err}
+			}
+			cfg.QPS, cfg.Burst = qps, burst
+			if err := controller.Run(ctrl.SetupSignalHandler(), cfg, o); err != nil {
+				return &exitCode{code: exitError, err: err}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the management cluster (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)")
+	fl.StringVar(&kubeContext, "context", "", "context of --kubeconfig (default: its current context)")
+	fl.Float32Var(&qps, "kube-api-qps", 50, "requests per second to the management cluster's API server, at most")
+	fl.IntVar(&burst, "kube-api-burst", 300, "burst of requests to the management cluster's API server, at most")
+	fl.StringVar(&o.Namespace, "namespace", "", "namespace whose Fleets are served (default: $POD_NAMESPACE)")
+	fl.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
+	fl.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":9440", "address of /healthz and /readyz")
+	fl.StringVar(&o.WebhookAddr, "webhook-bind-address", ":9292", "address of the webhook receiver (/hook/<namespace>/<fleet>)")
+	fl.BoolVar(&o.LeaderElect, "leader-elect", false, "one replica acts at a time, through a Lease in the namespace")
+	fl.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", 35*time.Second, "how long the others wait before taking over from a leader that stopped renewing")
+	fl.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", 30*time.Second, "how long the leader tries to renew before it steps down")
+	fl.DurationVar(&o.RetryPeriod, "leader-election-retry-period", 5*time.Second, "how often candidates try to acquire or renew the Lease")
+	fl.StringVar(&o.WatchLabelSelector, "watch-label-selector", "", "serve only the Fleets with matching labels, e.g. 'sharding.fluxcd.io/key in (shard1)' (a Lease per shard)")
+	fl.IntVar(&o.Concurrent, "concurrent", 4, "Fleets reconciled at once")
+	fl.Uint8Var(&o.JitterPercent, "interval-jitter-percentage", 5, "spread each Fleet's interval by ± this percentage")
+	fl.StringVar(&o.CacheDir, "cache-dir", "", "git cache (default: the user cache directory)")
+	fl.DurationVar(&o.ConnectTimeout, "connect-timeout", 5*time.Second, "how long a target cluster has to answer before it is Offline")
+	fl.DurationVar(&o.PendingTimeout, "pending-timeout", 30*time.Second, "how long objects wait for their kind to exist in a target cluster")
+	fl.StringVar(&logLevel, "log-level", "info", "info or debug (JSON logs on stderr)")
+	return cmd
+}
+
+// managementConfig is the connection to the management cluster: --kubeconfig (and --context) when
+// given, else in-cluster, $KUBECONFIG or ~/.kube/config.
+func managementConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
+	if kubeconfig == "" && kubeContext == "" {
+		cfg, err := ctrl.GetConfig()
+		if err != nil {
+			return nil, fmt.Errorf("management cluster: %w", err)
+		}
+		return cfg, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("management cluster: kubeconfig %s, context %q: %w", kubeconfig, kubeContext, err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,193 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	"github.com/fluxcd/pkg/runtime/patch"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
+	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+)
+
+// fleetClusters returns the FleetClusters the Fleet controls, by cluster.
+func (r *FleetReconciler) fleetClusters(ctx context.Context, f *fleetv1.Fleet) (map[string]*fleetv1.FleetCluster, error) {
+	var list fleetv1.FleetClusterList
+	if err := r.List(ctx, &list, client.InNamespace(f.Namespace), client.MatchingFields{fleetIndex: f.Name}); err != nil {
+		return nil, fmt.Errorf("listing the FleetClusters of Fleet %s/%s: %w", f.Namespace, f.Name, err)
+	}
+	existing := map[string]*fleetv1.FleetCluster{}
+	for i := range list.Items {
+		fc := &list.Items[i]
+		if metav1.IsControlledBy(fc, f) {
+			existing[fc.Spec.Cluster] = fc
+		}
+	}
+	return existing, nil
+}
+
+// recordClusters writes one FleetCluster per cluster of the pass (created, owned by the Fleet, or
+// patched) and deletes those of clusters no longer selected. It returns the drifted objects per
+// cluster and the counts per state.
+func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, existing map[string]*fleetv1.FleetCluster, rep *fleet.Report,
+	revision string) (drifted map[string]int, counts fleetv1.ClusterCounts, err error) {
+	drifted = map[string]int{}
+	now := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
+	for _, o := range rep.Outcomes {
+		fc := existing[o.Cluster]
+		delete(existing, o.Cluster)
+		if fc == nil {
+			if fc, err = r.createFleetCluster(ctx, f, o.Cluster); err != nil {
+				return nil, counts, err
+			}
+		}
+		patcher := r.patcher(fc)
+		applyOutcome(fc, o, rep, revision, now)
+		if err := patcher.Patch(ctx, fc, patch.WithFieldOwner(Name), patch.WithOwnedConditions{Conditions: []string{meta.ReadyCondition}},
+			patch.WithStatusObservedGeneration{}); err != nil {
+			return nil, counts, fmt.Errorf("patching FleetCluster %s/%s: %w", fc.Namespace, fc.Name, err)
+		}
+		counts.Add(fc.Status.State)
+		drifted[o.Cluster] = int(fc.Status.DriftedObjects)
+	}
+	// Clusters that left the fleet or the selection.
+	for _, fc := range existing {
+		if err := r.Delete(ctx, fc, client.Preconditions{UID: &fc.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return nil, counts, fmt.Errorf("deleting FleetCluster %s/%s of a cluster no longer selected: %w", fc.Namespace, fc.Name, err)
+		}
+	}
+	return drifted, counts, nil
+}
+
+// createFleetCluster creates a cluster's FleetCluster, controlled by its Fleet; one that exists
+// already (created by the previous pass and not yet in the cache) is read from the API server.
+func (r *FleetReconciler) createFleetCluster(ctx context.Context, f *fleetv1.Fleet, cluster string) (*fleetv1.FleetCluster, error) {
+	fc := &fleetv1.FleetCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: fleetClusterName(f.Name, cluster), Namespace: f.Namespace, Labels: map[string]string{}},
+		Spec:       fleetv1.FleetClusterSpec{Fleet: f.Name, Cluster: cluster},
+	}
+	for k, v := range map[string]string{fleetv1.FleetLabel: f.Name, fleetv1.ClusterLabel: cluster} {
+		if len(validation.IsValidLabelValue(v)) == 0 {
+			fc.Labels[k] = v
+		}
+	}
+	if err := controllerutil.SetControllerReference(f, fc, r.Client.Scheme()); err != nil {
+		return nil, fmt.Errorf("FleetCluster %s/%s: %w", fc.Namespace, fc.Name, err)
+	}
+	err := r.Create(ctx, fc, client.FieldOwner(Name))
+	if apierrors.IsAlreadyExists(err) {
+		err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(fc), fc)
+		if err == nil && !metav1.IsControlledBy(fc, f) {
+			err = fmt.Errorf("it exists and is not controlled by Fleet %s", f.Name)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating FleetCluster %s/%s: %w", fc.Namespace, fc.Name, err)
+	}
+	return fc, nil
+}
+
+// applyOutcome writes what the pass found into a FleetCluster. A cluster that could not be synced
+// (offline, failed, held, invalid) keeps its revision, its sync time and its counts.
+func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, revision string, now metav1.Time) {
+	st := &fc.Status
+	if o.Wave != "" {
+		fc.Spec.Wave = o.Wave
+	}
+	msg := o.Message
+	synced := false
+	switch o.State {
+	case fleet.InSync, fleet.Synced:
+		st.State, synced = fleetv1.StateInSync, true
+	case fleet.Drifted:
+		st.State, synced = fleetv1.StateDrifted, true
+	case fleet.Syncing:
+		st.State = fleetv1.StateSyncing
+		st.LastSeenTime = &now
+	case fleet.Offline:
+		st.State = fleetv1.StateOffline
+	case fleet.Held:
+		st.State = fleetv1.StatePending
+	case fleet.Invalid:
+		st.State = fleetv1.StateFailed
+		msg = truncate(fmt.Sprintf("revision %s does not validate for this cluster, nothing applied: ", revision), formatDiags(rep.Invalid[o.Cluster]))
+	default:
+		st.State = fleetv1.StateFailed
+	}
+	if o.State != fleet.Held && o.State != fleet.Invalid {
+		fc.Spec.ReleasedRevision = revision
+	}
+	if synced {
+		st.Revision, st.LastSyncTime, st.LastSeenTime = revision, &now, &now
+	}
+	if synced || o.State == fleet.Syncing {
+		st.DriftedObjects, st.Orphans, st.VMs = int32(o.Drifted), int32(o.Orphans), int32(o.VMs)
+	}
+	st.Message = truncate(msg, "")
+	if st.State == fleetv1.StateInSync {
+		conditions.MarkTrue(fc, meta.ReadyCondition, meta.ReconciliationSucceededReason, "revision %s applied", revision)
+	} else {
+		conditions.MarkFalse(fc, meta.ReadyCondition, string(st.State), "%s", st.Message)
+	}
+}
+
+// fleetClusterName is "<fleet>.<cluster>" (a cluster's name is a DNS label, so the name is never
+// ambiguous), or, for a name that would not be a valid object name, the fleet's name and a hash.
+func fleetClusterName(fleetName, cluster string) string {
+	name := fleetName + "." + cluster
+	if len(validation.IsDNS1123Label(cluster)) == 0 && len(validation.IsDNS1123Subdomain(name)) == 0 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(fleetName + "\x00" + cluster))
+	h := hex.EncodeToString(sum[:])[:12]
+	prefix := fleetName
+	if max := validation.DNS1123SubdomainMaxLength - len(h) - 1; len(prefix) > max {
+		prefix = strings.TrimRight(prefix[:max], ".-")
+	}
+	return prefix + "." + h
+}
+
+// clusterEvents records what happened to each cluster, as events on the Fleet: a sync that wrote,
+// drift corrected or left, prunes, a cluster gone offline (once, when it goes: existing holds the
+// FleetClusters as they were before the pass), failures and clusters whose definitions do not
+// validate.
+func (r *FleetReconciler) clusterEvents(f *fleetv1.Fleet, rep *fleet.Report, existing map[string]*fleetv1.FleetCluster, revision string) {
+	for _, o := range rep.Outcomes {
+		switch o.State {
+		case fleet.Offline:
+			if fc := existing[o.Cluster]; fc == nil || fc.Status.State != fleetv1.StateOffline {
+				r.eventf(f, corev1.EventTypeWarning, ReasonOffline, "cluster %s: %s", o.Cluster, o.Message)
+			}
+			continue
+		case fleet.Failed:
+			r.event(f, corev1.EventTypeWarning, ReasonSyncFailed, truncateTo(maxEvent, fmt.Sprintf("cluster %s: revision %s: ", o.Cluster, revision), o.Message))
+		case fleet.Invalid:
+			r.event(f, corev1.EventTypeWarning, ReasonValidationFailed,
+				truncateTo(maxEvent, fmt.Sprintf("cluster %s: revision %s does not validate for it, nothing applied: ", o.Cluster, revision), formatDiags(rep.Invalid[o.Cluster])))
+		}
+		if o.Changed {
+			r.eventf(f, corev1.EventTypeNormal, ReasonSynced, "cluster %s: revision %s applied (%s)", o.Cluster, revision, o.Message)
+		}
+		if o.Corrected > 0 {
+			r.eventf(f, corev1.EventTypeNormal, ReasonDriftCorrected, "cluster %s: %d drifted objects corrected", o.Cluster, o.Corrected)
+		}
+		if o.Drifted > 0 {
+			r.eventf(f, corev1.EventTypeWarning, ReasonDriftDetected, "cluster %s: %d objects drifted from git, left as they are (drift: report)", o.Cluster, o.Drifted)
+		}
+		if o.Pruned > 0 {
+			r.eventf(f, corev1.EventTypeNormal, ReasonPruned, "cluster %s: %d objects that left git deleted", o.Cluster, o.Pruned)
+		}
+	}
+}
