@@ -21,7 +21,7 @@ import (
 )
 
 func newStatusCmd() *cobra.Command {
-	var kubeconfig, output, stateDir string
+	var kubeconfig, output, stateDir, fleetRef, ctxName string
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "status",
@@ -30,11 +30,21 @@ func newStatusCmd() *cobra.Command {
 cluster: its state (InSync, Drifted, Syncing, Failed), the revision applied and when, drift, orphans and
 VM count. A cluster that does not answer within --timeout is Offline, with when this machine last saw it
 and the revision it last had, or Interrupted if this machine's last sync of it was cut off after the
-writes began (partly applied).`,
+writes began (partly applied).
+With --fleet NAMESPACE/NAME, status reads instead the controller's FleetClusters of that Fleet from the
+management cluster (the kubeconfig's current context, or --context): the same columns, as the
+controller last recorded them.`,
 		Args: usageArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "table" && output != "json" {
 				return &exitCode{code: exitError, err: fmt.Errorf("-o %s: want table or json", output)}
+			}
+			if fleetRef != "" {
+				list, err := fleetStatuses(kubeconfig, ctxName, fleetRef, timeout)
+				if err != nil {
+					return &exitCode{code: exitError, err: err}
+				}
+				return printStatuses(cmd, output, list)
 			}
 			rules := clientcmd.NewDefaultClientConfigLoadingRules()
 			if kubeconfig != "" {
@@ -83,27 +93,34 @@ writes began (partly applied).`,
 				index[s.Cluster] = len(list)
 				list = append(list, *s)
 			}
-			sort.Slice(list, func(i, j int) bool { return list[i].Cluster < list[j].Cluster })
-			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CLUSTER\tSTATE\tREVISION\tSYNCED\tDRIFTED\tORPHANS\tVMS\tLAST SEEN")
-			for _, s := range list {
-				// Cluster, state and revision are read from the cluster itself: printed as names are.
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", diag.Name(s.Cluster), diag.Name(string(s.State)), diag.Name(shortRev(s.Revision)),
-					ago(s.Synced), s.Drifted, s.Orphans, s.VMs, ago(s.LastSeen))
-			}
-			return tw.Flush()
+			return printStatuses(cmd, output, list)
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
 	cmd.Flags().StringVar(&stateDir, "state-dir", defaultStateDir(), "where this machine remembers clusters (last seen, backoff)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long a cluster has to answer")
+	cmd.Flags().StringVar(&fleetRef, "fleet", "", "NAMESPACE/NAME: read the controller's FleetClusters of this Fleet from the management cluster")
+	cmd.Flags().StringVar(&ctxName, "context", "", "with --fleet: the management cluster's context (default: the current context)")
 	return cmd
+}
+
+// printStatuses prints the clusters' statuses, sorted by cluster, as a table or JSON.
+func printStatuses(cmd *cobra.Command, output string, list []fleet.ClusterStatus) error {
+	sort.Slice(list, func(i, j int) bool { return list[i].Cluster < list[j].Cluster })
+	if output == "json" {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tSTATE\tREVISION\tSYNCED\tDRIFTED\tORPHANS\tVMS\tLAST SEEN")
+	for _, s := range list {
+		// Cluster, state and revision are read from a cluster: printed as names are.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", diag.Name(s.Cluster), diag.Name(string(s.State)), diag.Name(shortRev(s.Revision)),
+			ago(s.Synced), s.Drifted, s.Orphans, s.VMs, ago(s.LastSeen))
+	}
+	return tw.Flush()
 }
 
 // readOne reads one context's status; nil for a reachable cluster vmo-cue never synced. reached is

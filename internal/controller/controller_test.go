@@ -2,9 +2,12 @@ package controller_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +158,29 @@ func TestFleetController(t *testing.T) {
 			return hasEvent(t, mgmt, fleetName, "Normal Synced: cluster edge-store-1: revision "+rev1+" applied") &&
 				hasEvent(t, mgmt, fleetName, "Normal Synced: cluster edge-store-2: revision "+rev1+" applied")
 		}, 10*time.Second, 100*time.Millisecond, "sync events: %v", events(t, mgmt, fleetName))
+	})
+
+	t.Run("vmo-cue status --fleet reads the FleetClusters from the management cluster", func(t *testing.T) {
+		kc := filepath.Join(t.TempDir(), "mgmt.kubeconfig")
+		require.NoError(t, os.WriteFile(kc, kubeconfig(t, env, "mgmt", "mgmt"), 0o600))
+		out, err := exec.Command(vmoCue, "status", "--kubeconfig", kc, "--fleet", namespace+"/"+fleetName, "-o", "json").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		var got []struct {
+			Cluster, State, Revision string
+			VMs                      int
+		}
+		require.NoError(t, json.Unmarshal(out, &got), "%s", out)
+		assert.Equal(t, []struct {
+			Cluster, State, Revision string
+			VMs                      int
+		}{{"edge-store-1", "InSync", rev1, 3}, {"edge-store-2", "InSync", rev1, 2}}, got)
+
+		out, err = exec.Command(vmoCue, "status", "--kubeconfig", kc, "--fleet", namespace+"/nope").CombinedOutput()
+		require.Error(t, err)
+		assert.Contains(t, string(out), "fleet "+namespace+"/nope: ")
+		out, err = exec.Command(vmoCue, "status", "--kubeconfig", kc, "--fleet", "no-slash").CombinedOutput()
+		require.Error(t, err)
+		assert.Contains(t, string(out), "--fleet no-slash: want NAMESPACE/NAME")
 	})
 
 	t.Run("serves probes and metrics", func(t *testing.T) {
