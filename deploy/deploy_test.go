@@ -139,7 +139,7 @@ func checkRights(t *testing.T, kube kubernetes.Interface) {
 		{"delete", fleetGroup, "fleetclusters", "", namespace, true},
 		{"patch", fleetGroup, "fleetclusters", "status", namespace, true},
 		{"list", "", "secrets", "", namespace, true},
-		{"watch", "", "secrets", "", namespace, true},
+		{"watch", "", "secrets", "", namespace, false},
 		{"create", "", "events", "", namespace, true},
 		{"patch", "events.k8s.io", "events", "", namespace, true},
 		{"create", "coordination.k8s.io", "leases", "", namespace, true},
