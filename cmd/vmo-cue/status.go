@@ -140,7 +140,7 @@ func readOne(raw *clientcmdapi.Config, ctxName string, timeout time.Duration, st
 			// Its last sync was cut off after the writes began: partly applied, not just away.
 			st = fleet.Interrupted
 		}
-		return &fleet.ClusterStatus{Cluster: name, Context: ctxName, State: st, Revision: r.Revision, LastSeen: r.LastSeen, Message: msg}
+		return &fleet.ClusterStatus{Cluster: name, Context: ctxName, State: st, Revision: r.Revision, VMs: r.VMs, LastSeen: r.LastSeen, Message: msg}
 	}
 	if err != nil {
 		return offline(err.Error()), false

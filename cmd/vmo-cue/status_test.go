@@ -85,6 +85,7 @@ func TestStatusReportsOfflineFromLocalState(t *testing.T) {
 	assert.Equal(t, "rev-2", up.Revision, "read from the cluster")
 	assert.Equal(t, fleet.Offline, down.State)
 	assert.Equal(t, "rev-1", down.Revision, "the revision it last had, from the local state")
+	assert.Equal(t, 2, down.VMs, "the VMs it last had, from the local state (pos-server, alarm-bridge)")
 	assert.True(t, lastSeen.Equal(down.LastSeen), "last seen %s, want %s from the local state", down.LastSeen, lastSeen)
 	assert.Contains(t, down.Message, "unreachable: ", "names the cause")
 

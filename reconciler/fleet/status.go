@@ -108,8 +108,10 @@ type LocalState struct {
 
 // Remembered is one cluster in the local state.
 type Remembered struct {
-	LastSeen     time.Time `json:"lastSeen,omitempty"`
-	Revision     string    `json:"revision,omitempty"`
+	LastSeen time.Time `json:"lastSeen,omitempty"`
+	Revision string    `json:"revision,omitempty"`
+	// VMs is how many VMs the cluster had at that revision (shown while it is offline).
+	VMs          int       `json:"vms,omitempty"`
 	State        State     `json:"state,omitempty"`
 	Failures     int       `json:"failures,omitempty"`
 	NextRetry    time.Time `json:"nextRetry,omitempty"`

@@ -172,7 +172,7 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	t.opts.State.Update(t.vc.Name, func(r *Remembered) {
 		r.LastSeen, r.State, r.Failures, r.NextRetry = time.Now(), o.State, 0, time.Time{}
 		if o.State != Failed {
-			r.Revision = t.opts.Revision
+			r.Revision, r.VMs = t.opts.Revision, status.VMs
 		}
 	})
 	return o
