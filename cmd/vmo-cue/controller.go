@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/vmo-cue/vmo-cue/internal/controller"
+	"github.com/vmo-cue/vmo-cue/internal/engine"
 )
 
 func newControllerCmd(g *globalFlags) *cobra.Command {
@@ -45,6 +46,9 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 			ctrl.SetLogger(log)
 			o.Log = log
 			o.MaxFileSize = g.maxFileSize
+			// The CLI's budget without its re-execution hook: a controller must not exec itself.
+			o.Budget = engine.Budget{Timeout: g.evalTimeout, Memory: uint64(g.evalMemory),
+				TimeoutSetting: "--eval-timeout", MemorySetting: "--eval-memory"}
 			if o.Namespace == "" {
 				o.Namespace = os.Getenv("POD_NAMESPACE")
 			}

@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
+	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -48,6 +49,10 @@ type Options struct {
 	PendingTimeout time.Duration
 	// MaxFileSize bounds the files read from a fleet repository (fleetfs' default if 0).
 	MaxFileSize int64
+	// Budget bounds each cluster's evaluation (engine.Budget, without a re-execution hook): a commit
+	// whose CUE runs away fails that cluster after the timeout instead of hanging every pass. The
+	// runaway goroutine itself runs on (see engine.Budget); a worker process would end it.
+	Budget engine.Budget
 	// Concurrent is the number of Fleets reconciled at once.
 	Concurrent int
 }

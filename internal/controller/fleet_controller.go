@@ -158,7 +158,7 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 	if obj.Spec.Drift == fleetv1.DriftReport {
 		drift = reconciler.DriftReport
 	}
-	rep, err := fleet.Sync(ctx, fleet.Options{Dir: rev.Dir, MaxFileSize: r.MaxFileSize, Revision: revision, RESTConfig: connect,
+	rep, err := fleet.Sync(ctx, fleet.Options{Dir: rev.Dir, MaxFileSize: r.MaxFileSize, Budget: r.Budget, Revision: revision, RESTConfig: connect,
 		Select: sel, Drift: drift, Prune: obj.Spec.Prune, ConnectTimeout: r.ConnectTimeout, PendingTimeout: r.PendingTimeout,
 		State: r.state(key)})
 	if err != nil {
