@@ -234,6 +234,9 @@ type ClusterCounts struct {
 	// +kubebuilder:default=0
 	// +optional
 	Pending int32 `json:"pending"`
+	// +kubebuilder:default=0
+	// +optional
+	Interrupted int32 `json:"interrupted"`
 }
 
 // Add counts one cluster in the given state (and in Total). A state not listed counts only in Total.
@@ -252,6 +255,8 @@ func (c *ClusterCounts) Add(s ClusterState) {
 		c.Offline++
 	case StatePending:
 		c.Pending++
+	case StateInterrupted:
+		c.Interrupted++
 	}
 }
 

@@ -5,7 +5,7 @@ import (
 )
 
 // ClusterState is where one cluster of a fleet stands.
-// +kubebuilder:validation:Enum=InSync;Drifted;Syncing;Failed;Offline;Pending
+// +kubebuilder:validation:Enum=InSync;Drifted;Syncing;Failed;Offline;Pending;Interrupted
 type ClusterState string
 
 const (
@@ -24,7 +24,36 @@ const (
 	StateOffline ClusterState = "Offline"
 	// StatePending: the cluster waits for its wave (an earlier wave is rolling out or failed).
 	StatePending ClusterState = "Pending"
+	// StateInterrupted: the cluster was lost after the sync's writes began; the revision is not proven
+	// there. It counts as a failure (it holds later waves) and the next sync resumes it at once.
+	StateInterrupted ClusterState = "Interrupted"
 )
+
+// ClusterMode says how a cluster is reached: pushed to by the controller through its kubeconfig Secret,
+// or synced from inside by its own agent (pull), which reports into this FleetCluster.
+// +kubebuilder:validation:Enum=push;pull
+type ClusterMode string
+
+const (
+	// ModePush: the controller syncs the cluster through its kubeconfig Secret.
+	ModePush ClusterMode = "push"
+	// ModePull: an agent inside the cluster syncs it (vmo-cue agent) and writes this FleetCluster's
+	// status; the controller releases revisions to it through spec.releasedRevision.
+	ModePull ClusterMode = "pull"
+)
+
+// ContestedObject is an object another manager keeps changing: the agent stopped correcting it.
+type ContestedObject struct {
+	// Object is the object, as kind/namespace/name (kind/name when cluster-scoped).
+	// +required
+	Object string `json:"object"`
+	// Manager is the field manager that kept changing it.
+	// +optional
+	Manager string `json:"manager,omitempty"`
+	// Corrections is how many times it was corrected before vmo-cue gave up.
+	// +optional
+	Corrections int32 `json:"corrections,omitempty"`
+}
 
 // FleetClusterSpec says which cluster of which Fleet this is, and what the controller released to it.
 // +kubebuilder:validation:XValidation:rule="self.fleet == oldSelf.fleet && self.cluster == oldSelf.cluster",message="fleet and cluster cannot be changed"
@@ -49,6 +78,10 @@ type FleetClusterSpec struct {
 	// other.
 	// +optional
 	ReleasedRevision string `json:"releasedRevision,omitempty"`
+
+	// Mode is how the cluster is reached, as the fleet repository declares it (push by default).
+	// +optional
+	Mode ClusterMode `json:"mode,omitempty"`
 }
 
 // FleetClusterStatus is the sync state of one cluster.
@@ -79,6 +112,22 @@ type FleetClusterStatus struct {
 	// +optional
 	LastSeenTime *metav1.Time `json:"lastSeenTime,omitempty"`
 
+	// LastHeartbeatTime is when the cluster's agent (pull mode) last reported; the controller marks the
+	// cluster Offline when it is older than its threshold.
+	// +optional
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+
+	// Drifted names (kind/namespace/name) the objects that differed from git at the last sync, at most
+	// 50 (DriftedObjects counts them all).
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	Drifted []string `json:"drifted,omitempty"`
+
+	// Contested lists objects another manager keeps changing, which vmo-cue stopped correcting.
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	Contested []ContestedObject `json:"contested,omitempty"`
+
 	// DriftedObjects is the number of objects that differed from git at the last sync.
 	// +kubebuilder:default=0
 	// +optional
@@ -108,6 +157,7 @@ type FleetClusterStatus struct {
 // +kubebuilder:resource:shortName=fc,categories=vmo-cue
 // +kubebuilder:printcolumn:name="Fleet",type=string,JSONPath=`.spec.fleet`
 // +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.spec.cluster`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`,priority=1
 // +kubebuilder:printcolumn:name="Wave",type=string,JSONPath=`.spec.wave`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
 // +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.revision`

@@ -23,8 +23,8 @@ func TestClusterCountsAdd(t *testing.T) {
 		want   ClusterCounts
 	}{
 		{"none", nil, ClusterCounts{}},
-		{"one of each", []ClusterState{StateInSync, StateDrifted, StateSyncing, StateFailed, StateOffline, StatePending},
-			ClusterCounts{Total: 6, InSync: 1, Drifted: 1, Syncing: 1, Failed: 1, Offline: 1, Pending: 1}},
+		{"one of each", []ClusterState{StateInSync, StateDrifted, StateSyncing, StateFailed, StateOffline, StatePending, StateInterrupted},
+			ClusterCounts{Total: 7, InSync: 1, Drifted: 1, Syncing: 1, Failed: 1, Offline: 1, Pending: 1, Interrupted: 1}},
 		{"repeated", []ClusterState{StateInSync, StateInSync, StateOffline}, ClusterCounts{Total: 3, InSync: 2, Offline: 1}},
 		{"no state yet counts in total only", []ClusterState{"", StateFailed}, ClusterCounts{Total: 2, Failed: 1}},
 	}
