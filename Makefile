@@ -59,9 +59,14 @@ bench-reconcile: testenv
 	@echo "==> go test -bench ./reconciler/ (each benchmark starts its own API servers)"
 	set -o pipefail; $(GO) test ./reconciler/ -run '^$$' -bench . -benchtime 1x -count $${BENCH_RUNS:-1} -v 2>&1 | grep -E 'bench_test.go:[0-9]+: [a-z]|^Benchmark.*-[0-9]|^(ok|FAIL|---)'
 
+## lint: gofmt, go vet and staticcheck (pinned in hack/tools/go.mod, built into .cache/bin on first use).
+STATICCHECK := $(CURDIR)/.cache/bin/staticcheck
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet ./...
+	@[ -x $(STATICCHECK) ] || { echo "==> building staticcheck (hack/tools; a minute the first time)"; $(GO) -C hack/tools build -o $(STATICCHECK) honnef.co/go/tools/cmd/staticcheck; }
+	@echo "==> staticcheck ./... (a few minutes)"
+	$(STATICCHECK) ./...
 
 ## testenv: build pinned kube-apiserver and etcd from source (minutes the first time, seconds after).
 testenv:
