@@ -120,6 +120,10 @@ func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, 
 		st.State = fleetv1.StateOffline
 	case fleet.Held:
 		st.State = fleetv1.StatePending
+	case fleet.Interrupted:
+		// Lost after the writes began: partly at the new revision (not proven there), seen just now.
+		st.State = fleetv1.StateInterrupted
+		st.LastSeenTime = &now
 	case fleet.Invalid:
 		st.State = fleetv1.StateFailed
 		msg = truncate(fmt.Sprintf("revision %s does not validate for this cluster, nothing applied: ", revision), formatDiags(rep.Invalid[o.Cluster]))
