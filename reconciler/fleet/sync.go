@@ -47,6 +47,11 @@ type Options struct {
 	RetryOffline bool
 	Progress     func(Outcome)
 
+	// Pull, if set, stands in for every cluster declared `mode: "pull"`: nothing connects to such a
+	// cluster, the Target returned reports what its agent said (Awaiting until it has the revision).
+	// Nil (the CLI): the mode is ignored and every cluster is pushed to.
+	Pull func(cluster string) Target
+
 	// Select, if set, also limits the sync to clusters whose labels it accepts.
 	Select func(labels map[string]string) bool
 }
@@ -127,6 +132,10 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 		}
 		w := Wave{Name: names[i]}
 		for _, n := range members {
+			if opts.Pull != nil && byName[n].Mode == "pull" {
+				w.Targets = append(w.Targets, opts.Pull(n))
+				continue
+			}
 			w.Targets = append(w.Targets, &clusterTarget{vc: byName[n], opts: &opts, health: rollout.health, timeout: rollout.healthTimeout})
 		}
 		waves = append(waves, w)
