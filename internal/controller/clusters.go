@@ -40,20 +40,33 @@ func (r *FleetReconciler) fleetClusters(ctx context.Context, f *fleetv1.Fleet) (
 
 // recordClusters writes one FleetCluster per cluster of the pass (created, owned by the Fleet, or
 // patched) and deletes those of clusters no longer selected. It returns the drifted objects per
-// cluster and the counts per state.
+// cluster and the counts per state. Of pull clusters (pulls), only the spec is written.
 func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, existing map[string]*fleetv1.FleetCluster, rep *fleet.Report,
-	revision string) (drifted map[string]int, counts fleetv1.ClusterCounts, err error) {
+	revision string, pulls map[string]struct{}) (drifted map[string]int, counts fleetv1.ClusterCounts, err error) {
 	drifted = map[string]int{}
 	now := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
 	for _, o := range rep.Outcomes {
 		fc := existing[o.Cluster]
 		delete(existing, o.Cluster)
+		_, pull := pulls[o.Cluster]
+		// An invalid cluster never reaches the rollout: it stays as its FleetCluster says.
+		pull = pull || (o.State == fleet.Invalid && fc != nil && fc.Spec.Mode == fleetv1.ModePull)
 		if fc == nil {
-			if fc, err = r.createFleetCluster(ctx, f, o.Cluster); err != nil {
+			if fc, err = r.createFleetCluster(ctx, f, o.Cluster, pull); err != nil {
 				return nil, counts, err
 			}
 		}
+		if pull {
+			// The agent writes the status; the controller its spec (the released revision).
+			if err := r.recordPull(ctx, fc, o, revision); err != nil {
+				return nil, counts, err
+			}
+			counts.Add(pullState(o))
+			drifted[o.Cluster] = int(fc.Status.DriftedObjects)
+			continue
+		}
 		patcher := r.patcher(fc)
+		fc.Spec.Mode = fleetv1.ModePush
 		applyOutcome(fc, o, rep, revision, now)
 		if err := patcher.Patch(ctx, fc, patch.WithFieldOwner(Name), patch.WithOwnedConditions{Conditions: []string{meta.ReadyCondition}},
 			patch.WithStatusObservedGeneration{}); err != nil {
@@ -73,10 +86,14 @@ func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, 
 
 // createFleetCluster creates a cluster's FleetCluster, controlled by its Fleet; one that exists
 // already (created by the previous pass and not yet in the cache) is read from the API server.
-func (r *FleetReconciler) createFleetCluster(ctx context.Context, f *fleetv1.Fleet, cluster string) (*fleetv1.FleetCluster, error) {
+func (r *FleetReconciler) createFleetCluster(ctx context.Context, f *fleetv1.Fleet, cluster string, pull bool) (*fleetv1.FleetCluster, error) {
+	mode := fleetv1.ModePush
+	if pull {
+		mode = fleetv1.ModePull
+	}
 	fc := &fleetv1.FleetCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: fleetClusterName(f.Name, cluster), Namespace: f.Namespace, Labels: map[string]string{}},
-		Spec:       fleetv1.FleetClusterSpec{Fleet: f.Name, Cluster: cluster},
+		Spec:       fleetv1.FleetClusterSpec{Fleet: f.Name, Cluster: cluster, Mode: mode},
 	}
 	for k, v := range map[string]string{fleetv1.FleetLabel: f.Name, fleetv1.ClusterLabel: cluster} {
 		if len(validation.IsValidLabelValue(v)) == 0 {
@@ -195,3 +212,7 @@ func (r *FleetReconciler) clusterEvents(f *fleetv1.Fleet, rep *fleet.Report, exi
 		}
 	}
 }
+
+// FleetClusterName is the name of the FleetCluster of a cluster of a Fleet (what an agent's
+// credential names in its Role).
+func FleetClusterName(fleetName, cluster string) string { return fleetClusterName(fleetName, cluster) }

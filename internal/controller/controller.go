@@ -55,6 +55,9 @@ type Options struct {
 	Budget engine.Budget
 	// Concurrent is the number of Fleets reconciled at once.
 	Concurrent int
+	// AgentOfflineAfter: a pull cluster whose agent's heartbeat is older is Offline
+	// (DefaultAgentOfflineAfter if 0).
+	AgentOfflineAfter time.Duration
 }
 
 // FleetReconciler reconciles Fleets.
@@ -100,12 +103,13 @@ func (r *FleetReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1.Fleet{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
-		// A FleetCluster deleted by hand comes back at once; the controller's own writes of
-		// FleetClusters do not trigger reconciliations.
+		// A FleetCluster deleted by hand comes back at once; an agent reporting a new state or
+		// revision moves its Fleet's rollout on. The controller's own writes of FleetClusters and
+		// agents' mere heartbeats do not trigger reconciliations.
 		Watches(&fleetv1.FleetCluster{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &fleetv1.Fleet{}, handler.OnlyControllerOwner()),
 			builder.WithPredicates(predicate.Funcs{
 				CreateFunc:  func(event.CreateEvent) bool { return false },
-				UpdateFunc:  func(event.UpdateEvent) bool { return false },
+				UpdateFunc:  agentReported,
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
 		// The webhook receiver's requests.

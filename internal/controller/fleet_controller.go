@@ -158,9 +158,17 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 	if obj.Spec.Drift == fleetv1.DriftReport {
 		drift = reconciler.DriftReport
 	}
+	// The FleetClusters as the pass begins: what pull clusters' agents reported; pulls collects the
+	// pull clusters of the pass.
+	pulls := map[string]struct{}{}
+	existing, err := r.fleetClusters(ctx, obj)
+	if err != nil {
+		r.fail(obj, meta.ReconciliationFailedReason, err.Error())
+		return ctrl.Result{}, err
+	}
 	rep, err := fleet.Sync(ctx, fleet.Options{Dir: rev.Dir, MaxFileSize: r.MaxFileSize, Budget: r.Budget, Revision: revision, RESTConfig: connect,
 		Select: sel, Drift: drift, Prune: obj.Spec.Prune, ConnectTimeout: r.ConnectTimeout, PendingTimeout: r.PendingTimeout,
-		State: r.state(key)})
+		State: r.state(key), Pull: r.pullTargets(existing, revision, pulls)})
 	if err != nil {
 		r.fail(obj, meta.ReconciliationFailedReason, fmt.Sprintf("revision %s: %v", revision, err))
 		return ctrl.Result{}, err
@@ -176,13 +184,8 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 	}
 
 	recordStart := time.Now()
-	existing, err := r.fleetClusters(ctx, obj)
-	if err != nil {
-		r.fail(obj, meta.ReconciliationFailedReason, err.Error())
-		return ctrl.Result{}, err
-	}
 	r.clusterEvents(obj, rep, existing, revision)
-	drifted, counts, err := r.recordClusters(ctx, obj, existing, rep, revision)
+	drifted, counts, err := r.recordClusters(ctx, obj, existing, rep, revision, pulls)
 	if err != nil {
 		r.fail(obj, meta.ReconciliationFailedReason, err.Error())
 		return ctrl.Result{}, err
