@@ -42,13 +42,13 @@ func (r *FleetReconciler) fleetClusters(ctx context.Context, f *fleetv1.Fleet) (
 // patched) and deletes those of clusters no longer selected. It returns the drifted objects per
 // cluster and the counts per state. Of pull clusters (pulls), only the spec is written.
 func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, existing map[string]*fleetv1.FleetCluster, rep *fleet.Report,
-	revision string, pulls map[string]struct{}) (drifted map[string]int, counts fleetv1.ClusterCounts, err error) {
+	revision string, p *pass) (drifted map[string]int, counts fleetv1.ClusterCounts, err error) {
 	drifted = map[string]int{}
 	now := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
 	for _, o := range rep.Outcomes {
 		fc := existing[o.Cluster]
 		delete(existing, o.Cluster)
-		_, pull := pulls[o.Cluster]
+		_, pull := p.pulls[o.Cluster]
 		// An invalid cluster never reaches the rollout: it stays as its FleetCluster says.
 		pull = pull || (o.State == fleet.Invalid && fc != nil && fc.Spec.Mode == fleetv1.ModePull)
 		if fc == nil {
@@ -65,12 +65,18 @@ func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, 
 			drifted[o.Cluster] = int(fc.Status.DriftedObjects)
 			continue
 		}
+		if p.wasSyncing(o.Cluster) {
+			fc.Status.State = fleetv1.StateSyncing // as the pass left it: the outcome is a change
+		}
 		patcher := r.patcher(fc)
 		fc.Spec.Mode = fleetv1.ModePush
 		applyOutcome(fc, o, rep, revision, now)
 		if err := patcher.Patch(ctx, fc, patch.WithFieldOwner(Name), patch.WithOwnedConditions{Conditions: []string{meta.ReadyCondition}},
 			patch.WithStatusObservedGeneration{}); err != nil {
 			return nil, counts, fmt.Errorf("patching FleetCluster %s/%s: %w", fc.Namespace, fc.Name, err)
+		}
+		if err := r.adopted(ctx, fc, o, p); err != nil {
+			return nil, counts, err
 		}
 		counts.Add(fc.Status.State)
 		drifted[o.Cluster] = int(fc.Status.DriftedObjects)
@@ -146,6 +152,9 @@ func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, 
 		msg = truncate(fmt.Sprintf("revision %s does not validate for this cluster, nothing applied: ", revision), formatDiags(rep.Invalid[o.Cluster]))
 	default:
 		st.State = fleetv1.StateFailed
+		if o.Foreign {
+			msg += "; " + adoptHint
+		}
 	}
 	if o.State != fleet.Held && o.State != fleet.Invalid {
 		fc.Spec.ReleasedRevision = revision

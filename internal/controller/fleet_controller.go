@@ -158,17 +158,17 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 	if obj.Spec.Drift == fleetv1.DriftReport {
 		drift = reconciler.DriftReport
 	}
-	// The FleetClusters as the pass begins: what pull clusters' agents reported; pulls collects the
-	// pull clusters of the pass.
-	pulls := map[string]struct{}{}
+	// The FleetClusters as the pass begins: what pull clusters' agents reported, take-overs asked for.
 	existing, err := r.fleetClusters(ctx, obj)
 	if err != nil {
 		r.fail(obj, meta.ReconciliationFailedReason, err.Error())
 		return ctrl.Result{}, err
 	}
+	p := newPass(existing)
 	rep, err := fleet.Sync(ctx, fleet.Options{Dir: rev.Dir, MaxFileSize: r.MaxFileSize, Budget: r.Budget, Revision: revision, RESTConfig: connect,
 		Select: sel, Drift: drift, Prune: obj.Spec.Prune, ConnectTimeout: r.ConnectTimeout, PendingTimeout: r.PendingTimeout,
-		State: r.state(key), Pull: r.pullTargets(existing, revision, pulls)})
+		State: r.state(key, existing), Pull: r.pullTargets(existing, revision, p.pulls), Adopt: p.adopt,
+		BeforeWrite: r.beforeWrite(ctx, obj, existing, p, revision)})
 	if err != nil {
 		r.fail(obj, meta.ReconciliationFailedReason, fmt.Sprintf("revision %s: %v", revision, err))
 		return ctrl.Result{}, err
@@ -185,7 +185,7 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 
 	recordStart := time.Now()
 	r.clusterEvents(obj, rep, existing, revision)
-	drifted, counts, err := r.recordClusters(ctx, obj, existing, rep, revision, pulls)
+	drifted, counts, err := r.recordClusters(ctx, obj, existing, rep, revision, p)
 	if err != nil {
 		r.fail(obj, meta.ReconciliationFailedReason, err.Error())
 		return ctrl.Result{}, err

@@ -53,6 +53,9 @@ type Outcome struct {
 	// Awaiting: the cluster was released the revision but has not proven it yet (a pull cluster whose
 	// agent has not reported it): the wave is not done, later waves are Held without a failure.
 	Awaiting bool
+	// Foreign: the API server is recorded for another fleet or cluster; nothing was done (see
+	// reconciler.ErrIdentityMismatch and Options.Adopt).
+	Foreign bool
 	// What a real cluster's sync found: the VMs git declares for it, objects left drifted (drift
 	// report), drifted objects corrected, objects pruned, and orphans (left git, kept).
 	VMs, Drifted, Corrected, Pruned, Orphans int

@@ -47,6 +47,12 @@ type Options struct {
 	RetryOffline bool
 	Progress     func(Outcome)
 
+	// BeforeWrite, if set, is told (from the cluster's goroutine) when a cluster's sync is about to
+	// write: from then on the cluster is Syncing.
+	BeforeWrite func(cluster string)
+	// Adopt names the clusters whose API server may be taken over from another fleet or cluster
+	// (reconciler.Options.Adopt), for this sync.
+	Adopt map[string]bool
 	// Pull, if set, stands in for every cluster declared `mode: "pull"`: nothing connects to such a
 	// cluster, the Target returned reports what its agent said (Awaiting until it has the revision).
 	// Nil (the CLI): the mode is ignored and every cluster is pushed to.
