@@ -60,6 +60,9 @@ type Options struct {
 	// AgentOfflineAfter: a pull cluster whose agent's heartbeat is older is Offline
 	// (DefaultAgentOfflineAfter if 0).
 	AgentOfflineAfter time.Duration
+	// DeletionTimeout bounds how long a Fleet deleted with deletionPolicy Delete retries the clusters
+	// it could not clean (DefaultDeletionTimeout if 0); then what is left there stays.
+	DeletionTimeout time.Duration
 }
 
 // FleetReconciler reconciles Fleets.
