@@ -52,7 +52,15 @@ func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, 
 		// An invalid cluster never reaches the rollout: it stays as its FleetCluster says.
 		pull = pull || (o.State == fleet.Invalid && fc != nil && fc.Spec.Mode == fleetv1.ModePull)
 		if fc == nil {
-			if fc, err = r.createFleetCluster(ctx, f, o.Cluster, pull); err != nil {
+			spec := fleetv1.FleetClusterSpec{Mode: fleetv1.ModePush}
+			if pull {
+				// Made with what recordPull would write: one request, not two.
+				spec = fleetv1.FleetClusterSpec{Mode: fleetv1.ModePull, Wave: o.Wave}
+				if o.State != fleet.Held && o.State != fleet.Invalid {
+					spec.ReleasedRevision = revision
+				}
+			}
+			if fc, err = r.createFleetCluster(ctx, f, o.Cluster, spec); err != nil {
 				return nil, counts, err
 			}
 		}
@@ -90,16 +98,14 @@ func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, 
 	return drifted, counts, nil
 }
 
-// createFleetCluster creates a cluster's FleetCluster, controlled by its Fleet; one that exists
+// createFleetCluster creates a cluster's FleetCluster, controlled by its Fleet, with the given spec
+// (its fleet and cluster set here); one that exists
 // already (created by the previous pass and not yet in the cache) is read from the API server.
-func (r *FleetReconciler) createFleetCluster(ctx context.Context, f *fleetv1.Fleet, cluster string, pull bool) (*fleetv1.FleetCluster, error) {
-	mode := fleetv1.ModePush
-	if pull {
-		mode = fleetv1.ModePull
-	}
+func (r *FleetReconciler) createFleetCluster(ctx context.Context, f *fleetv1.Fleet, cluster string, spec fleetv1.FleetClusterSpec) (*fleetv1.FleetCluster, error) {
+	spec.Fleet, spec.Cluster = f.Name, cluster
 	fc := &fleetv1.FleetCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: fleetClusterName(f.Name, cluster), Namespace: f.Namespace, Labels: map[string]string{}},
-		Spec:       fleetv1.FleetClusterSpec{Fleet: f.Name, Cluster: cluster, Mode: mode},
+		Spec:       spec,
 	}
 	for k, v := range map[string]string{fleetv1.FleetLabel: f.Name, fleetv1.ClusterLabel: cluster} {
 		if len(validation.IsValidLabelValue(v)) == 0 {

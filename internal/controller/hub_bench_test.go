@@ -69,13 +69,17 @@ func BenchmarkHubHeartbeats(b *testing.B) {
 	sem := make(chan struct{}, 16)
 	fast := rest.CopyConfig(admin)
 	fast.QPS, fast.Burst = 500, 1000
+	joiner, err := client.New(fast, client.Options{Scheme: scheme})
+	require.NoError(b, err)
+	cs, err := kubernetes.NewForConfig(fast)
+	require.NoError(b, err)
 	for i := range agents {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res, err := hubjoin.Join(ctx, fast, hubjoin.Options{Namespace: namespace, Fleet: fleetName, Cluster: fmt.Sprintf("agent-%04d", i), TokenDuration: time.Hour})
+			res, err := hubjoin.JoinWith(ctx, joiner, cs, fast, hubjoin.Options{Namespace: namespace, Fleet: fleetName, Cluster: fmt.Sprintf("agent-%04d", i), TokenDuration: time.Hour})
 			if err != nil {
 				b.Error(err)
 				return
@@ -100,7 +104,9 @@ func BenchmarkHubHeartbeats(b *testing.B) {
 	var agentsDone sync.WaitGroup
 	for i := range agents {
 		stops[i] = make(chan struct{})
-		c := clientOf(b, cfgs[i])
+		// Its own credential; the API's mapping shared (no discovery per agent).
+		c, err := client.New(cfgs[i], client.Options{Scheme: scheme, Mapper: mgmt.RESTMapper()})
+		require.NoError(b, err)
 		name := fmt.Sprintf("%s.agent-%04d", fleetName, i)
 		agentsDone.Add(1)
 		go func() {

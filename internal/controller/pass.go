@@ -53,7 +53,7 @@ func (r *FleetReconciler) beforeWrite(ctx context.Context, f *fleetv1.Fleet, exi
 		fc := existing[cluster]
 		if fc == nil {
 			var err error
-			if fc, err = r.createFleetCluster(ctx, f, cluster, false); err != nil {
+			if fc, err = r.createFleetCluster(ctx, f, cluster, fleetv1.FleetClusterSpec{Mode: fleetv1.ModePush}); err != nil {
 				ctrl.LoggerFrom(ctx).Error(err, "marking a cluster Syncing", "cluster", cluster)
 				return
 			}

@@ -75,6 +75,16 @@ func Join(ctx context.Context, cfg *rest.Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("management cluster: %w", err)
 	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("management cluster: %w", err)
+	}
+	return JoinWith(ctx, c, cs, cfg, o)
+}
+
+// JoinWith is Join with clients made already (c's scheme must know the core, RBAC and fleet types);
+// cfg gives the kubeconfig's server and CA.
+func JoinWith(ctx context.Context, c client.Client, cs kubernetes.Interface, cfg *rest.Config, o Options) (*Result, error) {
 	if err := c.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.Fleet}, &fleetv1.Fleet{}); err != nil {
 		return nil, fmt.Errorf("Fleet %s/%s: %w", o.Namespace, o.Fleet, err)
 	}
@@ -97,10 +107,6 @@ func Join(ctx context.Context, cfg *rest.Config, o Options) (*Result, error) {
 		if err := c.Patch(ctx, obj, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 			return nil, fmt.Errorf("writing %s %s/%s: %w", obj.GetObjectKind().GroupVersionKind().Kind, o.Namespace, name, err)
 		}
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("management cluster: %w", err)
 	}
 	secs := int64(o.TokenDuration / time.Second)
 	tr, err := cs.CoreV1().ServiceAccounts(o.Namespace).CreateToken(ctx, name,
