@@ -30,7 +30,10 @@ func newRootCmd(rerun *rerunner) *cobra.Command {
 	root.PersistentFlags().Var(&g.evalMemory, "eval-memory", "largest heap while the fleet is evaluated (e.g. 512MiB, 4GiB): past it, the cluster being evaluated fails")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &exitCode{code: exitError, err: err} })
 	root.AddCommand(newVetCmd(g), newBuildCmd(g), newMACCmd(g), newInitCmd(), newClustersCmd(g), newDiffCmd(g), newApplyCmd(g), newStatusCmd(), newSyncCmd(g), newControllerCmd(g))
-	root.AddCommand(newVersionCmd())
+	root.AddCommand(
+		newVersionCmd(),
+		newHubCmd(),
+	)
 	root.Version = buildVersion()
 	root.SetVersionTemplate("vmo-cue {{.Version}}\n")
 	return root
