@@ -69,7 +69,7 @@ func TestImportPalette(t *testing.T) {
 		{file: "vmo-values.yaml", cluster: "imported",
 			want: []string{
 				`not carried over: vmo-values.yaml:101: charts.virtual-machine-orchestrator.kubevirt.kubevirtResource.additionalFeatureGates.* = "NoSuchGate": no equivalent: KubeVirt v1.5 has no feature gate "NoSuchGate"`,
-				`not carried over: vmo-values.yaml:47: charts.virtual-machine-orchestrator.vlanFiltering.env.allowedVlans = "120,130-132": no equivalent`,
+				`not carried over: vmo-values.yaml:43: charts.virtual-machine-orchestrator.vlanFiltering.image.pullPolicy = "IfNotPresent": Helm-only`,
 				`not carried over: vmo-values.yaml:82: charts.virtual-machine-orchestrator.kubevirt.service.type = "LoadBalancer": Helm-only`,
 				`not carried over: vmo-values.yaml:105: charts.virtual-machine-orchestrator.kubevirt.kubevirtResource.config.additionalConfig.vmStateStorageClass = "ceph-filesystem": no equivalent: vmo-cue's model has no such setting`,
 				`not carried over: vmo-values.yaml:7: pack.content.images.*.image = 2 values (also at line 8): no equivalent: outside charts.virtual-machine-orchestrator`,
@@ -95,6 +95,9 @@ func TestImportPalette(t *testing.T) {
 				assert.Equal(t, "*/30 * * * *", dig(cron, "spec", "schedule"))
 				assert.Equal(t, float64(2), dig(objs["Deployment kube-system/snapshot-controller"], "spec", "replicas"))
 				assert.Equal(t, "rbd.csi.ceph.com", objs["VolumeSnapshotClass /ceph-block-snapshots"]["driver"])
+				assert.Equal(t, map[string]any{"bridgeIF": "br0", "allowedVlans": "120,130-132", "allowVlansOnSelf": "true", "allowedVlansOnSelf": "1"},
+					objs["ConfigMap kube-system/vlan-filtering"]["data"])
+				assert.Equal(t, "registry.example.com/mirror/vlan-filtering/ubuntu:latest", container(objs["DaemonSet kube-system/vlan-filtering"])["image"])
 				dash := findKind(objs, "Deployment", "dashboard")
 				require.NotNil(t, dash)
 				assert.Equal(t, "registry.example.com/mirror/spectro-vm-dashboard:4.7.1", container(dash)["image"])

@@ -494,10 +494,58 @@ func (im *importer) snapshot() {
 	}
 }
 
-// vlanFiltering: the bridge VLAN filtering DaemonSet. vmo-cue's stack has no such component (yet):
-// everything is reported.
+// vlanFiltering: the bridge VLAN filtering DaemonSet, vmo-cue's vlanFiltering component.
 func (im *importer) vlanFiltering() {
-	im.v.drop(chart("vlanFiltering"), NoEquivalent, "vmo-cue's stack has no VLAN filtering component")
+	vf := chart("vlanFiltering")
+	im.enabled(vf, "vlanFiltering")
+	im.fixed(append(slicesClone(vf), "namespace"), "kube-system", "vmo-cue renders VLAN filtering into kube-system", stack("vlanFiltering"))
+	repo, okRepo := im.v.getString(append(slicesClone(vf), "image", "repository"))
+	tag, okTag := im.v.getString(append(slicesClone(vf), "image", "tag"))
+	if okRepo && okTag {
+		im.t.set(stack("vlanFiltering", "operator", "image"), str(repo+":"+tag), im.v.from(append(slicesClone(vf), "image", "repository"))+", tag "+im.v.from(append(slicesClone(vf), "image", "tag")))
+	} else {
+		im.v.unuse(append(slicesClone(vf), "image"))
+	}
+	env := append(slicesClone(vf), "env")
+	if b, ok := im.v.getString(append(slicesClone(env), "bridgeIF")); ok {
+		im.t.set(stack("vlanFiltering", "bridge"), str(b), im.v.from(append(slicesClone(env), "bridgeIF")))
+	}
+	im.vlanList(append(slicesClone(env), "allowedVlans"), stack("vlanFiltering", "allowedVlans"),
+		"listed, so not derived: leave it out to pass exactly the VLANs of the Multus networks on the bridge")
+	if on, ok := im.v.getString(append(slicesClone(env), "allowVlansOnSelf")); ok {
+		if on == "true" || on == "false" {
+			im.t.set(stack("vlanFiltering", "host", "enabled"), on, im.v.from(append(slicesClone(env), "allowVlansOnSelf")))
+		} else {
+			im.v.unuse(append(slicesClone(env), "allowVlansOnSelf"))
+		}
+	}
+	im.vlanList(append(slicesClone(env), "allowedVlansOnSelf"), stack("vlanFiltering", "host", "allowedVlans"))
+}
+
+var vlanItemRE = regexp.MustCompile(`^([0-9]{1,4})(-([0-9]{1,4}))?$`)
+
+// vlanList carries a VLAN list written as the pack does ("10,20,25-100").
+func (im *importer) vlanList(path, to []string, comment ...string) {
+	s, ok := im.v.getString(path)
+	if !ok {
+		return
+	}
+	var items []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		m := vlanItemRE.FindStringSubmatch(part)
+		if m == nil {
+			im.v.unuse(path)
+			im.v.drop(path, NoEquivalent, "not a list of VLAN IDs and ranges (such as 10,20,25-100)")
+			return
+		}
+		if m[2] == "" {
+			items = append(items, m[1])
+		} else {
+			items = append(items, str(part))
+		}
+	}
+	im.t.set(to, "["+strings.Join(items, ", ")+"]", append([]string{im.v.from(path)}, comment...)...)
 }
 
 // chartLevel reports the dashboard chart's own settings, which configure the Palette dashboard's
