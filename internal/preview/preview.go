@@ -156,7 +156,8 @@ func compareCluster(name string, old, cur *validate.Cluster, fromShort, toShort 
 	}
 	after, err := objects(cur)
 	if err != nil {
-		return nil, err
+		// Refused at render (the apply policy): sync would refuse the cluster too.
+		return &Cluster{Name: name, State: Invalid, Note: fmt.Sprintf("refused at %s, nothing is applied: %v", toShort, err)}, nil
 	}
 	out := &Cluster{Name: name, State: Changed}
 	var before []*unstructured.Unstructured
@@ -167,7 +168,8 @@ func compareCluster(name string, old, cur *validate.Cluster, fromShort, toShort 
 		out.Note = fmt.Sprintf("did not validate at %s: compared with nothing", fromShort)
 	default:
 		if before, err = objects(old); err != nil {
-			return nil, err
+			before = nil
+			out.Note = fmt.Sprintf("refused at %s: compared with nothing", fromShort)
 		}
 	}
 	out.Objects = diffObjects(before, after, fromShort, toShort)

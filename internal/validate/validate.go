@@ -94,6 +94,7 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 		checkVMs(c, vmSchema)
 		checkMACs(c)
 		checkVLANFiltering(c) // vlanfilter.go
+		checkApplyPolicy(c)   // applypolicy.go
 		r.Clusters = append(r.Clusters, c)
 	}
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })
