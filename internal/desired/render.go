@@ -27,6 +27,9 @@ func Render(c *validate.Cluster) (*reconciler.Desired, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPolicy(c, objs); err != nil { // policy.go
+		return nil, err
+	}
 	d := &reconciler.Desired{
 		Fleet: c.Fleet, Cluster: c.Name,
 		Objects:     make([]*unstructured.Unstructured, len(objs)),
