@@ -66,6 +66,7 @@ func (c *Cluster) WaitHealthy(ctx context.Context, items []*Item, timeout time.D
 		}
 		set = append(set, object.ObjMetadata{GroupKind: gk, Namespace: it.ID.Namespace, Name: it.ID.Name})
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -83,7 +84,7 @@ func (c *Cluster) WaitHealthy(ctx context.Context, items []*Item, timeout time.D
 			}
 		})
 	}
-	rep, oerr := c.waitOwn(ctx, own)
+	rep, oerr := c.waitOwn(parent, ctx, own)
 	wg.Wait()
 	if err := errors.Join(kerr, oerr); err != nil {
 		return rep, fmt.Errorf("not healthy within %s: %w", timeout, err)
@@ -91,8 +92,9 @@ func (c *Cluster) WaitHealthy(ctx context.Context, items []*Item, timeout time.D
 	return rep, nil
 }
 
-// waitOwn polls VMs and DataVolumes (one LIST per kind and round) until all are healthy or ctx ends.
-func (c *Cluster) waitOwn(ctx context.Context, own map[schema.GroupKind][]*Item) (*HealthReport, error) {
+// waitOwn polls VMs and DataVolumes (one LIST per kind and round) until all are healthy or stop ends;
+// the LISTs run under ctx, so that the last round before the deadline still tells what was unhealthy.
+func (c *Cluster) waitOwn(ctx, stop context.Context, own map[schema.GroupKind][]*Item) (*HealthReport, error) {
 	rep := &HealthReport{}
 	if len(own) == 0 {
 		return rep, nil
@@ -130,7 +132,7 @@ func (c *Cluster) waitOwn(ctx context.Context, own map[schema.GroupKind][]*Item)
 			return rep, nil
 		}
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
 			sort.Strings(bad)
 			if len(bad) > 10 {
 				bad = append(bad[:10], fmt.Sprintf("and %d more", len(bad)-10))
