@@ -15,7 +15,9 @@ func newDiffCmd(g *globalFlags) *cobra.Command {
 		Short: "Show what differs between a cluster and git, object by object",
 		Long: `diff prints a unified diff, object by object, between each live object and what git wants of it
 (Secret values masked): objects new or changed in git, drifted (fields vmo-cue set that someone changed
-or removed), or deleted. Fields other controllers own and server defaults are not drift.
+or removed), or deleted. Fields other controllers own and server defaults are not drift, nor, in a
+VM, a MAC on an interface git leaves without one or a power state its operators own; a VM field that
+changed hands but holds git's value again (virtctl stop, then start) is not drift either.
 Exit status: 0 nothing differs, 1 something differs, 2 error.
 
 With --from, no cluster is needed: diff renders the whole fleet at two git revisions and prints, per

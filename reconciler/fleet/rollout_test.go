@@ -520,4 +520,21 @@ func TestCanaryFailureStopsRollout(t *testing.T) {
 		}
 		assert.Empty(t, written, "%s: objects written to a held cluster", n)
 	}
+
+	// The retry: the same revision again writes nothing to the canary, but it is still not healthy,
+	// so it fails again and the waves stay held (it used to be "InSync" and release them).
+	rep, err = fleet.Sync(ctx, fleet.Options{Dir: dir, Revision: "r1", Kubeconfig: env.Kubeconfig, Selector: edgeOnly,
+		ConnectTimeout: 3 * time.Second, Progress: logProgress(t)})
+	require.NoError(t, err)
+	outs = outcomes(rep)
+	canary = outs["edge-store-1"]
+	assert.Equal(t, fleet.Failed, canary.State, canary.Message)
+	assert.False(t, canary.Changed, "nothing to write the second time")
+	assert.Contains(t, canary.Message, "not healthy within 3s")
+	for _, n := range []string{"edge-store-2", "edge-factory-1"} {
+		assert.Equal(t, fleet.Held, outs[n].State, n)
+		_, err := readInventory(t, env, n)
+		assert.ErrorIs(t, err, inventory.ErrNotFound, "%s: still nothing written", n)
+	}
+	assert.False(t, rep.OK())
 }

@@ -136,20 +136,24 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 		return o
 	case err != nil:
 		o.State, o.Message = Failed, err.Error()
-	case res.Written && t.health == "kstatus":
-		o.Changed = true
-		items := append(append([]*reconciler.Item(nil), res.Applied...), res.Corrected...)
-		if herr := t.rc.WaitHealthy(ctx, items, t.timeout); herr != nil {
-			o.State, o.Message = Failed, herr.Error()
-		} else {
-			o.State = Synced
-		}
 	case res.Written:
 		o.Changed, o.State = true, Synced
 	case len(res.Drifted) > 0 || len(res.OutOfSync) > 0:
 		o.State = Drifted
 	default:
 		o.State = InSync
+	}
+	if err == nil && t.health == "kstatus" && len(res.Pending) == 0 {
+		// Healthy at this revision, whether or not this run wrote anything: a second run of a revision
+		// that failed its health check must fail it again, not call the cluster in sync and release
+		// the waves it held.
+		hrep, herr := t.rc.WaitHealthy(ctx, res.Objects, t.timeout)
+		switch {
+		case herr != nil:
+			o.State, o.Message = Failed, herr.Error()
+		case hrep.Warning() != "":
+			o.Message = hrep.Warning()
+		}
 	}
 	if res != nil && !foreign {
 		if res.PruneRefused != "" && o.State != Failed {
