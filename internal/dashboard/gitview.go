@@ -114,7 +114,9 @@ func LoadGit(dir string) (*GitView, error) {
 		for _, vm := range c.VMs {
 			gc.VMs = append(gc.VMs, gitVM(c, vm, vlans))
 		}
-		sort.Slice(gc.VMs, func(i, j int) bool { return gc.VMs[i].Namespace+"/"+gc.VMs[i].Name < gc.VMs[j].Namespace+"/"+gc.VMs[j].Name })
+		sort.Slice(gc.VMs, func(i, j int) bool {
+			return gc.VMs[i].Namespace+"/"+gc.VMs[i].Name < gc.VMs[j].Namespace+"/"+gc.VMs[j].Name
+		})
 		g.Clusters[c.Name] = gc
 	}
 	return g, nil
@@ -282,8 +284,6 @@ func str(m map[string]any, path ...string) string {
 	s, _ := get(m, path...).(string)
 	return s
 }
-
-
 
 // validated returns the validated cluster, or nil.
 func (g *GitView) validated(name string) *validate.Cluster {
