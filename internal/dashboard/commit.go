@@ -73,6 +73,9 @@ func (e *VetError) Error() string {
 // Apply writes a change into the working copy at dir, vets it, assigns MACs, commits and pushes. On
 // a vet error (or any error before the commit) the working copy's files are restored.
 func Apply(dir string, opts *CommitOptions, ch Change) (*Committed, error) {
+	if ch.RunStrategy != "" && !contains(RunStrategies, ch.RunStrategy) {
+		return nil, fmt.Errorf("run strategy %q: want one of %s", ch.RunStrategy, strings.Join(RunStrategies, ", "))
+	}
 	repo, err := git.PlainOpen(dir)
 	if err != nil {
 		return nil, fmt.Errorf("fleet repository %s: %w", dir, err)
@@ -105,19 +108,39 @@ func Apply(dir string, opts *CommitOptions, ch Change) (*Committed, error) {
 	if ch.Template != "" {
 		file, content, err = newVMFile(vc, ch)
 	} else {
-		file, content, err = editVMFile(dir, vc, ch)
+		file, content, err = editVMFile(dir, res, vc, ch)
 	}
 	if err != nil {
 		return nil, err
 	}
 	abs := filepath.Join(dir, filepath.FromSlash(file))
-	old, oldErr := os.ReadFile(abs)
-	restore := func() {
-		if oldErr != nil {
-			_ = os.Remove(abs)
-		} else {
-			_ = os.WriteFile(abs, old, 0o644)
+	// Every file the change touches, with its content before (nil: it did not exist).
+	before := map[string][]byte{}
+	var touched []string
+	keep := func(rel string) error {
+		if _, ok := before[rel]; ok {
+			return nil
 		}
+		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		before[rel] = data
+		touched = append(touched, rel)
+		return nil
+	}
+	restore := func() {
+		for rel, data := range before {
+			p := filepath.Join(dir, filepath.FromSlash(rel))
+			if data == nil {
+				_ = os.Remove(p)
+			} else {
+				_ = os.WriteFile(p, data, 0o644)
+			}
+		}
+	}
+	if err := keep(file); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return nil, err
@@ -138,21 +161,32 @@ func Apply(dir string, opts *CommitOptions, ch Change) (*Committed, error) {
 	if errs := vetErrors(res, ch.Cluster); len(errs) > 0 {
 		return nil, &VetError{Findings: errs}
 	}
-	// MACs for the changed file only: other files are not this change's business.
-	changes, err := macassign.Plan(res)
+	// MACs for the changed VM only: the other VMs' interfaces are not this change's business.
+	for _, c := range res.Clusters {
+		for _, vm := range c.VMs {
+			if c.Name == ch.Cluster && vm.Namespace == ch.Namespace && vm.Name == ch.Name {
+				continue
+			}
+			for _, i := range vm.Interfaces {
+				i.Assigned = ""
+			}
+		}
+	}
+	macs, err := macassign.Plan(res)
 	if err != nil {
 		return nil, err
 	}
-	var mine []macassign.Change
-	for _, c := range changes {
-		if c.File == file {
-			mine = append(mine, c)
+	for _, c := range macs {
+		if c.File != file {
+			if err := keep(c.File); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if err := macassign.Write(mine); err != nil {
+	if err := macassign.Write(macs); err != nil {
 		return nil, err
 	}
-	if len(mine) > 0 {
+	if len(macs) > 0 {
 		if res, err = desired.Load(dir, desired.Options{}); err != nil {
 			return nil, err
 		}
@@ -160,9 +194,13 @@ func Apply(dir string, opts *CommitOptions, ch Change) (*Committed, error) {
 			return nil, &VetError{Findings: errs}
 		}
 	}
-	final, err := os.ReadFile(abs)
-	if err != nil {
-		return nil, err
+	final := map[string][]byte{}
+	for _, rel := range touched {
+		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err != nil {
+			return nil, err
+		}
+		final[rel] = data
 	}
 	out := &Committed{File: file, Branch: head.Name().Short()}
 	if opts.Branch != "" && opts.Branch != head.Name().Short() {
@@ -175,16 +213,21 @@ func Apply(dir string, opts *CommitOptions, ch Change) (*Committed, error) {
 			return nil, fmt.Errorf("checking out %s: %w", opts.Branch, err)
 		}
 		defer func() { _ = wt.Checkout(&git.CheckoutOptions{Branch: head.Name()}) }()
-		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(abs, final, 0o644); err != nil {
-			return nil, err
+		for rel, data := range final {
+			p := filepath.Join(dir, filepath.FromSlash(rel))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				return nil, err
+			}
 		}
 		out.Branch = opts.Branch
 	}
-	if _, err := wt.Add(file); err != nil {
-		return nil, fmt.Errorf("git add %s: %w", file, err)
+	for _, rel := range touched {
+		if _, err := wt.Add(rel); err != nil {
+			return nil, fmt.Errorf("git add %s: %w", rel, err)
+		}
 	}
 	verb := "edit"
 	if ch.Template != "" {
@@ -218,9 +261,7 @@ func vetErrors(res *validate.Result, cluster string) []Finding {
 	}
 	for _, d := range list.Dedup() {
 		f := Finding{Severity: "error", Rule: d.Rule, Cluster: d.Cluster, Message: d.Message}
-		if len(d.Positions) > 0 {
-			f.Where = fmt.Sprintf("%s:%d", diag.Name(d.Positions[0].File), d.Positions[0].Line)
-		}
+		f.Where = where(d.Positions)
 		out = append(out, f)
 	}
 	return out
@@ -370,12 +411,12 @@ func nameErrors(n string) string {
 // editVMFile edits the VM's own file in place: each value replaced where it is written, comments
 // and layout kept. A value not written in the VM's own file (absent, or from a shared template) is
 // refused: the form would otherwise change other VMs too.
-func editVMFile(dir string, vc *validate.Cluster, ch Change) (string, []byte, error) {
+func editVMFile(dir string, all *validate.Result, vc *validate.Cluster, ch Change) (string, []byte, error) {
 	vm := findVM(vc, ch.Namespace, ch.Name)
 	if vm == nil {
 		return "", nil, fmt.Errorf("VM %s/%s: not in cluster %s", ch.Namespace, ch.Name, diag.Name(vc.Name))
 	}
-	file := vm.File
+	file := Declaration(dir, vc.Dir, vm).File
 	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(file)))
 	if err != nil {
 		return "", nil, fmt.Errorf("reading %s: %w", file, err)
@@ -433,6 +474,9 @@ func editVMFile(dir string, vc *validate.Cluster, ch Change) (string, []byte, er
 		if p.File != file || p.Line < 1 || p.Line > len(lines) {
 			return "", nil, fmt.Errorf("%s is not written in %s (the VM's own file) but at %s: edit it there by hand", strings.Join(e.path, "."), diag.Name(file), where)
 		}
+		if other := sharedWith(all, vm, e.path, p); other != "" {
+			return "", nil, fmt.Errorf("%s is written at %s for %s too (a template): edit it there by hand", strings.Join(e.path, "."), where, other)
+		}
 		line, err := replaceValue(string(lines[p.Line-1]), p.Col, e.path[len(e.path)-1], e.value)
 		if err != nil {
 			return "", nil, fmt.Errorf("%s: %s: %w", where, strings.Join(e.path, "."), err)
@@ -481,4 +525,25 @@ func replaceValue(line string, col int, key, value string) (string, error) {
 		return "", fmt.Errorf("not a single value on this line: edit it by hand")
 	}
 	return line[:j] + value + line[end:], nil
+}
+
+// sharedWith names another VM of the fleet whose value at path is written at the same place, or "".
+func sharedWith(all *validate.Result, vm *validate.VM, path []string, p diag.Position) string {
+	for _, c := range all.Clusters {
+		for _, o := range c.VMs {
+			if o != vm && o.Pos != nil && o.Pos(path...) == p {
+				return c.Name + ":" + o.Namespace + "/" + o.Name
+			}
+		}
+	}
+	return ""
+}
+
+// where writes positions as file:line, joined.
+func where(ps []diag.Position) string {
+	var parts []string
+	for _, p := range ps {
+		parts = append(parts, fmt.Sprintf("%s:%d", diag.Name(p.File), p.Line))
+	}
+	return strings.Join(parts, ", ")
 }

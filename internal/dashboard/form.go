@@ -95,10 +95,6 @@ func (s *Server) editSubmit(w http.ResponseWriter, r *http.Request, id *Identity
 // submit applies the change through git (one at a time), then shows the form again with the
 // commit, or with vet's findings (nothing committed).
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, id *Identity, ch Change, edit bool) {
-	if ch.RunStrategy != "" && !contains(RunStrategies, ch.RunStrategy) {
-		http.Error(w, "run strategy "+ch.RunStrategy+": want one of "+strings.Join(RunStrategies, ", "), http.StatusBadRequest)
-		return
-	}
 	s.commitMu.Lock()
 	done, err := Apply(s.opts.GitDir, s.opts.Commits, ch)
 	s.commitMu.Unlock()

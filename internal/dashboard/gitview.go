@@ -2,6 +2,9 @@ package dashboard
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -100,10 +103,7 @@ func LoadGit(dir string) (*GitView, error) {
 		} else {
 			g.Errors++
 		}
-		if len(d.Positions) > 0 {
-			p := d.Positions[0]
-			f.Where = fmt.Sprintf("%s:%d", diag.Name(p.File), p.Line)
-		}
+		f.Where = where(d.Positions)
 		g.Findings = append(g.Findings, f)
 	}
 	waves := fleet.WavesOf(res)
@@ -112,7 +112,7 @@ func LoadGit(dir string) (*GitView, error) {
 		gc.Components = components(c)
 		vlans := vlansOf(c.Stack)
 		for _, vm := range c.VMs {
-			gc.VMs = append(gc.VMs, gitVM(c, vm, vlans))
+			gc.VMs = append(gc.VMs, gitVM(dir, c, vm, vlans))
 		}
 		sort.Slice(gc.VMs, func(i, j int) bool {
 			return gc.VMs[i].Namespace+"/"+gc.VMs[i].Name < gc.VMs[j].Namespace+"/"+gc.VMs[j].Name
@@ -191,19 +191,11 @@ func vlansOf(stack map[string]any) map[string]int {
 	return out
 }
 
-func gitVM(c *validate.Cluster, vm *validate.VM, vlans map[string]int) *GitVM {
+func gitVM(dir string, c *validate.Cluster, vm *validate.VM, vlans map[string]int) *GitVM {
 	o := vm.Object
-	g := &GitVM{Cluster: c.Name, Namespace: vm.Namespace, Name: vm.Name, File: vm.File, FromYAML: vm.FromYAML}
-	if vm.Pos != nil {
-		p := vm.Pos("metadata", "name")
-		if p.File != "" {
-			g.File = p.File
-		}
-		g.Line = p.Line
-		if g.Line == 0 {
-			g.Line = vm.Pos().Line
-		}
-	}
+	g := &GitVM{Cluster: c.Name, Namespace: vm.Namespace, Name: vm.Name, FromYAML: vm.FromYAML}
+	p := Declaration(dir, c.Dir, vm)
+	g.File, g.Line = p.File, p.Line
 	g.RunStrategy = str(o, "spec", "runStrategy")
 	if g.RunStrategy == "" {
 		if r, ok := get(o, "spec", "running").(bool); ok {
@@ -291,4 +283,34 @@ func (g *GitView) validated(name string) *validate.Cluster {
 		return nil
 	}
 	return g.Result.Cluster(name)
+}
+
+// Declaration is where a VM is declared: the line of its metadata.name in a YAML file, or of
+// `vms: "<key>":` in its cluster folder's CUE (the fields of a CUE VM may come from templates
+// elsewhere: the declaration is the file of its own fields in the cluster's folder).
+func Declaration(dir, clusterDir string, vm *validate.VM) diag.Position {
+	if vm.Pos == nil {
+		return diag.Position{File: vm.File}
+	}
+	if vm.FromYAML {
+		if p := vm.Pos("metadata", "name"); p.File == vm.File && p.Line > 0 {
+			return p
+		}
+		return vm.Pos()
+	}
+	// A CUE VM: its `vms: "<key>":` line among the cluster folder's CUE files.
+	decl := regexp.MustCompile(`(^|[\s{])vms:\s*"?` + regexp.QuoteMeta(vm.Key) + `"?\s*:`)
+	files, _ := filepath.Glob(filepath.Join(dir, filepath.FromSlash(clusterDir), "*.cue"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if decl.MatchString(line) {
+				return diag.Position{File: clusterDir + "/" + filepath.Base(f), Line: i + 1, Col: 1}
+			}
+		}
+	}
+	return vm.Pos()
 }
