@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// PageSize is how many clusters the fleet page lists at once.
-const PageSize = 100
+// PageSize is how many clusters the fleet page lists at once (a variable for the benchmark).
+var PageSize = 100
 
 // page is what every template gets; each page adds its own fields.
 type page struct {
