@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,9 +21,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// chromium is Debian's chromium (hack/ci-deps.sh installs it); $VMO_CHROMIUM overrides.
+// chromium is Debian's chromium (hack/ci-deps.sh installs it) on PATH; $VMO_CHROMIUM overrides.
 func chromium() string {
 	if p := os.Getenv("VMO_CHROMIUM"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
 		return p
 	}
 	return "/usr/bin/chromium"
