@@ -5,6 +5,8 @@
   var stateEl = function () { return document.getElementById("live-state"); };
   function refresh() {
     if (document.querySelector("form.vmform")) { return; } // never under a form being filled
+    var a = document.activeElement;
+    if (a && a.closest && a.closest("#main form")) { return; } // nor while typing a search
     fetch(location.href, { credentials: "same-origin", headers: { "X-Requested-With": "vmo-cue" } })
       .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
       .then(function (html) {
