@@ -33,8 +33,6 @@ echo "clusters: $names"
 export_line="$(CLUSTERS="$names" hack/clusters.sh up | tail -n 1)"
 eval "$export_line"
 echo "$export_line"
-# dc-east's declaration names the platform team's context; give the local cluster that name too.
-run "$kubectl" config set-context platform-admin@dc-east-prod --cluster=dc-east --user=dc-east-admin >/dev/null
 
 step "A git repository made from fleet/ (git is the single source of truth)"
 mkdir -p "$repo"

@@ -90,6 +90,8 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 	fl.StringVar(&o.CacheDir, "cache-dir", "", "git cache (default: the user cache directory)")
 	fl.DurationVar(&o.ConnectTimeout, "connect-timeout", 5*time.Second, "how long a target cluster has to answer before it is Offline")
 	fl.DurationVar(&o.PendingTimeout, "pending-timeout", 30*time.Second, "how long objects wait for their kind to exist in a target cluster")
+	fl.DurationVar(&o.DeletionTimeout, "deletion-timeout", controller.DefaultDeletionTimeout, "how long a Fleet deleted with deletionPolicy Delete retries clusters it cannot reach before it lets them be")
+	fl.DurationVar(&o.AgentOfflineAfter, "agent-offline-after", controller.DefaultAgentOfflineAfter, "a pull cluster whose agent's heartbeat is older is Offline")
 	fl.StringVar(&logLevel, "log-level", "info", "info or debug (JSON logs on stderr)")
 	return cmd
 }

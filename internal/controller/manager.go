@@ -142,6 +142,9 @@ func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
+	if err := (&HeartbeatReconciler{Client: mgr.GetClient(), OfflineAfter: r.agentOfflineAfter()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	listening := make(chan struct{})
 	if err := mgr.Add(&ReceiverServer{Addr: o.WebhookAddr, Handler: r.NewReceiver(o.Log.WithName("webhook")), Listening: listening}); err != nil {
 		return err

@@ -97,8 +97,12 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	}
 	res, err := t.rc.Reconcile(ctx, d, reconciler.Options{
 		Revision: t.opts.Revision, Drift: t.opts.Drift, Prune: t.opts.Prune, PendingTimeout: t.opts.PendingTimeout,
+		Adopt: t.opts.Adopt[t.vc.Name],
 		BeforeWrite: func() {
 			writing = true
+			if t.opts.BeforeWrite != nil {
+				t.opts.BeforeWrite(t.vc.Name)
+			}
 			s := status
 			s.State, s.Synced = Syncing, time.Now()
 			_ = WriteStatus(ctx, t.rc.Client, s)
@@ -107,6 +111,7 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	// Another fleet's or cluster's API server: nothing was done there, and not even the status is
 	// written (the status there is the other's). A person takes it over with apply --adopt.
 	foreign := errors.Is(err, reconciler.ErrIdentityMismatch)
+	o.Foreign = foreign
 	if err != nil && res != nil && len(res.Failed) > 0 {
 		// The reconciler sums up refused objects in err; the causes are in res.Failed.
 		err = objectsError(err, res.Failed)
