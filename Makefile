@@ -80,6 +80,7 @@ clusters-down:
 	hack/clusters.sh down
 
 ## demo: local clusters for the example fleet, synced from a local git repository, drift, a rollout,
-## an offline site; stops everything it started at the end.
+## an offline site, then the dashboard serving it all (its URL printed); stops everything it started
+## at the end (on a terminal, after Enter).
 demo: testenv build
 	hack/demo.sh

@@ -79,6 +79,7 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 	fl.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
 	fl.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":9440", "address of /healthz and /readyz")
 	fl.StringVar(&o.WebhookAddr, "webhook-bind-address", ":9292", "address of the webhook receiver (/hook/<namespace>/<fleet>)")
+	fl.StringVar(&o.DashboardAddr, "dashboard-bind-address", "", "address of the read-only dashboard, behind TokenReview/SubjectAccessReview (empty: off)")
 	fl.BoolVar(&o.LeaderElect, "leader-elect", false, "one replica acts at a time, through a Lease in the namespace")
 	fl.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", 35*time.Second, "how long the others wait before taking over from a leader that stopped renewing")
 	fl.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", 30*time.Second, "how long the leader tries to renew before it steps down")

@@ -43,6 +43,7 @@ func newRootCmd(rerun *rerunner) *cobra.Command {
 		newImportCmd(),
 		newVersionCmd(),
 		newHubCmd(),
+		newDashboardCmd(),
 	)
 	root.Version = buildVersion()
 	root.SetVersionTemplate("vmo-cue {{.Version}}\n")
