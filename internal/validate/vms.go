@@ -79,6 +79,7 @@ func checkVMs(c *Cluster, s *schema.Schema) {
 		checkClusterSetFields(c, vm)
 		checkRunStrategy(c, vm)
 		checkNetworks(c, vm)
+		checkWebhookRules(c, vm)
 		c.VMs = append(c.VMs, vm)
 	}
 	if len(c.VMs) > 0 {
@@ -99,6 +100,11 @@ func isVirtualMachine(c *Cluster, vm *VM) bool {
 	}
 	if apiVersion == "kubevirt.io/v1" && kind == "VirtualMachine" {
 		return true
+	}
+	if apiVersion == "kubevirt.io/v1alpha3" && kind == "VirtualMachine" {
+		c.Diags.Errorf("vm-api-version", vm.Path("apiVersion"), []diag.Position{vm.Pos("apiVersion")},
+			"kubevirt.io/v1alpha3 is the deprecated version of VirtualMachine: change apiVersion to kubevirt.io/v1 (the fields are the same)")
+		return false
 	}
 	what := fmt.Sprintf("%s %s", apiVersion, kind)
 	if apiVersion == "" && kind == "" {
