@@ -63,3 +63,54 @@ func TestUserLabelsKept(t *testing.T) {
 		"vmo-cue.dev/cluster":          "edge-1",
 	}, vm["metadata"].(map[string]any)["labels"])
 }
+
+const networksCluster = `package fleet
+
+cluster: {
+	name: "edge-1"
+	kind: "edge"
+	stack: multus: networks: {
+		"vlan-100": {vlan: 100}
+		sriov: {type: "sriov", resourceName: "intel.com/intel_sriov_netdevice", vlan: 200, spoofchk: "on", linkState: "auto"}
+		mvl: {type: "macvlan", master: "eth1", mode: "bridge", mtu: 9000}
+		mvt: {type: "macvtap", resourceName: "macvtap.network.kubevirt.io/eth2", mtu: 1500}
+		p2p: {type: "ptp", ipam: {type: "host-local", subnet: "10.1.0.0/24"}}
+		l2: {type: "ovn-k8s-cni-overlay", namespace: "shop", topology: "layer2", subnets: "10.100.200.0/24", mtu: 1300}
+		ln: {type: "ovn-k8s-cni-overlay", topology: "localnet", physicalNetworkName: "physnet", vlanID: 30}
+	}
+}
+`
+
+// Each kind of Multus network is rendered as a NetworkAttachmentDefinition of its CNI plugin, with
+// the device plugin's resource for SR-IOV and macvtap.
+func TestNetworkAttachmentDefinitions(t *testing.T) {
+	tmp, err := os.MkdirTemp(filepath.Join("..", "..", "testdata", "vet"), "run-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	require.NoError(t, testfleet.CopyDir(filepath.Join("..", "..", "testdata", "vet", "base"), tmp))
+	require.NoError(t, os.WriteFile(filepath.Join(tmp, "clusters", "edge-1", "cluster.cue"), []byte(networksCluster), 0o644))
+	r, err := desired.Load(tmp, desired.Options{})
+	require.NoError(t, err)
+	require.Empty(t, r.All())
+	objs, err := render.Cluster(r.Cluster("edge-1"))
+	require.NoError(t, err)
+	got := map[string][2]any{}
+	for _, o := range objs {
+		if o["kind"] != "NetworkAttachmentDefinition" {
+			continue
+		}
+		md := o["metadata"].(map[string]any)
+		got[md["namespace"].(string)+"/"+md["name"].(string)] = [2]any{md["annotations"], o["spec"].(map[string]any)["config"]}
+	}
+	res := func(r string) map[string]any { return map[string]any{"k8s.v1.cni.cncf.io/resourceName": r} }
+	assert.Equal(t, map[string][2]any{
+		"default/vlan-100": {nil, `{"cniVersion":"0.3.1","name":"vlan-100","type":"bridge","bridge":"br0","vlan":100}`},
+		"default/sriov": {res("intel.com/intel_sriov_netdevice"),
+			`{"cniVersion":"0.3.1","name":"sriov","type":"sriov","vlan":200,"spoofchk":"on","link_state":"auto"}`},
+		"default/mvl": {nil, `{"cniVersion":"0.3.1","name":"mvl","type":"macvlan","master":"eth1","mode":"bridge","mtu":9000}`},
+		"default/mvt": {res("macvtap.network.kubevirt.io/eth2"), `{"cniVersion":"0.3.1","name":"mvt","type":"macvtap","mtu":1500}`},
+		"default/p2p": {nil, `{"cniVersion":"0.3.1","name":"p2p","type":"ptp","ipam":{"subnet":"10.1.0.0/24","type":"host-local"}}`},
+		"shop/l2":     {nil, `{"cniVersion":"0.3.1","name":"l2","type":"ovn-k8s-cni-overlay","netAttachDefName":"shop/l2","topology":"layer2","subnets":"10.100.200.0/24","mtu":1300}`},
+		"default/ln":  {nil, `{"cniVersion":"0.3.1","name":"ln","type":"ovn-k8s-cni-overlay","netAttachDefName":"default/ln","topology":"localnet","physicalNetworkName":"physnet","vlanID":30}`},
+	}, got)
+}

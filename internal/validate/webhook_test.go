@@ -57,6 +57,7 @@ cluster: {
 	name: "edge-1"
 	kind: "edge"
 	stack: multus: networks: "vlan-100": {vlan: 100}
+	stack: multus: networks: mvt: {type: "macvtap", resourceName: "macvtap.network.kubevirt.io/eth2"}
 	stack: kubevirt: {` + kubevirt + `}
 }
 `
@@ -95,10 +96,10 @@ func TestWebhookRules(t *testing.T) {
 				gate("vms.web.spec.template.spec.domain.devices.hostDevices: hostDevices", "HostDevices", "Alpha", "v1.6.3", "14:11"),
 				gate("vms.web.spec.template.spec.domain.devices.downwardMetrics: the downwardMetrics device", "DownwardMetrics", "Alpha", "v1.6.3", "15:11"),
 			}},
-		{name: "macvtap binding is discontinued", tmpl: "    spec:\n      domain:\n        devices:\n          interfaces: [{name: vlan, macvtap: {}, macAddress: \"02:00:00:00:01:01\"}]\n      networks: [{name: vlan, multus: {networkName: vlan-100}}]\n",
+		{name: "macvtap binding is discontinued", tmpl: "    spec:\n      domain:\n        devices:\n          interfaces: [{name: vlan, macvtap: {}, macAddress: \"02:00:00:00:01:01\"}]\n      networks: [{name: vlan, multus: {networkName: mvt}}]\n",
 			want: []string{`vm-feature-gate vms.web.spec.template.spec.domain.devices.interfaces.0.macvtap: the macvtap interface binding is refused by KubeVirt v1.6.3: its feature gate Macvtap is discontinued; use the macvtap network binding plugin (binding: {name: macvtap}, registered in the KubeVirt configuration) @ clusters/edge-1/vms/web.yaml:11:37`}},
-		{name: "binding plugin GA from v1.5", tmpl: "    spec:\n      domain:\n        devices:\n          interfaces: [{name: vlan, binding: {name: macvtap}, macAddress: \"02:00:00:00:01:01\"}]\n      networks: [{name: vlan, multus: {networkName: vlan-100}}]\n"},
-		{name: "binding plugin gated in v1.4", kubevirt: `version: "v1.4.1"`, tmpl: "    spec:\n      domain:\n        devices:\n          interfaces: [{name: vlan, binding: {name: macvtap}, macAddress: \"02:00:00:00:01:01\"}]\n      networks: [{name: vlan, multus: {networkName: vlan-100}}]\n",
+		{name: "binding plugin GA from v1.5", tmpl: "    spec:\n      domain:\n        devices:\n          interfaces: [{name: vlan, binding: {name: macvtap}, macAddress: \"02:00:00:00:01:01\"}]\n      networks: [{name: vlan, multus: {networkName: mvt}}]\n"},
+		{name: "binding plugin gated in v1.4", kubevirt: `version: "v1.4.1"`, tmpl: "    spec:\n      domain:\n        devices:\n          interfaces: [{name: vlan, binding: {name: macvtap}, macAddress: \"02:00:00:00:01:01\"}]\n      networks: [{name: vlan, multus: {networkName: mvt}}]\n",
 			want: []string{gate("vms.web.spec.template.spec.domain.devices.interfaces.0.binding: a network binding plugin", "NetworkBindingPlugins", "Beta", "v1.4.1", "11:37")}},
 		{name: "passtBinding in v1.8", kubevirt: `version: "v1.8.1"`, tmpl: withVLAN("            - {name: default, passtBinding: {}}\n", "        - {name: default, pod: {}}\n", ""),
 			want: []string{gate("vms.web.spec.template.spec.domain.devices.interfaces.1.passtBinding: the passt core binding (passtBinding)", "PasstBinding", "Beta", "v1.8.1", "14:31")}},
