@@ -50,6 +50,9 @@ func TestUserLabelsKept(t *testing.T) {
 	for _, o := range objs {
 		labels, _ := o["metadata"].(map[string]any)["labels"].(map[string]any)
 		assert.Equal(t, "edge-1", labels["vmo-cue.dev/cluster"], "%v %v", o["kind"], o["metadata"])
+		if o["kind"] == "KubeVirt" {
+			assert.NotContains(t, o["spec"].(map[string]any)["configuration"], "network", "no macvtap network, no binding plugin")
+		}
 		if o["kind"] == "VirtualMachine" {
 			vm = o
 		} else {
@@ -96,6 +99,11 @@ func TestNetworkAttachmentDefinitions(t *testing.T) {
 	require.NoError(t, err)
 	got := map[string][2]any{}
 	for _, o := range objs {
+		if o["kind"] == "KubeVirt" {
+			// VMs attach to a macvtap network through the macvtap binding plugin: it is registered.
+			assert.Equal(t, map[string]any{"binding": map[string]any{"macvtap": map[string]any{"domainAttachmentType": "tap"}}},
+				o["spec"].(map[string]any)["configuration"].(map[string]any)["network"])
+		}
 		if o["kind"] != "NetworkAttachmentDefinition" {
 			continue
 		}
