@@ -238,7 +238,7 @@ func (e *Engine) evalDeclarations(v cue.Value, fc *fleetfs.Cluster, s *sharedRes
 	for _, f := range []string{"fleet", "cluster"} {
 		if fv := v.LookupPath(cue.MakePath(cue.Str(f))); fv.Exists() {
 			if err := fv.Validate(cue.All(), cue.Concrete(true)); err != nil {
-				c.Diags = append(c.Diags, ownFindings(e.fromCUE(err, "schema"), s.rootFiles)...)
+				c.Diags = append(c.Diags, ownFindings(e.fromCUEInFleet(err, "schema", v), s.rootFiles)...)
 			}
 		}
 	}
