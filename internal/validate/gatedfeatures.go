@@ -39,9 +39,16 @@ var gatedFeatures = []gatedFeature{
 	{what: "a hostDisk volume", gate: "HostDisk", minors: allMinors,
 		source: vmiAdmitter, check: "!config.HostDiskEnabled()",
 		uses: volumesWith("hostDisk")},
+	// GPUs themselves are GA (gate GPU) in every supported version; from a resource claim, see below.
 	{what: "hostDevices", gate: "HostDevices", minors: allMinors,
 		source: vmiAdmitter, check: "spec.Domain.Devices.HostDevices != nil && !config.HostDevicesPassthroughEnabled()",
 		uses: present(tmplSpec("domain", "devices", "hostDevices"))},
+	{what: "a GPU from a resource claim (DRA)", gate: "GPUsWithDRA", minors: []string{"v1.6", "v1.7", "v1.8"},
+		source: "pkg/dra/admitter/dra_admitter.go", check: "len(draGPUs) > 0 && !checker.GPUsWithDRAGateEnabled()",
+		uses: claimed("gpus")},
+	{what: "a host device from a resource claim (DRA)", gate: "HostDevicesWithDRA", minors: []string{"v1.8"},
+		source: "pkg/dra/admitter/dra_admitter.go", check: "len(draHDs) > 0 && !checker.HostDevicesWithDRAEnabled()",
+		uses: claimed("hostDevices")},
 	{what: "a sidecar hook (annotation hooks.kubevirt.io/hookSidecars)", gate: "Sidecar", minors: allMinors,
 		source: vmiAdmitter, check: `annotations[hooks.HookSidecarListAnnotationName] != "" && !config.SidecarEnabled()`,
 		uses: annotation("hooks.kubevirt.io/hookSidecars")},
@@ -249,6 +256,18 @@ func interfacesWith(binding string) func(map[string]any) [][]string {
 	return listWhere(tmplSpec("domain", "devices", "interfaces"), func(i map[string]any) []string {
 		if _, ok := i[binding]; ok && i[binding] != nil {
 			return []string{binding}
+		}
+		return nil
+	})
+}
+
+// claimed finds the devices of a list (gpus, hostDevices) that come from a resource claim.
+func claimed(list string) func(map[string]any) [][]string {
+	return listWhere(tmplSpec("domain", "devices", list), func(d map[string]any) []string {
+		for _, k := range []string{"claimName", "requestName"} {
+			if d[k] != nil {
+				return []string{k}
+			}
 		}
 		return nil
 	})

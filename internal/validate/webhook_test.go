@@ -96,6 +96,8 @@ func TestWebhookRules(t *testing.T) {
 				gate("vms.web.spec.template.spec.domain.devices.hostDevices: hostDevices", "HostDevices", "Alpha", "v1.6.3", "14:11"),
 				gate("vms.web.spec.template.spec.domain.devices.downwardMetrics: the downwardMetrics device", "DownwardMetrics", "Alpha", "v1.6.3", "15:11"),
 			}},
+		{name: "a GPU from a resource claim", tmpl: withVLAN("          gpus: [{name: gpu1, deviceName: nvidia.com/A10}, {name: gpu2, claimName: gpu-claim, requestName: gpu}]\n", "", ""),
+			want: []string{gate("vms.web.spec.template.spec.domain.devices.gpus.1.claimName: a GPU from a resource claim (DRA)", "GPUsWithDRA", "Alpha", "v1.6.3", "14:73")}},
 		{name: "macvtap binding is discontinued", tmpl: "    spec:\n      domain:\n        devices:\n          interfaces: [{name: vlan, macvtap: {}, macAddress: \"02:00:00:00:01:01\"}]\n      networks: [{name: vlan, multus: {networkName: mvt}}]\n",
 			want: []string{`vm-feature-gate vms.web.spec.template.spec.domain.devices.interfaces.0.macvtap: the macvtap interface binding is refused by KubeVirt v1.6.3: its feature gate Macvtap is discontinued; use the macvtap network binding plugin (binding: {name: macvtap}, registered in the KubeVirt configuration) @ clusters/edge-1/vms/web.yaml:11:37`}},
 		{name: "binding plugin GA from v1.5", tmpl: "    spec:\n      domain:\n        devices:\n          interfaces: [{name: vlan, binding: {name: macvtap}, macAddress: \"02:00:00:00:01:01\"}]\n      networks: [{name: vlan, multus: {networkName: mvt}}]\n"},
