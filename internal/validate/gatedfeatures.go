@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"slices"
 	"strconv"
 )
 
@@ -25,7 +26,7 @@ type gatedFeature struct {
 	// hint says what to use instead, for a gate that is Discontinued.
 	hint string
 	// uses finds the places in a VM that use the feature (paths inside the VM object).
-	uses func(vm map[string]any) [][]string
+	uses func(vm *vmView) [][]string
 }
 
 const (
@@ -171,44 +172,48 @@ func tmplSpec(path ...string) []string {
 }
 
 // present: the field is there (an empty list or struct included: KubeVirt tests for nil).
-func present(path []string) func(map[string]any) [][]string {
-	return func(vm map[string]any) [][]string {
-		if v := get(vm, path...); v != nil {
+func present(path []string) func(*vmView) [][]string {
+	ap := anchor(path)
+	return func(vm *vmView) [][]string {
+		if v := vm.at(ap); v != nil {
 			return [][]string{path}
 		}
 		return nil
 	}
 }
 
-func isTrue(path []string) func(map[string]any) [][]string {
-	return func(vm map[string]any) [][]string {
-		if getBool(vm, path...) {
+func isTrue(path []string) func(*vmView) [][]string {
+	ap := anchor(path)
+	return func(vm *vmView) [][]string {
+		if b, _ := vm.at(ap).(bool); b {
 			return [][]string{path}
 		}
 		return nil
 	}
 }
 
-func equals(path []string, value string) func(map[string]any) [][]string {
-	return func(vm map[string]any) [][]string {
-		if getStr(vm, path...) == value {
+func equals(path []string, value string) func(*vmView) [][]string {
+	ap := anchor(path)
+	return func(vm *vmView) [][]string {
+		if s, _ := vm.at(ap).(string); s == value {
 			return [][]string{path}
 		}
 		return nil
 	}
 }
 
-func nonEmptyList(path []string) func(map[string]any) [][]string {
-	return func(vm map[string]any) [][]string {
-		if l, _ := get(vm, path...).([]any); len(l) > 0 {
+func nonEmptyList(path []string) func(*vmView) [][]string {
+	ap := anchor(path)
+	return func(vm *vmView) [][]string {
+		if l, _ := vm.at(ap).([]any); len(l) > 0 {
 			return [][]string{path}
 		}
 		return nil
 	}
 }
 
-func anyOf(fs ...func(map[string]any) [][]string) func(map[string]any) [][]string {
-	return func(vm map[string]any) [][]string {
+func anyOf(fs ...func(*vmView) [][]string) func(*vmView) [][]string {
+	return func(vm *vmView) [][]string {
 		var out [][]string
 		for _, f := range fs {
 			out = append(out, f(vm)...)
@@ -218,10 +223,11 @@ func anyOf(fs ...func(map[string]any) [][]string) func(map[string]any) [][]strin
 }
 
 // annotation: the VM's template carries a non-empty annotation (the VMI's annotations come from it).
-func annotation(name string) func(map[string]any) [][]string {
+func annotation(name string) func(*vmView) [][]string {
 	path := []string{"spec", "template", "metadata", "annotations", name}
-	return func(vm map[string]any) [][]string {
-		if getStr(vm, path...) != "" {
+	ap := anchor(path)
+	return func(vm *vmView) [][]string {
+		if s, _ := vm.at(ap).(string); s != "" {
 			return [][]string{path}
 		}
 		return nil
@@ -229,9 +235,10 @@ func annotation(name string) func(map[string]any) [][]string {
 }
 
 // listWhere returns, for each element of the list at path, the path inside it that f names.
-func listWhere(path []string, f func(map[string]any) []string) func(map[string]any) [][]string {
-	return func(vm map[string]any) [][]string {
-		l, _ := get(vm, path...).([]any)
+func listWhere(path []string, f func(map[string]any) []string) func(*vmView) [][]string {
+	ap := anchor(path)
+	return func(vm *vmView) [][]string {
+		l, _ := vm.at(ap).([]any)
 		var out [][]string
 		for i, x := range l {
 			m, _ := x.(map[string]any)
@@ -243,8 +250,8 @@ func listWhere(path []string, f func(map[string]any) []string) func(map[string]a
 	}
 }
 
-func volumesWith(source string) func(map[string]any) [][]string {
-	return listWhere(tmplSpec("volumes"), func(v map[string]any) []string {
+func volumesWith(source string) func(*vmView) [][]string {
+	return listWhere(volumesPath, func(v map[string]any) []string {
 		if _, ok := v[source]; ok && v[source] != nil {
 			return []string{source}
 		}
@@ -252,7 +259,7 @@ func volumesWith(source string) func(map[string]any) [][]string {
 	})
 }
 
-func interfacesWith(binding string) func(map[string]any) [][]string {
+func interfacesWith(binding string) func(*vmView) [][]string {
 	return listWhere(tmplSpec("domain", "devices", "interfaces"), func(i map[string]any) []string {
 		if _, ok := i[binding]; ok && i[binding] != nil {
 			return []string{binding}
@@ -262,7 +269,7 @@ func interfacesWith(binding string) func(map[string]any) [][]string {
 }
 
 // claimed finds the devices of a list (gpus, hostDevices) that come from a resource claim.
-func claimed(list string) func(map[string]any) [][]string {
+func claimed(list string) func(*vmView) [][]string {
 	return listWhere(tmplSpec("domain", "devices", list), func(d map[string]any) []string {
 		for _, k := range []string{"claimName", "requestName"} {
 			if d[k] != nil {
@@ -273,22 +280,34 @@ func claimed(list string) func(map[string]any) [][]string {
 	})
 }
 
-// virtiofsOn finds virtiofs filesystems whose volume has one of the sources.
-func virtiofsOn(sources ...string) func(map[string]any) [][]string {
-	return func(vm map[string]any) [][]string {
-		vols := map[string]map[string]any{}
-		l, _ := get(vm, tmplSpec("volumes")...).([]any)
-		for _, x := range l {
-			v, _ := x.(map[string]any)
-			name, _ := v["name"].(string)
-			vols[name] = v
+var (
+	volumesPath       = tmplSpec("volumes")
+	filesystemsPath   = tmplSpec("domain", "devices", "filesystems")
+	disksPath         = tmplSpec("domain", "devices", "disks")
+	volumesAnchor     = anchor(volumesPath)
+	filesystemsAnchor = anchor(filesystemsPath)
+)
+
+// volume returns the VM's volume of a name (nil if none). VMs have few volumes: a scan, no map.
+func volume(vm *vmView, name string) map[string]any {
+	l, _ := vm.at(volumesAnchor).([]any)
+	for _, x := range l {
+		if v, _ := x.(map[string]any); v != nil && v["name"] == name {
+			return v
 		}
-		return listWhere(tmplSpec("domain", "devices", "filesystems"), func(fs map[string]any) []string {
+	}
+	return nil
+}
+
+// virtiofsOn finds virtiofs filesystems whose volume has one of the sources.
+func virtiofsOn(sources ...string) func(*vmView) [][]string {
+	return func(vm *vmView) [][]string {
+		if l, _ := vm.at(filesystemsAnchor).([]any); len(l) == 0 {
+			return nil
+		}
+		return listWhere(filesystemsPath, func(fs map[string]any) []string {
 			name, _ := fs["name"].(string)
-			vol, ok := vols[name]
-			if !ok {
-				return nil
-			}
+			vol := volume(vm, name)
 			for _, s := range sources {
 				if vol[s] != nil {
 					return []string{"name"}
@@ -300,19 +319,54 @@ func virtiofsOn(sources ...string) func(map[string]any) [][]string {
 }
 
 // emptyCDROMs finds cdrom disks without a volume of their name.
-func emptyCDROMs(vm map[string]any) [][]string {
-	vols := map[string]bool{}
-	l, _ := get(vm, tmplSpec("volumes")...).([]any)
-	for _, x := range l {
-		v, _ := x.(map[string]any)
-		name, _ := v["name"].(string)
-		vols[name] = true
-	}
-	return listWhere(tmplSpec("domain", "devices", "disks"), func(d map[string]any) []string {
+var emptyCDROMs = func(vm *vmView) [][]string {
+	return listWhere(disksPath, func(d map[string]any) []string {
 		name, _ := d["name"].(string)
-		if d["cdrom"] != nil && !vols[name] {
+		if d["cdrom"] != nil && volume(vm, name) == nil {
 			return []string{"cdrom"}
 		}
 		return nil
 	})(vm)
+}
+
+// vmView holds the maps of a VM that the rows look into, found once per VM: the object, its spec,
+// template, template spec, domain and devices. A row's path is anchored at the deepest of them it
+// starts with (anchor, once per row), so that checking 30 rows costs a lookup or two each.
+type vmView struct {
+	bases [len(basePaths)]map[string]any
+}
+
+var basePaths = [...][]string{nil, {"spec"}, {"spec", "template"}, {"spec", "template", "spec"},
+	{"spec", "template", "spec", "domain"}, {"spec", "template", "spec", "domain", "devices"}}
+
+// anchored is a path as its base map and the rest.
+type anchored struct {
+	base int
+	rel  []string
+}
+
+func anchor(path []string) anchored {
+	for b := len(basePaths) - 1; b > 0; b-- {
+		if bp := basePaths[b]; len(path) > len(bp) && slices.Equal(path[:len(bp)], bp) {
+			return anchored{b, path[len(bp):]}
+		}
+	}
+	return anchored{0, path}
+}
+
+func newView(obj map[string]any) *vmView {
+	v := &vmView{}
+	v.bases[0] = obj
+	for b := 1; b < len(basePaths); b++ {
+		v.bases[b], _ = v.bases[b-1][basePaths[b][b-1]].(map[string]any)
+	}
+	return v
+}
+
+func (v *vmView) at(p anchored) any {
+	m := v.bases[p.base]
+	if m == nil {
+		return nil
+	}
+	return get(m, p.rel...)
 }

@@ -22,9 +22,10 @@ type kubevirtInfo struct {
 // (validateRunStrategy) and pkg/network/admitter (netsource.go, binding.go), v1.4.0 to v1.8.1, where
 // these rules are the same; gated features: gatedfeatures.go.
 func checkWebhookRules(c *Cluster, vm *VM) {
+	view := newView(vm.Object)
 	checkRunStrategyValue(c, vm)
-	checkPodNetworks(c, vm)
-	checkGatedFeatures(c, vm)
+	checkPodNetworks(c, vm, view)
+	checkGatedFeatures(c, vm, view)
 }
 
 // runStrategies are the values KubeVirt accepts (validRunStrategies), WaitAsReceiver aside.
@@ -69,25 +70,27 @@ func closest(s string, among []string) string {
 	return best
 }
 
+var (
+	networksAnchor   = anchor(tmplSpec("networks"))
+	interfacesAnchor = anchor(tmplSpec("domain", "devices", "interfaces"))
+)
+
 // checkPodNetworks: at most one pod network, at most one Multus default network and not both,
 // every network of a kind, masquerade only on the pod network (netsource.go, binding.go).
-func checkPodNetworks(c *Cluster, vm *VM) {
-	nets, _ := get(vm.Object, tmplSpec("networks")...).([]any)
+func checkPodNetworks(c *Cluster, vm *VM, view *vmView) {
+	nets, _ := view.at(networksAnchor).([]any)
 	at := func(i int, p ...string) []string {
 		return append(tmplSpec("networks", strconv.Itoa(i)), p...)
 	}
-	pods, defaults := []int{}, []int{}
-	kinds := map[string]string{}
+	var pods, defaults []int // a VM has a few networks: no allocation unless one is pod or default
 	for i, x := range nets {
 		n, _ := x.(map[string]any)
 		name, _ := n["name"].(string)
 		switch {
 		case n["pod"] != nil:
 			pods = append(pods, i)
-			kinds[name] = "pod"
 		case n["multus"] != nil:
-			kinds[name] = "multus"
-			if getBool(n, "multus", "default") {
+			if m, _ := n["multus"].(map[string]any); m["default"] == true {
 				defaults = append(defaults, i)
 			}
 		default:
@@ -110,11 +113,11 @@ func checkPodNetworks(c *Cluster, vm *VM) {
 		c.Diags.Errorf("vm-network", vm.Path(p...), []diag.Position{vm.Pos(at(pods[0], "pod")...), vm.Pos(p...)},
 			"a pod network and a Multus default network together: the Multus default network replaces the pod network, keep one")
 	}
-	ifaces, _ := get(vm.Object, tmplSpec("domain", "devices", "interfaces")...).([]any)
+	ifaces, _ := view.at(interfacesAnchor).([]any)
 	for i, x := range ifaces {
 		im, _ := x.(map[string]any)
 		name, _ := im["name"].(string)
-		if im["masquerade"] != nil && kinds[name] == "multus" {
+		if im["masquerade"] != nil && isMultus(nets, name) {
 			p := tmplSpec("domain", "devices", "interfaces", strconv.Itoa(i), "masquerade")
 			c.Diags.Errorf("vm-network", vm.Path(p...), []diag.Position{vm.Pos(p...)},
 				"interface %q: masquerade works only on the pod network (use bridge on a Multus network)", name)
@@ -122,8 +125,17 @@ func checkPodNetworks(c *Cluster, vm *VM) {
 	}
 }
 
+func isMultus(nets []any, name string) bool {
+	for _, x := range nets {
+		if n, _ := x.(map[string]any); n != nil && n["name"] == name {
+			return n["multus"] != nil
+		}
+	}
+	return false
+}
+
 // checkGatedFeatures refuses a feature whose gate the cluster's KubeVirt does not enable.
-func checkGatedFeatures(c *Cluster, vm *VM) {
+func checkGatedFeatures(c *Cluster, vm *VM, view *vmView) {
 	kv := c.kubevirt
 	if kv == nil {
 		return // KubeVirt off or of an unknown version: reported on the cluster
@@ -133,7 +145,7 @@ func checkGatedFeatures(c *Cluster, vm *VM) {
 		if !slices.Contains(f.minors, kv.minor) {
 			continue
 		}
-		uses := f.uses(vm.Object)
+		uses := f.uses(view)
 		if len(uses) == 0 {
 			continue
 		}
