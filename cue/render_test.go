@@ -331,7 +331,7 @@ func TestRender(t *testing.T) {
 				assert.NotEmpty(t, o["kind"], "object %d (%v) kind", i, name)
 				assert.NotEmpty(t, name, "object %d (%v) metadata.name", i, o["kind"])
 				labels, _ := md["labels"].(map[string]any)
-				assert.Equal(t, "vmo-cue", labels["app.kubernetes.io/managed-by"], "%v %v", o["kind"], name)
+				assert.NotContains(t, labels, "app.kubernetes.io/managed-by", "%v %v: vmo-cue's marks are vmo-cue.dev/ labels", o["kind"], name)
 				assert.Equal(t, "vmo", labels["app.kubernetes.io/part-of"], "%v %v", o["kind"], name)
 				assert.NotEmpty(t, labels["vmo-cue.dev/component"], "%v %v", o["kind"], name)
 				assert.Equal(t, "edge-1", labels["vmo-cue.dev/cluster"], "%v %v", o["kind"], name)

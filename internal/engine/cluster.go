@@ -120,12 +120,17 @@ func (e *Engine) checkYAMLVMs(v cue.Value, s *sharedResult, c *Cluster) {
 		if vms.Exists() && vms.LookupPath(sel).Exists() {
 			continue // a CUE VM of the same name: reported as a duplicate
 		}
-		filled := v.FillPath(cue.MakePath(cue.Str("vms"), cue.Str(vm.Name())), vm.Object)
+		// Encoded, not filled as Go data: FillPath makes a Go nil `_`, Encode makes it null.
+		obj := v.Context().Encode(withoutNulls(vm.Object))
+		filled := v.FillPath(cue.MakePath(cue.Str("vms"), cue.Str(vm.Name())), obj)
 		err := filled.LookupPath(cue.MakePath(cue.Str("vms"), cue.Str(vm.Name()))).Validate(cue.All(), cue.Concrete(true))
 		if err == nil {
 			continue
 		}
 		for _, ce := range cueerrors.Errors(err) {
+			if !e.fromFleetFiles(ce) {
+				continue // the schema's alone (no constraint of the fleet's): the Go schema check reports it
+			}
 			for _, d := range e.fromCUE(ce, "policy") {
 				if strings.HasSuffix(d.Message, "field not allowed") {
 					continue // the schema's closedness: reported by the Go schema check
@@ -139,6 +144,17 @@ func (e *Engine) checkYAMLVMs(v cue.Value, s *sharedResult, c *Cluster) {
 			}
 		}
 	}
+}
+
+// fromFleetFiles reports whether a CUE error involves a constraint written in the fleet's own files
+// (a policy), not only the embedded schemas and the value filled in.
+func (e *Engine) fromFleetFiles(ce cueerrors.Error) bool {
+	for _, p := range cueerrors.Positions(ce) {
+		if dp, mine := e.position(p); mine && dp.File != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // evalClusterCUE evaluates the cluster's CUE; it returns the cluster's value when it took the general
@@ -225,7 +241,7 @@ func (e *Engine) evalDeclarations(v cue.Value, fc *fleetfs.Cluster, s *sharedRes
 	for _, f := range []string{"fleet", "cluster"} {
 		if fv := v.LookupPath(cue.MakePath(cue.Str(f))); fv.Exists() {
 			if err := fv.Validate(cue.All(), cue.Concrete(true)); err != nil {
-				c.Diags = append(c.Diags, ownFindings(e.fromCUE(err, "schema"), s.rootFiles)...)
+				c.Diags = append(c.Diags, ownFindings(e.fromCUEInFleet(err, "schema", v), s.rootFiles)...)
 			}
 		}
 	}

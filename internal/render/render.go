@@ -95,7 +95,8 @@ func labels(obj Object, cluster, component string) {
 		l = map[string]any{}
 		md["labels"] = l
 	}
-	l["app.kubernetes.io/managed-by"] = "vmo-cue"
+	// vmo-cue marks what it renders in its own keys only (vmo-cue.dev/...; the reconciler adds the
+	// fleet's): a label the file sets, app.kubernetes.io/managed-by included, is never changed.
 	l["vmo-cue.dev/cluster"] = cluster
 	if component != "" {
 		l["app.kubernetes.io/part-of"] = "vmo"

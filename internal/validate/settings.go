@@ -136,6 +136,7 @@ func checkKubeVirt(c *Cluster, b *engine.Builtin) {
 		}
 	}
 	c.KubeVirtGates = checkGates(c, gates, table, []string{"stack", "kubevirt", "featureGates"}, "KubeVirt "+version)
+	c.kubevirt = &kubevirtInfo{version: version, minor: minor, gates: table}
 }
 
 func checkCPUHotplug(c *Cluster, kv map[string]any, minor string) {

@@ -37,6 +37,8 @@ type Cluster struct {
 	settingPos func(path ...string) (diag.Position, bool)
 	// src are the fleet's files, to place findings about CUE VMs.
 	src *sources
+	// kubevirt is the cluster's KubeVirt, when enabled and of a known version (webhook rules).
+	kubevirt *kubevirtInfo
 }
 
 // Valid reports whether the cluster may be built and applied.

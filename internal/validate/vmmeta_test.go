@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	vmocue "github.com/vmo-cue/vmo-cue"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
 	"github.com/vmo-cue/vmo-cue/internal/testfleet"
@@ -22,10 +21,10 @@ import (
 // TestNameRuleAgreesWithSchema keeps the CUE schema's #Name (schemas/stack.cue) and the API
 // machinery's DNS-1123 label rule, which vet applies to VM names and namespaces, in agreement.
 func TestNameRuleAgreesWithSchema(t *testing.T) {
-	src, err := vmocue.Module.ReadFile("schemas/stack.cue")
+	inst, err := engine.LoadEmbedded("./schemas")
 	require.NoError(t, err)
 	ctx := cuecontext.New()
-	v := ctx.CompileBytes(src, cue.Filename("stack.cue"))
+	v := ctx.BuildInstance(inst)
 	require.NoError(t, v.Err())
 	name := v.LookupPath(cue.ParsePath("#Name"))
 	require.True(t, name.Exists())

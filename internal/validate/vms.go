@@ -28,8 +28,9 @@ type Interface struct {
 	// interface that needs one and has none.
 	MAC      string
 	Assigned string
-	// NeedsMAC is true for interfaces attached to a layer-2 network (bridge, macvtap or SR-IOV binding
-	// on a Multus network): their MAC is visible on the VLAN and must be stable and unique.
+	// NeedsMAC is true for interfaces attached to a layer-2 network (bridge, SR-IOV, or macvtap — the
+	// binding plugin or the old binding — on a Multus network other than ptp): their MAC is visible on
+	// the segment and must be stable and unique.
 	NeedsMAC bool
 }
 
@@ -80,6 +81,7 @@ func checkVMs(c *Cluster, s *schema.Schema) {
 		checkRunStrategy(c, vm)
 		checkPowerOwner(c, vm)
 		checkNetworks(c, vm)
+		checkWebhookRules(c, vm)
 		c.VMs = append(c.VMs, vm)
 	}
 	if len(c.VMs) > 0 {
@@ -100,6 +102,11 @@ func isVirtualMachine(c *Cluster, vm *VM) bool {
 	}
 	if apiVersion == "kubevirt.io/v1" && kind == "VirtualMachine" {
 		return true
+	}
+	if apiVersion == "kubevirt.io/v1alpha3" && kind == "VirtualMachine" {
+		c.Diags.Errorf("vm-api-version", vm.Path("apiVersion"), []diag.Position{vm.Pos("apiVersion")},
+			"kubevirt.io/v1alpha3 is the deprecated version of VirtualMachine: change apiVersion to kubevirt.io/v1 (the fields are the same)")
+		return false
 	}
 	what := fmt.Sprintf("%s %s", apiVersion, kind)
 	if apiVersion == "" && kind == "" {
@@ -128,6 +135,7 @@ func checkNetworks(c *Cluster, vm *VM) {
 	ifaces, _ := get(tspec, "domain", "devices", "interfaces").([]any)
 	nets, _ := tspec["networks"].([]any)
 	netByName := map[string]map[string]any{}
+	declByName, refByName := map[string]map[string]any{}, map[string]string{}
 	for i, n := range nets {
 		nm, _ := n.(map[string]any)
 		name, _ := nm["name"].(string)
@@ -141,6 +149,7 @@ func checkNetworks(c *Cluster, vm *VM) {
 			continue
 		}
 		checkNetworkRef(c, vm, ref, []string{"spec", "template", "spec", "networks", strconv.Itoa(i), "multus", "networkName"})
+		declByName[name], refByName[name] = declaredNetwork(c, vm, ref), ref
 	}
 	ifaceNames := map[string]bool{}
 	for i, x := range ifaces {
@@ -154,12 +163,10 @@ func checkNetworks(c *Cluster, vm *VM) {
 			c.Diags.Errorf("vm-network", vm.Path(append(at, "name")...), []diag.Position{vm.Pos(append(at, "name")...)},
 				"interface %q has no network of the same name in spec.template.spec.networks", name)
 		}
-		_, l2 := net["multus"]
-		_, bridge := im["bridge"]
-		_, macvtap := im["macvtap"]
-		_, sriov := im["sriov"]
+		_, multus := net["multus"]
+		checkBinding(c, vm, i, im, refByName[name], declByName[name])
 		vm.Interfaces = append(vm.Interfaces, &Interface{Index: i, Name: name, MAC: mac,
-			NeedsMAC: l2 && (bridge || macvtap || sriov)})
+			NeedsMAC: needsMAC(im, multus, declByName[name])})
 	}
 	for i, n := range nets {
 		nm, _ := n.(map[string]any)
