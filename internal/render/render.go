@@ -45,7 +45,7 @@ func Cluster(c *validate.Cluster) ([]Object, error) {
 		if on, _ := m["enabled"].(bool); !on {
 			continue
 		}
-		list, err := crds.ShippedByStack(comp)
+		list, err := crds.ShippedByStackAt(comp, c.Releases())
 		if err != nil {
 			return nil, fmt.Errorf("CRDs of %s: %w", comp, err)
 		}

@@ -73,8 +73,8 @@ func (r *Result) Cluster(name string) *Cluster {
 
 // Fleet validates every evaluated cluster, then the checks that span clusters.
 func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
-	vmSchema, err := VMSchema()
-	if err != nil {
+	// The newest release's schema must load: a binary whose embedded CRDs are broken says so at once.
+	if _, err := VMSchema(); err != nil {
 		return nil, err
 	}
 	// A file refused while reading the repository (symlink, size, encoding) fails what it belongs to:
@@ -91,6 +91,10 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 		c := &Cluster{Cluster: ec, Fleet: f.Name, src: src}
 		c.Diags = append(c.Diags, ec.Diags...)
 		resolveSettings(c, f, b)
+		vmSchema, err := SchemaFor("VirtualMachine", c.Releases())
+		if err != nil {
+			return nil, err
+		}
 		checkVMs(c, vmSchema)
 		checkMACs(c)
 		r.Clusters = append(r.Clusters, c)
