@@ -31,6 +31,9 @@ type Cluster struct {
 	Namespace string
 	L2Domain  string
 	VMs       []*VM
+	// Objects are the cluster folder's other objects of the VM family (DataVolumes, instance types,
+	// preferences), checked against their CRDs of the cluster's releases (family.go).
+	Objects []*Object
 	// Diags are all findings of this cluster (its own and the fleet's shared ones).
 	Diags diag.List
 	// settingPos finds where a resolved setting was written.
