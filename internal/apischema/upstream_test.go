@@ -2,6 +2,10 @@ package apischema
 
 import (
 	"os"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/encoding/yaml"
 	"os/exec"
 	"strings"
 	"testing"
@@ -99,4 +103,44 @@ func TestCDISetIsTheNearest(t *testing.T) {
 	set, err := crds.KubeVirtSet("v1.8.2")
 	require.NoError(t, err)
 	assert.Equal(t, "kubevirt/v1.8", set)
+}
+
+// Package upstream's definitions are the union of the releases' schemas: a field of any supported
+// release is allowed (the Go check holds each cluster to its own), one of no release is not.
+func TestUpstreamCUE(t *testing.T) {
+	ctx := newCUEContext()
+	v := loadCUE(t, ctx, generatedFiles(t), UpstreamCUEDir)
+	vm := v.LookupPath(cue.ParsePath("#VirtualMachine"))
+	tests := []struct {
+		name, schema, doc string
+		wantErr           []string
+	}{
+		{"valid VM", "#VirtualMachine", validVM, nil},
+		{"a v1.8 field", "#VirtualMachine", edit(t, validVM, "masquerade: {}", "passtBinding: {}"), nil},
+		{"a field of no release", "#VirtualMachine", edit(t, validVM, "      networks:\n", "      readinessProbe: {httpGet: {port: 80, protocol: HTTP}}\n      networks:\n"),
+			[]string{"spec.template.spec.readinessProbe.httpGet.protocol", "field not allowed"}},
+		{"required by the CRD", "#VirtualMachine", edit(t, validVM, "dataVolume: {name: web-1-root}", "dataVolume: {hotpluggable: true}"),
+			[]string{"spec.template.spec.volumes.0.dataVolume.name", "field is required but not present"}},
+		{"template metadata is ObjectMeta", "#VirtualMachine", edit(t, validVM, "    metadata:\n      labels: {app: web}\n", "    metadata:\n      lables: {app: web}\n"),
+			[]string{"spec.template.metadata.lables", "field not allowed"}},
+		{"valid DataVolume", "#DataVolume", validDataVolume, nil},
+		{"instance type", "#VirtualMachineInstancetype",
+			"apiVersion: instancetype.kubevirt.io/v1beta1\nkind: VirtualMachineInstancetype\nmetadata: {name: s}\nspec: {cpu: {guest: 1}, memory: {guest: 1Gi}}\n", nil},
+	}
+	require.NoError(t, vm.Err())
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := yaml.Extract(tc.name+".yaml", tc.doc)
+			require.NoError(t, err)
+			err = v.LookupPath(cue.ParsePath(tc.schema)).Unify(ctx.BuildFile(f)).Validate(cue.Concrete(true))
+			if len(tc.wantErr) == 0 {
+				require.NoError(t, err, errors.Details(err, nil))
+				return
+			}
+			require.Error(t, err)
+			for _, want := range tc.wantErr {
+				assert.Contains(t, errors.Details(err, nil), want)
+			}
+		})
+	}
 }
