@@ -43,10 +43,10 @@ var KubeVirtSources = []Source{
 }
 
 // CDISources are the CDI releases whose CRDs vmo-cue carries. CDI's crds_generated.go holds whole
-// CRDs. The module proxy serves v1.61.1 of kubevirt.io/containerized-data-importer and refuses
-// v1.61.2, v1.62.0, v1.63.0 and v1.63.1 (v1.64.0 is listed but absent from the checksum database):
-// v1.61.1 is the nearest served release to every CDI that KubeVirt v1.4–v1.8 pair with (v1.61–v1.64),
-// so every cluster gets its DataVolume and CDI CRDs (CDIFor).
+// CRDs. KubeVirt v1.4–v1.8 pin CDI APIs v1.57 to v1.64 in their go.mod; of the main module the proxy
+// serves v1.61.1 and refused v1.57.0, v1.60.3, v1.60.4, v1.61.2, v1.62.0, v1.63.0 and v1.63.1 (v1.64.0
+// is listed but absent from the checksum database): v1.61.1 is the nearest served release to each, so
+// every cluster gets its DataVolume and CDI CRDs (crds.CDISet). See docs/kubevirt-schemas.md.
 var CDISources = []Source{{Set: "cdi/v1.61", Module: "kubevirt.io/containerized-data-importer", Version: "v1.61.1",
 	File: "pkg/operator/resources/crds_generated.go", Var: "CDICRDs"}}
 
