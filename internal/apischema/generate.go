@@ -50,6 +50,9 @@ func generate(cfg *config, opt cueOptions, upstream map[string][]byte) (map[stri
 		return nil, err
 	}
 	files[UpstreamCUEDir+"/zz_generated.cue"] = b
+	if err := schemaJSONFiles(upstream, files); err != nil {
+		return nil, err
+	}
 	if files[CRDDir+"/zz_objectmeta.json"], err = objectMetaJSON(m); err != nil {
 		return nil, err
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/vmo-cue/vmo-cue/internal/schema"
 	"github.com/vmo-cue/vmo-cue/schemas/crds"
 )
@@ -41,35 +39,13 @@ func SchemaFor(kind string, v crds.Versions) (*schema.Schema, error) {
 }
 
 func loadSchema(kind string, v crds.Versions) (*schema.Schema, error) {
-	data, err := crds.YAMLAt(kind, v)
+	raw, err := crds.SchemaJSON(kind, v)
 	if err != nil {
 		return nil, err
 	}
-	var crd struct {
-		Spec struct {
-			Versions []struct {
-				Storage bool
-				Schema  struct {
-					OpenAPIV3Schema json.RawMessage `json:"openAPIV3Schema"`
-				}
-			}
-		}
-	}
-	if err := yaml.Unmarshal(data, &crd); err != nil {
-		return nil, fmt.Errorf("embedded CRD of %s: %w", kind, err)
-	}
-	var raw json.RawMessage
-	for _, ver := range crd.Spec.Versions {
-		if ver.Storage {
-			raw = ver.Schema.OpenAPIV3Schema
-		}
-	}
-	if raw == nil {
-		return nil, fmt.Errorf("embedded CRD of %s: no storage version", kind)
-	}
 	var s schema.Schema
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, fmt.Errorf("embedded CRD of %s: %w", kind, err)
+		return nil, fmt.Errorf("embedded schema of %s: %w", kind, err)
 	}
 	mdJSON, err := crds.ObjectMetaJSON()
 	if err != nil {

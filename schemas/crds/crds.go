@@ -221,6 +221,21 @@ func YAMLAt(kind string, v Versions) ([]byte, error) {
 	return nil, fmt.Errorf("no CRD of kind %s in schemas/crds (run make generate)", kind)
 }
 
+// SchemaJSON returns the storage version's OpenAPI schema of a kind's CRD of a cluster's releases, as
+// compact JSON (generated next to the CRD for the kinds vet checks: the VM family).
+func SchemaJSON(kind string, v Versions) ([]byte, error) {
+	kv, cdi, err := setsOf(v)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if e.kind == kind && e.set != "" && (e.set == kv || e.set == cdi) {
+			return files.ReadFile(strings.TrimSuffix(e.file, ".yaml") + ".schema.json")
+		}
+	}
+	return nil, fmt.Errorf("no schema of kind %s in schemas/crds (run make generate)", kind)
+}
+
 // ObjectMetaJSON is the OpenAPI schema of metav1.ObjectMeta (made from the Go type), for the checks
 // of an object's metadata and its templates' that the CRDs leave to the API server.
 func ObjectMetaJSON() ([]byte, error) {
