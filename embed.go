@@ -10,7 +10,7 @@ import (
 
 // Module is the CUE module vmo-cue.dev/vmo: cue.mod/module.cue, schemas/, policies/ and cue/.
 //
-//go:embed cue.mod/module.cue schemas/*.cue schemas/kubevirt/*.cue schemas/cdi/*.cue policies/*.cue cue/*.cue
+//go:embed cue.mod/module.cue schemas/*.cue schemas/kubevirt/*.cue schemas/cdi/*.cue schemas/upstream/*.cue policies/*.cue cue/*.cue
 var Module embed.FS
 
 // ModulePath is the CUE module path of Module.

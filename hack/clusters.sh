@@ -67,7 +67,7 @@ up() {
 	(cd "$root" && $GO build -o "$daemon" ./hack/clusters)
 
 	# In the background, in its own session, immune to the terminal closing; its children die with it.
-	setsid "$daemon" -dir "$state" -clusters "$names" >"$state/clusters.log" 2>&1 </dev/null &
+	setsid "$daemon" -dir "$state" -clusters "$names" -fleet "$root/fleet" >"$state/clusters.log" 2>&1 </dev/null &
 	local started=$SECONDS
 	while [ ! -f "$state/ready" ]; do
 		if ! kill -0 $! 2>/dev/null; then

@@ -33,6 +33,10 @@ func (p PrunePolicy) protectedKind(id inventory.ID) (protected bool, optedIn boo
 		return true, p.VirtualMachines
 	case id.Group == "cdi.kubevirt.io" && id.Kind == "DataVolume":
 		return true, p.DataVolumes
+	case id.Group == "instancetype.kubevirt.io":
+		// Instance types and preferences define VMs (a VM made from one keeps needing it): kept
+		// like the VMs themselves.
+		return true, p.VirtualMachines
 	case id.Group == "" && id.Kind == "PersistentVolumeClaim":
 		return true, p.PersistentVolumeClaims
 	case id.Group == "apiextensions.k8s.io" && id.Kind == "CustomResourceDefinition":

@@ -19,21 +19,26 @@ import (
 	"syscall"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
+	"github.com/vmo-cue/vmo-cue/schemas/crds"
 )
 
 func main() {
 	dir := flag.String("dir", ".cache/clusters", "state folder")
 	names := flag.String("clusters", "", "comma-separated cluster names")
 	crds := flag.Bool("crds", true, "install the stack's CRDs")
+	fleetDir := flag.String("fleet", "", "fleet repository: each cluster declared there gets the CRDs of its KubeVirt and CDI releases")
 	flag.Parse()
-	if err := run(*dir, strings.Split(*names, ","), *crds); err != nil {
+	if err := run(*dir, strings.Split(*names, ","), *crds, *fleetDir); err != nil {
 		fmt.Fprintf(os.Stderr, "clusters: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, names []string, withCRDs bool) error {
+func run(dir string, names []string, withCRDs bool, fleetDir string) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -52,6 +57,9 @@ func run(dir string, names []string, withCRDs bool) error {
 	if withCRDs {
 		if opts.CRDs, err = testcluster.StackCRDs(); err != nil {
 			fmt.Printf("clusters: without CRDs: %v\n", err)
+		}
+		if fleetDir != "" {
+			opts.ClusterCRDs = clusterCRDs(fleetDir, names)
 		}
 	}
 
@@ -90,4 +98,30 @@ func run(dir string, names []string, withCRDs bool) error {
 		// takes them all.
 		return fmt.Errorf("etcd ended; see the logs in %s", opts.Dir)
 	}
+}
+
+// clusterCRDs gives each cluster the fleet declares the CRDs of its KubeVirt and CDI releases; a
+// cluster the fleet does not declare (or a fleet that does not load) gets the newest (StackCRDs).
+func clusterCRDs(fleetDir string, names []string) map[string][]*apiextensionsv1.CustomResourceDefinition {
+	r, err := desired.Load(fleetDir, desired.Options{})
+	if err != nil {
+		fmt.Printf("clusters: %s: %v: every cluster gets the newest CRDs\n", fleetDir, err)
+		return nil
+	}
+	out := map[string][]*apiextensionsv1.CustomResourceDefinition{}
+	for _, name := range names {
+		c := r.Cluster(name)
+		if c == nil || !c.Declared {
+			continue
+		}
+		v := c.Releases()
+		list, err := testcluster.StackCRDsFor(v)
+		if err != nil {
+			fmt.Printf("clusters: %s: %v\n", name, err)
+			continue
+		}
+		fmt.Printf("clusters: %s gets the CRDs of KubeVirt %s and CDI %s\n", name, v.KubeVirt, crds.CDISet(v.CDI))
+		out[name] = list
+	}
+	return out
 }

@@ -1,5 +1,7 @@
-// Command gen-schemas writes the CUE definitions (schemas/kubevirt, schemas/cdi) and the CRDs
-// (schemas/crds) of the VMO stack's kinds from the Go API types. Run it from the repository root:
+// Command gen-schemas writes the CRDs of KubeVirt's and CDI's releases (schemas/crds/kubevirt,
+// schemas/crds/cdi: read from each release's module, fetched through the module proxy) and the VM
+// family's CUE made from them (schemas/upstream), and the other CUE definitions (schemas/kubevirt,
+// schemas/cdi) and CRDs (schemas/crds) from the Go API types. Run it from the repository root:
 // make generate. The work is done by internal/apischema, whose tests check that the files are current.
 package main
 

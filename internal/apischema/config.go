@@ -33,6 +33,9 @@ type kindSpec struct {
 	ShippedBy, CreatedBy string
 	// CUEPackage is the generated CUE package that defines the kind ("" for none).
 	CUEPackage string
+	// Upstream: the kind's CRDs come from its project's own generated validation, per release
+	// (upstream.go), not from reflection; reflection still gives its CUE definition in CUEPackage.
+	Upstream bool
 }
 
 func (k kindSpec) APIVersion() string { return k.Group + "/" + k.Version }
@@ -86,7 +89,7 @@ const (
 
 func defaultConfig() *config {
 	kubevirt := func(k kindSpec) kindSpec {
-		k.Namespaced, k.Categories, k.CUEPackage = true, []string{"all"}, "kubevirt"
+		k.Namespaced, k.Categories, k.CUEPackage, k.Upstream = true, []string{"all"}, "kubevirt", true
 		if k.ShippedBy == "" {
 			k.CreatedBy = "virt-operator"
 		}
@@ -113,9 +116,9 @@ func defaultConfig() *config {
 				Plural: "virtualmachineexports", Singular: "virtualmachineexport", ShortNames: []string{"vmexport", "vmexports"}, StatusSubresource: true}),
 			{Go: typeOf[cdiv1beta1.DataVolume](), Group: "cdi.kubevirt.io", Version: "v1beta1", Kind: "DataVolume",
 				Plural: "datavolumes", Singular: "datavolume", ShortNames: []string{"dv", "dvs"}, Categories: []string{"all"},
-				Namespaced: true, StatusSubresource: true, CreatedBy: "cdi-operator", CUEPackage: "cdi"},
+				Namespaced: true, StatusSubresource: true, CreatedBy: "cdi-operator", CUEPackage: "cdi", Upstream: true},
 			{Go: typeOf[cdiv1beta1.CDI](), Group: "cdi.kubevirt.io", Version: "v1beta1", Kind: "CDI",
-				Plural: "cdis", Singular: "cdi", ShortNames: []string{"cdi", "cdis"}, ShippedBy: "cdi", CUEPackage: "cdi"},
+				Plural: "cdis", Singular: "cdi", ShortNames: []string{"cdi", "cdis"}, ShippedBy: "cdi", CUEPackage: "cdi", Upstream: true},
 			{Go: typeOf[nadv1.NetworkAttachmentDefinition](), Group: "k8s.cni.cncf.io", Version: "v1", Kind: "NetworkAttachmentDefinition",
 				Plural: "network-attachment-definitions", Singular: "network-attachment-definition", ShortNames: []string{"net-attach-def"},
 				Namespaced: true, ShippedBy: "multus"},

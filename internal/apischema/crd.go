@@ -130,18 +130,28 @@ func crdYAML(c *apiextensionsv1.CustomResourceDefinition) ([]byte, error) {
 }
 
 type crdsGoKind struct {
-	Kind, File, ShippedBy, CreatedBy string
+	Set, Kind, File, ShippedBy, CreatedBy string
 }
 
 // crdsGo renders schemas/crds/zz_generated.go: the table of the generated CRDs, which the hand-written
-// crds.go serves (embedded YAML, by who installs them).
+// crds.go serves (embedded YAML, by who installs them, per upstream release).
 func crdsGo(kinds []kindSpec) ([]byte, error) {
 	var ks []crdsGoKind
 	for _, k := range kinds {
+		if k.Upstream {
+			continue
+		}
 		ks = append(ks, crdsGoKind{Kind: k.Kind, File: crdFileName(k), ShippedBy: k.ShippedBy, CreatedBy: k.CreatedBy})
 	}
+	for _, e := range upstreamEntries() {
+		ks = append(ks, crdsGoKind(e))
+	}
+	var sets []string
+	for _, s := range append(append([]Source(nil), KubeVirtSources...), CDISources...) {
+		sets = append(sets, s.Set)
+	}
 	var b bytes.Buffer
-	if err := crdsGoTemplate.Execute(&b, map[string]any{"Header": Header, "Kinds": ks}); err != nil {
+	if err := crdsGoTemplate.Execute(&b, map[string]any{"Header": Header, "Kinds": ks, "Sets": sets}); err != nil {
 		return nil, err
 	}
 	out, err := format.Source(b.Bytes())
@@ -155,10 +165,33 @@ var crdsGoTemplate = template.Must(template.New("zz_generated.go").Parse(`{{.Hea
 
 package crds
 
-// entries are the generated CRDs: their kind, file, and who installs them (crds.go).
+// entries are the generated CRDs: their release set ("" for those made from Go types), kind, file,
+// and who installs them (crds.go).
 var entries = []entry{
 {{- range .Kinds}}
-	{kind: {{printf "%q" .Kind}}, file: {{printf "%q" .File}}, shippedBy: {{printf "%q" .ShippedBy}}, createdBy: {{printf "%q" .CreatedBy}}},
+	{set: {{printf "%q" .Set}}, kind: {{printf "%q" .Kind}}, file: {{printf "%q" .File}}, shippedBy: {{printf "%q" .ShippedBy}}, createdBy: {{printf "%q" .CreatedBy}}},
+{{- end}}
+}
+
+// sets are the upstream releases carried, oldest first per project.
+var sets = []string{
+{{- range .Sets}}
+	{{printf "%q" .}},
 {{- end}}
 }
 `))
+
+// objectMetaJSON is the OpenAPI schema of metav1.ObjectMeta, made from the Go type: vmo-cue checks an
+// object's metadata, and its templates', against it (the CRDs leave both to the API server).
+func objectMetaJSON(m *Model) ([]byte, error) {
+	d := m.Defs[typeOf[metav1.ObjectMeta]()]
+	if d == nil {
+		return nil, fmt.Errorf("ObjectMeta is not in the model")
+	}
+	s := openAPIStruct(d, nil)
+	b, err := json.MarshalIndent(s, "", " ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -4,23 +4,59 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 )
 
-// Generate returns every generated file, keyed by its slash-separated path from the repository root.
+// Generate returns every generated file, keyed by its slash-separated path from the repository root:
+// the upstream CRDs, read from the KubeVirt and CDI modules (downloaded through the module proxy when
+// they are not in the module cache), and what is made from them and from the Go API types.
 func Generate() (map[string][]byte, error) {
-	return generate(defaultConfig(), defaultCUEOptions)
+	up, err := UpstreamFiles()
+	if err != nil {
+		return nil, err
+	}
+	files, err := GenerateLocal(up)
+	if err != nil {
+		return nil, err
+	}
+	for p, b := range up {
+		files[p] = b
+	}
+	return files, nil
 }
 
-func generate(cfg *config, opt cueOptions) (map[string][]byte, error) {
+// GenerateLocal returns the files made without downloading anything: from the Go API types, and from
+// the upstream CRD files given (those UpstreamFiles returns, or the checked-in ones: ReadUpstream).
+func GenerateLocal(upstream map[string][]byte) (map[string][]byte, error) {
+	return generate(defaultConfig(), defaultCUEOptions, upstream)
+}
+
+func generate(cfg *config, opt cueOptions, upstream map[string][]byte) (map[string][]byte, error) {
 	m, err := newModel(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return render(cfg, m, opt)
+	files, err := render(cfg, m, opt)
+	if err != nil {
+		return nil, err
+	}
+	if upstream == nil {
+		return files, nil // the speed probe's shapes
+	}
+	b, err := upstreamCUE(upstream)
+	if err != nil {
+		return nil, err
+	}
+	files[UpstreamCUEDir+"/zz_generated.cue"] = b
+	if err := schemaJSONFiles(upstream, files); err != nil {
+		return nil, err
+	}
+	if files[CRDDir+"/zz_objectmeta.json"], err = objectMetaJSON(m); err != nil {
+		return nil, err
+	}
+	return files, nil
 }
 
 // render writes the model out: the CUE packages, one CRD per kind, and the CRD table of schemas/crds.
@@ -38,6 +74,9 @@ func render(cfg *config, m *Model, opt cueOptions) (map[string][]byte, error) {
 		files[pkg.Dir+"/zz_generated.cue"] = b
 	}
 	for _, k := range cfg.kinds {
+		if k.Upstream {
+			continue
+		}
 		b, err := crdYAML(crd(k, m))
 		if err != nil {
 			return nil, fmt.Errorf("CRD %s: %w", k.Kind, err)
@@ -105,15 +144,21 @@ func Stale(root string, files map[string][]byte) ([]string, error) {
 }
 
 func extraCRDFiles(root string, files map[string][]byte) ([]string, error) {
-	found, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(CRDDir), "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
 	var out []string
-	for _, f := range found {
-		p := path.Join(CRDDir, filepath.Base(f))
-		if _, ok := files[p]; !ok {
-			out = append(out, p)
+	for _, pattern := range []string{"*.yaml", "*/*/*.yaml"} {
+		found, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(CRDDir), pattern))
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range found {
+			rel, err := filepath.Rel(root, f)
+			if err != nil {
+				return nil, err
+			}
+			p := filepath.ToSlash(rel)
+			if _, ok := files[p]; !ok {
+				out = append(out, p)
+			}
 		}
 	}
 	return out, nil

@@ -113,8 +113,8 @@ func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 func (e *Engine) checkYAMLVMs(v cue.Value, s *sharedResult, c *Cluster) {
 	vms := v.LookupPath(cue.ParsePath("vms"))
 	for _, vm := range c.VMs {
-		if !vm.FromYAML || vm.Name() == "" {
-			continue
+		if kind, _ := vm.Object["kind"].(string); !vm.FromYAML || vm.Name() == "" || (kind != "" && kind != "VirtualMachine") {
+			continue // the policies on vms are about VMs, not the DataVolumes and others beside them
 		}
 		sel := cue.MakePath(cue.Str(vm.Name()))
 		if vms.Exists() && vms.LookupPath(sel).Exists() {

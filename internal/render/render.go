@@ -45,7 +45,7 @@ func Cluster(c *validate.Cluster) ([]Object, error) {
 		if on, _ := m["enabled"].(bool); !on {
 			continue
 		}
-		list, err := crds.ShippedByStack(comp)
+		list, err := crds.ShippedByStackAt(comp, c.Releases())
 		if err != nil {
 			return nil, fmt.Errorf("CRDs of %s: %w", comp, err)
 		}
@@ -64,10 +64,42 @@ func Cluster(c *validate.Cluster) ([]Object, error) {
 	}
 	out = append(out, vmNamespaces(c, stack)...)
 	out = append(out, stack...)
+	// The VM family before the VMs that use them (an instance type must exist when its VM is made).
+	for _, o := range c.Objects {
+		out = append(out, familyObject(c, o))
+	}
 	for _, vm := range c.VMs {
 		out = append(out, vmObject(c, vm))
 	}
 	return out, nil
+}
+
+// familyObject renders a DataVolume, instance type or preference of the cluster's folder. A
+// DataVolume keeps CDI from garbage-collecting it once complete (validate.DeleteAfterCompletion
+// "false") unless its file says otherwise.
+func familyObject(c *validate.Cluster, o *validate.Object) Object {
+	obj := deepCopy(o.Object).(map[string]any)
+	delete(obj, "status")
+	md, _ := obj["metadata"].(map[string]any)
+	if md == nil {
+		md = map[string]any{}
+		obj["metadata"] = md
+	}
+	if o.Namespace != "" {
+		md["namespace"] = o.Namespace
+	}
+	if o.Kind == "DataVolume" {
+		ann, _ := md["annotations"].(map[string]any)
+		if ann == nil {
+			ann = map[string]any{}
+			md["annotations"] = ann
+		}
+		if _, set := ann[validate.DeleteAfterCompletion]; !set {
+			ann[validate.DeleteAfterCompletion] = "false"
+		}
+	}
+	labels(obj, c.Name, "")
+	return obj
 }
 
 func toObject(v any) (Object, error) {
@@ -164,6 +196,11 @@ func vmNamespaces(c *validate.Cluster, stack []Object) []Object {
 	for _, vm := range c.VMs {
 		if !have[vm.Namespace] {
 			want[vm.Namespace] = true
+		}
+	}
+	for _, o := range c.Objects {
+		if o.Namespace != "" && !have[o.Namespace] {
+			want[o.Namespace] = true
 		}
 	}
 	if ms, ok := c.Stack["multus"].(map[string]any); ok && ms["enabled"] == true {

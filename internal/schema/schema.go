@@ -31,8 +31,24 @@ type Schema struct {
 	PreserveUnknown      *bool              `json:"x-kubernetes-preserve-unknown-fields,omitempty"`
 	EmbeddedResource     bool               `json:"x-kubernetes-embedded-resource,omitempty"`
 	Format               string             `json:"format,omitempty"`
+	Nullable             bool               `json:"nullable,omitempty"`
+	MaxItems             *int64             `json:"maxItems,omitempty"`
+	MaxLength            *int64             `json:"maxLength,omitempty"`
+	// ListType and ListMapKeys: a "map" list's items are unique by their keys, a "set" list's items
+	// are unique.
+	ListType    string   `json:"x-kubernetes-list-type,omitempty"`
+	ListMapKeys []string `json:"x-kubernetes-list-map-keys,omitempty"`
+	// Validations are CEL rules; the forms in cel.go are checked, others are left to the API server.
+	Validations []Rule `json:"x-kubernetes-validations,omitempty"`
 
 	pattern *regexp.Regexp
+	rules   []compiledRule
+}
+
+// Rule is one x-kubernetes-validations entry.
+type Rule struct {
+	Rule    string `json:"rule"`
+	Message string `json:"message,omitempty"`
 }
 
 // SchemaOrBool is additionalProperties: a schema for map values, or false.
@@ -72,6 +88,7 @@ func (s *Schema) Compile() error {
 		}
 		s.pattern = re
 	}
+	s.rules = compileRules(s.Validations)
 	for name, p := range s.Properties {
 		if err := p.Compile(); err != nil {
 			return fmt.Errorf("%s.%w", name, err)
@@ -107,12 +124,21 @@ func (s *Schema) validate(v any, path []string, errs *[]Error) {
 		*errs = append(*errs, Error{Path: p, Message: fmt.Sprintf(format, args...)})
 	}
 	if v == nil {
-		// null is "not set" for optional fields in Kubernetes objects.
+		// null is "not set" for optional fields in Kubernetes objects (the API server drops a null
+		// where the schema does not allow it).
 		return
+	}
+	for _, r := range s.rules {
+		if msg, bad := r.check(v); bad {
+			add("%s (rule %s)", msg, r.rule)
+		}
 	}
 	if s.IntOrString {
 		switch x := v.(type) {
 		case string:
+			if s.pattern != nil && !s.pattern.MatchString(x) {
+				add("invalid value %s (out of bound =~%q)", formatValue(v), s.Pattern)
+			}
 		case float64:
 			if x != math.Trunc(x) {
 				add("conflicting values %s and int | string (mismatched types float and int | string)", formatValue(v))
@@ -137,11 +163,22 @@ func (s *Schema) validate(v any, path []string, errs *[]Error) {
 			add("conflicting values %s and [...] (mismatched types %s and list)", formatValue(v), kindOf(v))
 			return
 		}
+		if s.MaxItems != nil && int64(len(l)) > *s.MaxItems {
+			add("invalid value [...] (does not satisfy list.MaxItems(%d)): %d items", *s.MaxItems, len(l))
+		}
 		if s.Items != nil {
 			for i, item := range l {
+				if item == nil && !s.Items.Nullable {
+					add2 := append(path, strconv.Itoa(i))
+					p := make([]string, len(add2))
+					copy(p, add2)
+					*errs = append(*errs, Error{Path: p, Message: fmt.Sprintf("conflicting values null and %s (mismatched types null and %s)", s.Items.cueType(), s.Items.cueType())})
+					continue
+				}
 				s.Items.validate(item, append(path, strconv.Itoa(i)), errs)
 			}
 		}
+		s.checkUnique(l, path, errs)
 	case "string":
 		str, ok := v.(string)
 		if !ok {
@@ -150,6 +187,9 @@ func (s *Schema) validate(v any, path []string, errs *[]Error) {
 		}
 		if s.pattern != nil && !s.pattern.MatchString(str) {
 			add("invalid value %s (out of bound =~%q)", formatValue(v), s.Pattern)
+		}
+		if s.MaxLength != nil && int64(len([]rune(str))) > *s.MaxLength {
+			add("invalid value %s (does not satisfy strings.MaxRunes(%d))", formatValue(v), *s.MaxLength)
 		}
 		s.checkEnum(v, add)
 	case "integer":
@@ -205,12 +245,66 @@ func (s *Schema) validateObject(m map[string]any, path []string, errs *[]Error, 
 		*errs = append(*errs, Error{Path: p, Message: "field not allowed"})
 	}
 	for _, r := range s.Required {
-		if _, ok := m[r]; !ok {
+		if v, ok := m[r]; !ok || (v == nil && !s.Properties[r].nullable()) {
 			p := make([]string, len(path)+1)
 			copy(p, path)
 			p[len(path)] = r
 			*errs = append(*errs, Error{Path: p, Message: "field is required but not present"})
 		}
+	}
+}
+
+func (s *Schema) nullable() bool { return s != nil && s.Nullable }
+
+// cueType names the schema's type as CUE does in its messages.
+func (s *Schema) cueType() string {
+	switch s.Type {
+	case "object":
+		return "struct"
+	case "array":
+		return "list"
+	case "integer":
+		return "int"
+	case "boolean":
+		return "bool"
+	case "":
+		return "_"
+	}
+	return s.Type
+}
+
+// checkUnique refuses two items of a "map" list with the same keys, or two equal items of a "set".
+func (s *Schema) checkUnique(l []any, path []string, errs *[]Error) {
+	if len(l) < 2 || (s.ListType != "map" && s.ListType != "set") {
+		return
+	}
+	seen := make(map[string]int, len(l))
+	for i, item := range l {
+		var key, what string
+		if s.ListType == "set" {
+			b, _ := json.Marshal(item)
+			key, what = string(b), "value "+string(b)
+		} else {
+			m, ok := item.(map[string]any)
+			if !ok {
+				continue
+			}
+			parts := make([]string, len(s.ListMapKeys))
+			for j, k := range s.ListMapKeys {
+				b, _ := json.Marshal(m[k])
+				parts[j] = k + "=" + string(b)
+			}
+			key = strings.Join(parts, ",")
+			what = "key " + key
+		}
+		if first, dup := seen[key]; dup {
+			p := make([]string, len(path)+1)
+			copy(p, path)
+			p[len(path)] = strconv.Itoa(i)
+			*errs = append(*errs, Error{Path: p, Message: fmt.Sprintf("duplicate entry with %s: item %d has it too (x-kubernetes-list-type: %s)", what, first, s.ListType)})
+			continue
+		}
+		seen[key] = i
 	}
 }
 

@@ -50,6 +50,9 @@ type Options struct {
 	// CRDs are installed in every cluster; StartProcesses waits until each is Established and its
 	// resource served. StackCRDs returns those of the stack.
 	CRDs []*apiextensionsv1.CustomResourceDefinition
+	// ClusterCRDs, by cluster name, replace CRDs for that cluster: a cluster running other KubeVirt
+	// and CDI releases has their CRDs (StackCRDsFor).
+	ClusterCRDs map[string][]*apiextensionsv1.CustomResourceDefinition
 	// Timeout bounds the start of everything, CRDs included. Zero: 2 minutes.
 	Timeout time.Duration
 	// Logf, if set, receives progress lines (never secrets).
@@ -249,6 +252,12 @@ func StartProcesses(ctx context.Context, opts Options) (env *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
+	clusterCRDs := map[string][]crd{}
+	for name, list := range opts.ClusterCRDs {
+		if clusterCRDs[name], err = parseCRDs(list); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", name, err)
+		}
+	}
 	timeout := opts.Timeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
@@ -293,7 +302,11 @@ func StartProcesses(ctx context.Context, opts Options) (env *Env, err error) {
 	var wg sync.WaitGroup
 	for i, c := range env.Clusters {
 		wg.Go(func() {
-			errs[i] = env.startCluster(ctx, c, bins.apiserver, authority, crds, begin)
+			own, ok := clusterCRDs[c.Name]
+			if !ok {
+				own = crds
+			}
+			errs[i] = env.startCluster(ctx, c, bins.apiserver, authority, own, begin)
 		})
 	}
 	wg.Wait()

@@ -31,6 +31,9 @@ type Cluster struct {
 	Namespace string
 	L2Domain  string
 	VMs       []*VM
+	// Objects are the cluster folder's other objects of the VM family (DataVolumes, instance types,
+	// preferences), checked against their CRDs of the cluster's releases (family.go).
+	Objects []*Object
 	// Diags are all findings of this cluster (its own and the fleet's shared ones).
 	Diags diag.List
 	// settingPos finds where a resolved setting was written.
@@ -75,10 +78,6 @@ func (r *Result) Cluster(name string) *Cluster {
 
 // Fleet validates every evaluated cluster, then the checks that span clusters.
 func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
-	vmSchema, err := VMSchema()
-	if err != nil {
-		return nil, err
-	}
 	// A file refused while reading the repository (symlink, size, encoding) fails what it belongs to:
 	// its cluster, or, outside every cluster folder, the shared definitions and so every cluster.
 	shared := append(diag.List(nil), f.Diags...)
@@ -93,6 +92,10 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 		c := &Cluster{Cluster: ec, Fleet: f.Name, src: src}
 		c.Diags = append(c.Diags, ec.Diags...)
 		resolveSettings(c, f, b)
+		vmSchema, err := SchemaFor("VirtualMachine", c.Releases())
+		if err != nil {
+			return nil, err
+		}
 		checkVMs(c, vmSchema)
 		checkMACs(c)
 		checkVLANFiltering(c) // vlanfilter.go

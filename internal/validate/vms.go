@@ -41,9 +41,13 @@ func (vm *VM) Path(path ...string) string {
 
 func checkVMs(c *Cluster, s *schema.Schema) {
 	seen := map[string]*VM{}
+	seenFamily := map[string]bool{}
 	var bound diag.Bounder
 	for _, ev := range c.Cluster.VMs {
 		c.Diags = bound.Bound(c.Diags)
+		if checkFamily(c, ev, seenFamily, &bound) {
+			continue
+		}
 		vm := &VM{VM: ev}
 		vm.Name = ev.Name()
 		vm.Namespace = ev.Namespace()
