@@ -118,7 +118,7 @@ func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
 	}
 	recorder := fluxmetrics.NewRecorder()
 	stats := NewMetrics()
-	for _, c := range append(recorder.Collectors(), stats.Collectors()...) {
+	for _, c := range append(append(recorder.Collectors(), stats.Collectors()...), workerCollectors()...) {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return fmt.Errorf("registering metrics: %w", err)
 		}
