@@ -45,7 +45,7 @@ type request struct {
 type answer struct {
 	Cluster     string                 `json:"cluster"`
 	Objects     []json.RawMessage      `json:"objects,omitempty"`
-	DriftIgnore map[string][][]string  `json:"driftIgnore,omitempty"`
+	DriftIgnore map[string][][]string  `json:"driftIgnore"`
 	Prune       reconciler.PrunePolicy `json:"prune"`
 	Fleet       string                 `json:"fleet"`
 	Error       string                 `json:"error,omitempty"`
