@@ -6,7 +6,7 @@ BIN := bin/vmo-cue
 TESTBIN ?= $(CURDIR)/.cache/testbin
 export VMO_TESTBIN := $(TESTBIN)
 
-.PHONY: all build deps test test-unit bench bench-reconcile generate image lint testenv clusters clusters-down demo
+.PHONY: all build deps test test-unit bench bench-reconcile bench-controller generate image lint testenv clusters clusters-down demo
 
 all: build
 
@@ -55,6 +55,11 @@ bench: build
 bench-reconcile: testenv
 	@echo "==> go test -bench ./reconciler/ (each benchmark starts its own API servers)"
 	set -o pipefail; $(GO) test ./reconciler/ -run '^$$' -bench . -benchtime 1x -count $${BENCH_RUNS:-1} -v 2>&1 | grep -E 'bench_test.go:[0-9]+: [a-z]|^Benchmark.*-[0-9]|^(ok|FAIL|---)'
+
+## bench-controller: `vmo-cue controller` (a process, with its evaluation worker) serving 10, 100 and 1,000
+## simulated clusters and 10 real ones: peak RSS of the controller and of the worker, and each pass's time.
+bench-controller: testenv build
+	set -o pipefail; VMO_CUE_BIN=$(CURDIR)/$(BIN) $(GO) test ./internal/controller/ -run '^$$' -bench BenchmarkControllerScale -benchtime 1x -timeout 90m -v 2>&1 | grep -E 'bench_test.go:[0-9]+: |^Benchmark.*-[0-9]|^(ok|FAIL|---)'
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi

@@ -58,7 +58,7 @@ func (r *FleetReconciler) loader(ctx context.Context, obj *fleetv1.Fleet) fleet.
 			workerKills.WithLabelValues(obj.Namespace, obj.Name).Inc()
 		}
 		log.Info("evaluation worker ended", "pid", s.PID, "peakRSS", engine.Bytes(s.PeakRSS),
-			"evaluation", s.Evaluated.Round(time.Millisecond).String(), "took", s.Took.Round(time.Millisecond).String(), "killed", s.Killed)
+			"evaluation", s.Evaluated.Round(time.Millisecond).String(), "took", s.Took.Round(time.Millisecond).String(), "killed", s.Killed, "peakRSSBytes", s.PeakRSS)
 	}
 	return evalworker.Loader(o)
 }
