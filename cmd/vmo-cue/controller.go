@@ -109,8 +109,8 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 }
 
 // workerOptions are the evaluation worker's: this binary, the command line's budget as its flags,
-// GOMEMLIMIT at three quarters of --eval-memory (as a command sets it for itself) and a resident
-// memory limit.
+// GOMEMLIMIT at three quarters of --eval-memory (as a command sets it for itself), GOGC 100 and a
+// resident memory limit.
 func workerOptions(g *globalFlags, maxRSS uint64) (evalworker.Options, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -119,7 +119,15 @@ func workerOptions(g *globalFlags, maxRSS uint64) (evalworker.Options, error) {
 	if maxRSS == 0 {
 		maxRSS = uint64(g.evalMemory) / 2 * 3
 	}
+	var env []string
+	if os.Getenv("GOGC") == "" {
+		// Not the commands' GOGC=400 (tuneGC): the worker shares the pod's memory with the
+		// controller, and its heap would grow to five times what it holds (420 MiB instead of
+		// 237 MiB for 1,000 clusters).
+		env = append(env, "GOGC=100")
+	}
 	return evalworker.Options{
+		Env:    env,
 		Binary: exe,
 		Args: []string{"--eval-timeout", g.evalTimeout.String(), "--eval-memory", strconv.FormatUint(uint64(g.evalMemory), 10),
 			"--max-file-size", strconv.FormatInt(g.maxFileSize, 10)},

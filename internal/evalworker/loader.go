@@ -39,6 +39,8 @@ type Options struct {
 	MaxRSS uint64
 	// MemoryLimit is the worker's GOMEMLIMIT, in bytes (0: the one it inherits).
 	MemoryLimit uint64
+	// Env is added to the worker's environment (the controller's).
+	Env []string
 	// Observe, if set, is told about each worker when it has ended.
 	Observe func(Stats)
 }
@@ -100,7 +102,7 @@ func start(ctx context.Context, o Options, dir string) (*worker, error) {
 	}
 	args := append(append([]string{Command}, o.Args...), "--", dir)
 	cmd := exec.Command(o.Binary, args...)
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), o.Env...)
 	if o.MemoryLimit > 0 {
 		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+strconv.FormatUint(o.MemoryLimit, 10))
 	}

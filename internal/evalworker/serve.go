@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
+	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -28,10 +29,11 @@ func Serve(in io.Reader, out io.Writer, dir string, opts desired.Options) error 
 		}
 		return nil
 	}
-	loaded, err := fleet.InProcess(opts)(context.Background(), dir)
+	res, err := desired.Load(dir, opts)
 	if err != nil {
 		return errors.Join(err, send(header{Error: err.Error()}))
 	}
+	loaded := fleet.FromResult(res)
 	h := header{Fleet: loaded.Fleet, Shared: loaded.Shared, Clusters: loaded.Clusters}
 	if loaded.Rollout != nil {
 		if h.Rollout, err = json.Marshal(loaded.Rollout); err != nil {
@@ -41,9 +43,10 @@ func Serve(in io.Reader, out io.Writer, dir string, opts desired.Options) error 
 	if err := send(h); err != nil {
 		return err
 	}
-	// What the evaluation left behind (CUE's contexts, syntax trees) is garbage now: the worker
-	// lives on only to render.
+	// The worker lives on only to render: what served findings goes, and is given back to the system.
 	h, loaded.Clusters = header{}, nil
+	release(res)
+	res = nil
 	debug.FreeOSMemory()
 	dec := json.NewDecoder(bufio.NewReader(in))
 	for {
@@ -56,6 +59,16 @@ func Serve(in io.Reader, out io.Writer, dir string, opts desired.Options) error 
 		}
 		if err := send(render(loaded, req.Cluster)); err != nil {
 			return err
+		}
+	}
+}
+
+// release drops what only findings need: the way back from each VM's fields to the lines that
+// wrote them (for a YAML VM, its whole parsed document). Rendering never asks for a position.
+func release(res *validate.Result) {
+	for _, c := range res.Clusters {
+		for _, vm := range c.Cluster.VMs {
+			vm.Pos = nil
 		}
 	}
 }
