@@ -28,10 +28,10 @@ type Doc struct {
 	Index int
 	// Value is the decoded document.
 	Value any
-	// data is the file's bytes: the document's node tree (positions) is parsed again from them the
+	// file is the file's bytes: the document's node tree (positions) is parsed again from them the
 	// first time a position is asked for, and kept from then on. A fleet's thousands of documents
 	// keep only their values; a tree costs several times its document's values.
-	data []byte
+	file *lazyFile
 	once sync.Once
 	root *yaml.Node
 	// keys indexes the keys of large mappings (see bigMapping), so that finding the positions of
@@ -39,25 +39,42 @@ type Doc struct {
 	keys map[*yaml.Node]map[string]int
 }
 
-// tree returns the document's node tree, parsing it again from the file's bytes the first time.
-// Decode parsed the same bytes without error, so the tree is the one it converted.
+// tree returns the document's node tree, from the file's trees parsed again the first time one of its
+// documents is asked for a position. Decode parsed the same bytes without error, so the tree is the
+// one it converted.
 func (d *Doc) tree() *yaml.Node {
 	d.once.Do(func() {
-		dec := yaml.NewDecoder(bytes.NewReader(d.data))
-		for i := 0; i <= d.Index; i++ {
-			var n yaml.Node
-			if err := dec.Decode(&n); err != nil {
-				d.root = &yaml.Node{Kind: yaml.MappingNode}
-				return
-			}
-			if i == d.Index {
-				d.root = documentRoot(&n)
-			}
-		}
+		d.root = d.file.root(d.Index)
 		d.keys = map[*yaml.Node]map[string]int{}
 		indexKeys(d.root, d.keys, 0)
 	})
 	return d.root
+}
+
+// lazyFile is a file's bytes, parsed into node trees once, when a position in one of its documents is
+// first asked for.
+type lazyFile struct {
+	data  []byte
+	once  sync.Once
+	roots map[int]*yaml.Node
+}
+
+func (f *lazyFile) root(index int) *yaml.Node {
+	f.once.Do(func() {
+		f.roots = map[int]*yaml.Node{}
+		dec := yaml.NewDecoder(bytes.NewReader(f.data))
+		for i := 0; ; i++ {
+			var n yaml.Node
+			if err := dec.Decode(&n); err != nil {
+				return
+			}
+			f.roots[i] = documentRoot(&n)
+		}
+	})
+	if r := f.roots[index]; r != nil {
+		return r
+	}
+	return &yaml.Node{Kind: yaml.MappingNode}
 }
 
 // documentRoot is the node under a document node.
@@ -182,6 +199,7 @@ var lineRE = regexp.MustCompile(`line (\d+)`)
 func Decode(file string, data []byte) ([]*Doc, diag.List) {
 	var docs []*Doc
 	var problems diag.List
+	lazy := &lazyFile{data: data}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for i := 0; ; i++ {
 		var n yaml.Node
@@ -214,7 +232,7 @@ func Decode(file string, data []byte) ([]*Doc, diag.List) {
 		if v == nil {
 			continue // an empty document
 		}
-		docs = append(docs, &Doc{File: file, Index: i, Value: v, data: data})
+		docs = append(docs, &Doc{File: file, Index: i, Value: v, file: lazy})
 	}
 	return docs, problems
 }
