@@ -87,6 +87,9 @@ func (t *clusterTarget) offline(err error) error {
 }
 
 func (t *clusterTarget) Sync(ctx context.Context) Outcome {
+	// The connection (clients, discovery) goes with the sync: a pass over thousands of clusters keeps
+	// none of them.
+	defer func() { t.rc = nil }()
 	o := Outcome{Cluster: t.vc.Name, VMs: t.vc.VMs}
 	status := ClusterStatus{Cluster: t.vc.Name, Revision: t.opts.Revision, VMs: t.vc.VMs}
 	writing := false // set once anything may have been written
