@@ -92,6 +92,8 @@ func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
 		Cache: cache.Options{
 			DefaultNamespaces: map[string]cache.Config{o.Namespace: {}},
 			ByObject:          map[client.Object]cache.ByObject{&fleetv1.Fleet{}: fleets},
+			// Nothing reads managedFields: cached objects go without them.
+			DefaultTransform: cache.TransformStripManagedFields(),
 		},
 		// Secrets are read from the API server when needed, never cached (nor watched).
 		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
