@@ -96,7 +96,7 @@ func TestControllerBase(t *testing.T) {
 	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(objs[6].Object, dep))
 	ctr := dep.Spec.Template.Spec.Containers[0]
 	require.Equal(t, "ghcr.io/vmo-cue/vmo-cue:latest", ctr.Image)
-	require.Equal(t, []string{"controller", "--leader-elect", "--metrics-bind-address=:8080", "--health-probe-bind-address=:9440"}, ctr.Args)
+	require.Equal(t, []string{"controller", "--leader-elect", "--metrics-bind-address=:8080", "--health-probe-bind-address=:9440", "--eval-memory=256MiB"}, ctr.Args)
 	require.Equal(t, "/healthz", ctr.LivenessProbe.HTTPGet.Path)
 	require.Equal(t, "/readyz", ctr.ReadinessProbe.HTTPGet.Path)
 	require.False(t, ctr.Resources.Requests.Cpu().IsZero())

@@ -44,6 +44,7 @@ func newRootCmd(rerun *rerunner) *cobra.Command {
 		newVersionCmd(),
 		newHubCmd(),
 		newDashboardCmd(),
+		newEvalWorkerCmd(g),
 	)
 	root.Version = buildVersion()
 	root.SetVersionTemplate("vmo-cue {{.Version}}\n")

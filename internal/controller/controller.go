@@ -32,6 +32,7 @@ import (
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
+	"github.com/vmo-cue/vmo-cue/internal/evalworker"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -51,9 +52,9 @@ type Options struct {
 	PendingTimeout time.Duration
 	// MaxFileSize bounds the files read from a fleet repository (fleetfs' default if 0).
 	MaxFileSize int64
-	// Budget bounds each cluster's evaluation (engine.Budget, without a re-execution hook): a commit
-	// whose CUE runs away fails that cluster after the timeout instead of hanging every pass. The
-	// runaway goroutine itself runs on (see engine.Budget); a worker process would end it.
+	// Budget bounds each cluster's evaluation when it runs in this process (no Worker; without a
+	// re-execution hook, the runaway goroutine runs on: see engine.Budget). A worker gets its budget
+	// as flags (Worker.Args).
 	Budget engine.Budget
 	// Concurrent is the number of Fleets reconciled at once.
 	Concurrent int
@@ -63,6 +64,9 @@ type Options struct {
 	// DeletionTimeout bounds how long a Fleet deleted with deletionPolicy Delete retries the clusters
 	// it could not clean (DefaultDeletionTimeout if 0); then what is left there stays.
 	DeletionTimeout time.Duration
+	// Worker, when its Binary is set, loads each revision in an evaluation worker process the
+	// controller ends (worker.go); else the revision is evaluated in the controller's process.
+	Worker evalworker.Options
 }
 
 // FleetReconciler reconciles Fleets.
@@ -173,4 +177,5 @@ func (r *FleetReconciler) forget(key types.NamespacedName) {
 	delete(r.states, key)
 	r.mu.Unlock()
 	r.Stats.forget(key.Namespace, key.Name)
+	forgetWorker(key.Namespace, key.Name)
 }

@@ -96,6 +96,8 @@ func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
 		Cache: cache.Options{
 			DefaultNamespaces: map[string]cache.Config{o.Namespace: {}},
 			ByObject:          map[client.Object]cache.ByObject{&fleetv1.Fleet{}: fleets},
+			// Nothing reads managedFields: cached objects go without them.
+			DefaultTransform: cache.TransformStripManagedFields(),
 		},
 		// Secrets are read from the API server when needed, never cached (nor watched).
 		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
@@ -122,7 +124,7 @@ func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
 	}
 	recorder := fluxmetrics.NewRecorder()
 	stats := NewMetrics()
-	for _, c := range append(recorder.Collectors(), stats.Collectors()...) {
+	for _, c := range append(append(recorder.Collectors(), stats.Collectors()...), workerCollectors()...) {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return fmt.Errorf("registering metrics: %w", err)
 		}

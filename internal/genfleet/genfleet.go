@@ -59,8 +59,8 @@ func Generate(dir string, o Options) (Stats, error) {
 	if o.Clusters <= 0 || o.VMs < 0 {
 		return st, fmt.Errorf("need at least one cluster and a non-negative number of VMs")
 	}
-	if o.Clusters > 1000 || o.VMs > 1_000_000 {
-		return st, fmt.Errorf("at most 1000 clusters and 1,000,000 VMs")
+	if o.Clusters > 10_000 || o.VMs > 1_000_000 {
+		return st, fmt.Errorf("at most 10,000 clusters and 1,000,000 VMs")
 	}
 	if o.Form == "" {
 		o.Form = FormCUE

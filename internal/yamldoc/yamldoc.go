@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -27,10 +28,86 @@ type Doc struct {
 	Index int
 	// Value is the decoded document.
 	Value any
-	root  *yaml.Node
+	// file is the file's bytes: the document's node tree (positions) is parsed again from them the
+	// first time a position is asked for, and kept from then on. A fleet's thousands of documents
+	// keep only their values; a tree costs several times its document's values.
+	file *lazyFile
+	once sync.Once
+	root *yaml.Node
 	// keys indexes the keys of large mappings (see bigMapping), so that finding the positions of
 	// many fields of one mapping stays linear.
 	keys map[*yaml.Node]map[string]int
+}
+
+// tree returns the document's node tree, from the file's trees parsed again the first time one of its
+// documents is asked for a position. Decode parsed the same bytes without error, so the tree is the
+// one it converted.
+func (d *Doc) tree() *yaml.Node {
+	d.once.Do(func() {
+		d.root = d.file.root(d.Index)
+		d.keys = map[*yaml.Node]map[string]int{}
+		indexKeys(d.root, d.keys, 0)
+	})
+	return d.root
+}
+
+// lazyFile is a file's bytes, parsed into node trees once, when a position in one of its documents is
+// first asked for.
+type lazyFile struct {
+	data  []byte
+	once  sync.Once
+	roots map[int]*yaml.Node
+}
+
+func (f *lazyFile) root(index int) *yaml.Node {
+	f.once.Do(func() {
+		f.roots = map[int]*yaml.Node{}
+		dec := yaml.NewDecoder(bytes.NewReader(f.data))
+		for i := 0; ; i++ {
+			var n yaml.Node
+			if err := dec.Decode(&n); err != nil {
+				return
+			}
+			f.roots[i] = documentRoot(&n)
+		}
+	})
+	if r := f.roots[index]; r != nil {
+		return r
+	}
+	return &yaml.Node{Kind: yaml.MappingNode}
+}
+
+// documentRoot is the node under a document node.
+func documentRoot(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return &yaml.Node{Kind: yaml.MappingNode}
+		}
+		return n.Content[0]
+	}
+	return n
+}
+
+// indexKeys indexes the keys of the tree's large mappings (aliases are not followed: what they
+// point at is indexed where it is written).
+func indexKeys(n *yaml.Node, keys map[*yaml.Node]map[string]int, depth int) {
+	if n == nil || depth > MaxNodes {
+		return
+	}
+	if n.Kind == yaml.MappingNode && len(n.Content)/2 >= bigMapping {
+		idx := make(map[string]int, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if _, dup := idx[n.Content[i].Value]; !dup {
+				idx[n.Content[i].Value] = i
+			}
+		}
+		keys[n] = idx
+	}
+	if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+		for _, c := range n.Content {
+			indexKeys(c, keys, depth+1)
+		}
+	}
 }
 
 // bigMapping is the number of keys from which a mapping's keys are indexed.
@@ -39,7 +116,7 @@ const bigMapping = 16
 // Pos returns the position of the value at path (map keys and list indexes); for a path that does not
 // exist, the position of its deepest existing parent.
 func (d *Doc) Pos(path []string) diag.Position {
-	n := d.root
+	n := d.tree()
 	for _, p := range path {
 		next := d.child(n, p)
 		if next == nil {
@@ -55,7 +132,7 @@ func (d *Doc) KeyPos(path []string) diag.Position {
 	if len(path) == 0 {
 		return d.Pos(nil)
 	}
-	parent := d.root
+	parent := d.tree()
 	for _, p := range path[:len(path)-1] {
 		next := d.child(parent, p)
 		if next == nil {
@@ -122,6 +199,7 @@ var lineRE = regexp.MustCompile(`line (\d+)`)
 func Decode(file string, data []byte) ([]*Doc, diag.List) {
 	var docs []*Doc
 	var problems diag.List
+	lazy := &lazyFile{data: data}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for i := 0; ; i++ {
 		var n yaml.Node
@@ -141,13 +219,10 @@ func Decode(file string, data []byte) ([]*Doc, diag.List) {
 			problems.Errorf("yaml-syntax", "", []diag.Position{pos}, "YAML syntax error: %s", msg)
 			break
 		}
-		root := &n
-		if root.Kind == yaml.DocumentNode {
-			if len(root.Content) == 0 {
-				continue
-			}
-			root = root.Content[0]
+		if n.Kind == yaml.DocumentNode && len(n.Content) == 0 {
+			continue
 		}
+		root := documentRoot(&n)
 		c := converter{file: file}
 		v := c.convert(root, nil)
 		if c.err != nil {
@@ -157,7 +232,7 @@ func Decode(file string, data []byte) ([]*Doc, diag.List) {
 		if v == nil {
 			continue // an empty document
 		}
-		docs = append(docs, &Doc{File: file, Index: i, Value: v, root: root, keys: c.keys})
+		docs = append(docs, &Doc{File: file, Index: i, Value: v, file: lazy})
 	}
 	return docs, problems
 }
@@ -166,7 +241,6 @@ type converter struct {
 	file  string
 	nodes int
 	err   *diag.Diagnostic
-	keys  map[*yaml.Node]map[string]int
 }
 
 func (c *converter) fail(n *yaml.Node, rule, format string, args ...any) {
@@ -201,16 +275,6 @@ func (c *converter) convert(n *yaml.Node, path []string) any {
 				return nil
 			}
 			m[k.Value] = c.convert(n.Content[i+1], append(path, k.Value))
-		}
-		if len(n.Content)/2 >= bigMapping && c.keys[n] == nil {
-			idx := make(map[string]int, len(n.Content)/2)
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				idx[n.Content[i].Value] = i
-			}
-			if c.keys == nil {
-				c.keys = map[*yaml.Node]map[string]int{}
-			}
-			c.keys[n] = idx
 		}
 		return m
 	case yaml.SequenceNode:

@@ -52,7 +52,9 @@ func Delete(ctx context.Context, opts Options) (*Report, error) {
 				Message: fmt.Sprintf("%d errors in its definitions: its prune policy is unknown, nothing deleted", len(c.Diags.Errors()))})
 			continue
 		}
-		t := &clusterTarget{vc: c, opts: &opts}
+		c := c
+		sum := Summary(c)
+		t := &clusterTarget{vc: &sum, opts: &opts, render: func(context.Context, string) (*reconciler.Desired, error) { return desired.Render(c) }}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -80,7 +82,7 @@ func (t *clusterTarget) deleteAll(ctx context.Context) Outcome {
 		}
 		return o
 	}
-	d, err := desired.Render(t.vc)
+	d, err := t.render(ctx, t.vc.Name)
 	if err != nil {
 		o.State, o.Message = Failed, err.Error()
 		return o

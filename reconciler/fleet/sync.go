@@ -8,11 +8,9 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/schema"
-	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
 
@@ -23,7 +21,10 @@ type Options struct {
 	// MaxFileSize bounds the files read from Dir (fleetfs' default if 0).
 	MaxFileSize int64
 	// Budget bounds the fleet's evaluation (see engine.Budget).
-	Budget   engine.Budget
+	Budget engine.Budget
+	// Load, if set, loads the revision instead of this process (a worker process: the controller);
+	// MaxFileSize and Budget are then its business.
+	Load     Loader
 	Revision string
 	// Kubeconfig holds one context per cluster (the cluster's declared context, else its name).
 	Kubeconfig string
@@ -96,15 +97,22 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 		opts.State, _ = OpenState("")
 	}
 	rep := &Report{Revision: opts.Revision, Invalid: map[string]diag.List{}}
-	res, err := desired.Load(opts.Dir, desired.Options{MaxFileSize: opts.MaxFileSize, Budget: opts.Budget})
+	load := opts.Load
+	if load == nil {
+		load = InProcess(budgetOf(&opts))
+	}
+	res, err := load(ctx, opts.Dir)
 	if err != nil {
 		return rep, err
 	}
-	if res.Shared.HasErrors() {
-		rep.FleetErrors = res.Shared.Errors()
+	if res.Close != nil {
+		defer res.Close()
+	}
+	if len(res.Shared) > 0 {
+		rep.FleetErrors = res.Shared
 		return rep, nil
 	}
-	rollout := readRollout(res.Fleet.Rollout)
+	rollout := readRollout(res.Rollout)
 	if opts.Concurrency > 0 {
 		rollout.maxConcurrent = opts.Concurrency
 	}
@@ -112,15 +120,16 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 		rollout.health = opts.Health
 	}
 	var labeled []Labeled
-	byName := map[string]*validate.Cluster{}
-	for _, c := range res.Clusters {
+	byName := map[string]*LoadedCluster{}
+	for i := range res.Clusters {
+		c := &res.Clusters[i]
 		// A cluster whose evaluation was stopped is reported whatever the selector: its labels are unknown.
 		if c.Unevaluated == "" && (!c.Declared || !matches(c.Labels, opts.Selector) || (opts.Select != nil && !opts.Select(c.Labels))) {
 			continue
 		}
 		if !c.Valid() {
-			rep.Invalid[c.Name] = c.Diags.Errors()
-			o := Outcome{Cluster: c.Name, State: Invalid, Message: fmt.Sprintf("%d errors in its definitions: skipped", len(c.Diags.Errors()))}
+			rep.Invalid[c.Name] = c.Errors
+			o := Outcome{Cluster: c.Name, State: Invalid, Message: fmt.Sprintf("%d errors in its definitions: skipped", len(c.Errors))}
 			rep.Outcomes = append(rep.Outcomes, o)
 			if opts.Progress != nil {
 				opts.Progress(o)
@@ -142,7 +151,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 				w.Targets = append(w.Targets, opts.Pull(n))
 				continue
 			}
-			w.Targets = append(w.Targets, &clusterTarget{vc: byName[n], opts: &opts, health: rollout.health, timeout: rollout.healthTimeout})
+			w.Targets = append(w.Targets, &clusterTarget{vc: byName[n], render: res.Render, opts: &opts, health: rollout.health, timeout: rollout.healthTimeout})
 		}
 		waves = append(waves, w)
 	}

@@ -11,14 +11,14 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/rest"
 
-	"github.com/vmo-cue/vmo-cue/internal/desired"
-	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
 
 // clusterTarget is a real cluster reached through a kubeconfig context.
 type clusterTarget struct {
-	vc      *validate.Cluster
+	vc *LoadedCluster
+	// render gives the cluster's desired state (Loaded.Render).
+	render  func(ctx context.Context, cluster string) (*reconciler.Desired, error)
 	opts    *Options
 	health  string
 	timeout time.Duration
@@ -87,10 +87,13 @@ func (t *clusterTarget) offline(err error) error {
 }
 
 func (t *clusterTarget) Sync(ctx context.Context) Outcome {
-	o := Outcome{Cluster: t.vc.Name, VMs: len(t.vc.VMs)}
-	status := ClusterStatus{Cluster: t.vc.Name, Revision: t.opts.Revision, VMs: len(t.vc.VMs)}
+	// The connection (clients, discovery) goes with the sync: a pass over thousands of clusters keeps
+	// none of them.
+	defer func() { t.rc = nil }()
+	o := Outcome{Cluster: t.vc.Name, VMs: t.vc.VMs}
+	status := ClusterStatus{Cluster: t.vc.Name, Revision: t.opts.Revision, VMs: t.vc.VMs}
 	writing := false // set once anything may have been written
-	d, err := desired.Render(t.vc)
+	d, err := t.render(ctx, t.vc.Name)
 	if err != nil {
 		o.State, o.Message = Failed, err.Error()
 		return o

@@ -1,0 +1,268 @@
+package controller_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
+	"github.com/vmo-cue/vmo-cue/internal/genfleet"
+)
+
+// fluxRSS is Flux's figure the issue compares with: kustomize-controller at 175 MiB for 1,000
+// Kustomizations.
+const fluxRSS = 175.0
+
+// BenchmarkControllerScale runs `vmo-cue controller` (a process, with its evaluation worker) against
+// a Fleet of N SIMULATED clusters (N = 10, 100, 1,000; VMO_BENCH_SIMULATED="10,100,1000") and 10 real
+// ones (real kube-apiservers; VMO_BENCH_REAL), 5 VMs per cluster (internal/genfleet, YAML). A simulated
+// cluster is what reconciler/fleet's simulatedCluster models as offline: its Secret's kubeconfig
+// points at an endpoint that accepts connections and never answers, so it costs the controller its
+// connection timeout (1 s here), its credentials, its FleetCluster and its state, like a site that is
+// away. For each N, a fresh controller: the first pass (the real clusters get everything, the
+// simulated ones go Offline), then a second (the real ones in sync, the simulated ones in backoff).
+// It prints, per N: the controller's peak RSS (VmHWM), the worker's peak RSS, both passes' times, and
+// the ratio of the controller's peak to Flux's 175 MiB for 1,000 Kustomizations.
+//
+//	make bench-controller
+func BenchmarkControllerScale(b *testing.B) {
+	nReal := envInt(b, "VMO_BENCH_REAL", 10)
+	counts := []int{10, 100, 1000}
+	if v := os.Getenv("VMO_BENCH_SIMULATED"); v != "" {
+		counts = nil
+		for _, s := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			require.NoError(b, err)
+			counts = append(counts, n)
+		}
+	}
+	var real []string
+	for i := range nReal {
+		real = append(real, fmt.Sprintf("c-%03d", i))
+	}
+	env := startClusters(b, real...)
+	mgmt := clientOf(b, env.Cluster("mgmt").Config())
+	setup(b, env, mgmt, real...)
+	hole := blackhole(b)
+
+	type figures struct {
+		n                          int
+		ctlHWM, workerPeak         float64 // MiB
+		pass1, pass2               time.Duration
+		eval1, eval2               string
+		inSync, offline, otherwise int32
+	}
+	var rows []figures
+	for b.Loop() {
+		rows = rows[:0]
+		for _, n := range counts {
+			secrets := simulatedSecrets(b, mgmt, hole, nReal, n)
+			r := generatedRepo(b, nReal+n)
+			ctl := startController(b, env, "--connect-timeout", "1s")
+			hour := metav1.Duration{Duration: time.Hour}
+			start := time.Now()
+			require.NoError(b, mgmt.Create(b.Context(), &fleetv1.Fleet{
+				ObjectMeta: metav1.ObjectMeta{Name: fleetName, Namespace: namespace},
+				Spec: fleetv1.FleetSpec{Source: fleetv1.GitSource{URL: r.url(), Ref: &fleetv1.GitRef{Branch: "main"}}, Interval: &hour,
+					Timeout: &metav1.Duration{Duration: 30 * time.Minute}},
+			}))
+			f := waitPass(b, mgmt, "", 20*time.Minute)
+			pass1 := time.Since(start)
+			require.Equal(b, int32(nReal+n), f.Status.Clusters.Total, "%+v", f.Status)
+			start = time.Now()
+			requestReconcile(b, mgmt, "pass-2")
+			f = waitPass(b, mgmt, "pass-2", 20*time.Minute)
+			pass2 := time.Since(start)
+			c := f.Status.Clusters
+			row := figures{n: n, pass1: pass1, pass2: pass2, inSync: c.InSync, offline: c.Offline, otherwise: c.Total - c.InSync - c.Offline}
+			row.ctlHWM = float64(procStatus(b, ctl.cmd.Process.Pid, "VmHWM")) / 1024
+			for i, w := range workerLines(b, ctl.log) {
+				row.workerPeak = max(row.workerPeak, w.peak)
+				if i == 0 {
+					row.eval1 = w.evaluation
+				} else {
+					row.eval2 = w.evaluation
+				}
+			}
+			rows = append(rows, row)
+			b.Logf("%d simulated + %d real: controller peak RSS %.1f MiB, worker peak RSS %.1f MiB (sum %.1f MiB); first pass %s (evaluation %s), second %s (evaluation %s); %d in sync, %d offline, %d otherwise",
+				n, nReal, row.ctlHWM, row.workerPeak, row.ctlHWM+row.workerPeak, pass1.Round(time.Millisecond), row.eval1,
+				pass2.Round(time.Millisecond), row.eval2, row.inSync, row.offline, row.otherwise)
+
+			require.NoError(b, mgmt.Delete(b.Context(), &fleetv1.Fleet{ObjectMeta: metav1.ObjectMeta{Name: fleetName, Namespace: namespace}}))
+			require.Eventually(b, func() bool {
+				err := mgmt.Get(b.Context(), client.ObjectKey{Namespace: namespace, Name: fleetName}, &fleetv1.Fleet{})
+				return err != nil
+			}, 5*time.Minute, 200*time.Millisecond, "the Fleet is deleted")
+			ctl.stop()
+			for _, s := range secrets {
+				require.NoError(b, mgmt.Delete(b.Context(), s))
+			}
+		}
+	}
+	b.Logf("%-22s %12s %12s %10s %12s %12s %14s", "clusters", "ctl RSS MiB", "wrk RSS MiB", "sum MiB", "pass 1", "pass 2", "ctl/Flux 175")
+	for _, r := range rows {
+		b.Logf("%-22s %12.1f %12.1f %10.1f %12s %12s %13.2f×", fmt.Sprintf("%d sim + %d real", r.n, nReal), r.ctlHWM, r.workerPeak,
+			r.ctlHWM+r.workerPeak, r.pass1.Round(time.Millisecond), r.pass2.Round(time.Millisecond), r.ctlHWM/fluxRSS)
+		b.ReportMetric(r.ctlHWM, fmt.Sprintf("ctl_rss_MiB_%d", r.n))
+		b.ReportMetric(r.workerPeak, fmt.Sprintf("worker_rss_MiB_%d", r.n))
+		b.ReportMetric(r.pass1.Seconds(), fmt.Sprintf("pass1_s_%d", r.n))
+		b.ReportMetric(r.pass2.Seconds(), fmt.Sprintf("pass2_s_%d", r.n))
+	}
+	if len(rows) > 1 {
+		first, last := rows[0], rows[len(rows)-1]
+		b.Logf("from %d to %d clusters (×%.1f): controller RSS ×%.2f, worker RSS ×%.2f, first pass ×%.2f, second pass ×%.2f",
+			first.n+nReal, last.n+nReal, float64(last.n+nReal)/float64(first.n+nReal), last.ctlHWM/first.ctlHWM, last.workerPeak/first.workerPeak,
+			last.pass1.Seconds()/first.pass1.Seconds(), last.pass2.Seconds()/first.pass2.Seconds())
+	}
+	for _, r := range rows {
+		if r.n == 1000 && r.ctlHWM >= 200 {
+			b.Errorf("controller peak RSS %.1f MiB with %d clusters (target < 200 MiB)", r.ctlHWM, r.n+nReal)
+		}
+	}
+}
+
+func envInt(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	require.NoError(b, err, name)
+	return n
+}
+
+// blackhole is an endpoint that accepts connections and never answers (the connections are held
+// until the benchmark ends).
+func blackhole(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	b.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// simulatedSecrets creates the kubeconfig Secrets of the simulated clusters c-<from>... (n of them),
+// each pointing at the black hole (the TLS handshake never starts).
+func simulatedSecrets(b *testing.B, mgmt client.Client, hole string, from, n int) []*corev1.Secret {
+	b.Helper()
+	var out []*corev1.Secret
+	for i := from; i < from+n; i++ {
+		name := fmt.Sprintf("c-%03d", i)
+		cfg := clientcmdapi.NewConfig()
+		cfg.Clusters[name] = &clientcmdapi.Cluster{Server: "https://" + hole}
+		cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: "simulated"}
+		cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
+		cfg.CurrentContext = name
+		data, err := clientcmd.Write(*cfg)
+		require.NoError(b, err)
+		s := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name + "-kubeconfig", Namespace: namespace, Labels: map[string]string{fleetv1.ClusterLabel: name}},
+			Data:       map[string][]byte{fleetv1.KubeconfigKey: data},
+		}
+		require.NoError(b, mgmt.Create(b.Context(), s))
+		out = append(out, s)
+	}
+	return out
+}
+
+// generatedRepo is a git repository of a generated fleet (internal/genfleet) of n clusters with 5
+// VMs each, the rollout's health "accepted".
+func generatedRepo(b *testing.B, n int) *repo {
+	b.Helper()
+	dir := filepath.Join(b.TempDir(), "fleet")
+	_, err := genfleet.Generate(dir, genfleet.Options{Clusters: n, VMs: 5 * n, Form: genfleet.FormYAML, Seed: 1})
+	require.NoError(b, err)
+	f, err := os.OpenFile(filepath.Join(dir, "fleet.cue"), os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(b, err)
+	_, err = f.WriteString("\nfleet: rollout: health: \"accepted\"\n")
+	require.NoError(b, err)
+	require.NoError(b, f.Close())
+	g, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
+	require.NoError(b, err)
+	wt, err := g.Worktree()
+	require.NoError(b, err)
+	r := &repo{t: b, dir: dir, wt: wt, tick: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	r.commit(fmt.Sprintf("%d generated clusters", n))
+	return r
+}
+
+// waitPass waits until a pass has ended: the Fleet has a revision attempted, handled the request
+// token (if any), and is not Reconciling.
+func waitPass(b *testing.B, mgmt client.Client, token string, timeout time.Duration) *fleetv1.Fleet {
+	var f *fleetv1.Fleet
+	require.Eventually(b, func() bool {
+		f = &fleetv1.Fleet{}
+		if err := mgmt.Get(b.Context(), client.ObjectKey{Namespace: namespace, Name: fleetName}, f); err != nil {
+			return false
+		}
+		return f.Status.LastAttemptedRevision != "" && f.Status.LastHandledReconcileAt == token &&
+			!conditions.Has(f, meta.ReconcilingCondition) && conditions.Has(f, meta.ReadyCondition) &&
+			f.Status.ObservedGeneration == f.Generation
+	}, timeout, 50*time.Millisecond, "a pass ends")
+	return f
+}
+
+type workerLine struct {
+	peak       float64 // MiB
+	evaluation string
+}
+
+// workerLines reads the "evaluation worker ended" lines of a controller's log.
+func workerLines(b *testing.B, log string) []workerLine {
+	f, err := os.Open(log)
+	require.NoError(b, err)
+	defer f.Close()
+	var out []workerLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Msg        string  `json:"msg"`
+			Peak       float64 `json:"peakRSSBytes"`
+			Evaluation string  `json:"evaluation"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "evaluation worker ended" {
+			out = append(out, workerLine{peak: l.Peak / (1 << 20), evaluation: l.Evaluation})
+		}
+	}
+	return out
+}

@@ -1,0 +1,52 @@
+// Package evalworker runs the CUE side of a revision — load, validate, render — in a child process
+// that the fleet controller can end: CUE's evaluator cannot be cancelled and Go cannot stop a
+// goroutine, so a runaway evaluation is stopped for good only by ending its process, and the
+// controller's own memory never holds an evaluation.
+//
+// The worker is `vmo-cue eval-worker DIR` (Serve): it loads the fleet at DIR within the evaluation
+// budget (re-executing itself on a breach, as every vmo-cue command does), writes a header — the
+// fleet's name and rollout, the shared definitions' errors, and per cluster what planning the rollout
+// needs — then renders one cluster per request, on demand, until its input ends. The controller side
+// (Loader) starts it, kills its process group past a deadline or a resident-memory limit, and hands
+// the rollout (reconciler/fleet) one cluster's objects at a time: the controller never holds every
+// cluster's objects at once.
+//
+// Messages are JSON values, one after the other, on the worker's stdin (requests) and stdout
+// (the header, then one answer per request).
+package evalworker
+
+import (
+	"encoding/json"
+
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+)
+
+// Command is the worker's hidden subcommand of vmo-cue.
+const Command = "eval-worker"
+
+// header is the worker's first message: the revision as the rollout plans it.
+type header struct {
+	Fleet    string                `json:"fleet"`
+	Rollout  json.RawMessage       `json:"rollout,omitempty"`
+	Shared   diag.List             `json:"shared,omitempty"`
+	Clusters []fleet.LoadedCluster `json:"clusters,omitempty"`
+	// Error is an I/O or internal failure of the load (nothing else is sent).
+	Error string `json:"error,omitempty"`
+}
+
+// request asks for one cluster's desired state.
+type request struct {
+	Cluster string `json:"cluster"`
+}
+
+// answer is one cluster's desired state, or why it has none.
+type answer struct {
+	Cluster     string                 `json:"cluster"`
+	Objects     []json.RawMessage      `json:"objects,omitempty"`
+	DriftIgnore map[string][][]string  `json:"driftIgnore"`
+	Prune       reconciler.PrunePolicy `json:"prune"`
+	Fleet       string                 `json:"fleet"`
+	Error       string                 `json:"error,omitempty"`
+}
