@@ -27,9 +27,10 @@ import (
 
 // BenchmarkHubHeartbeats: the hub's cost of pull clusters. 1,000 simulated agents (goroutines of the
 // test, each with its own credential from hubjoin.Join: its ServiceAccount's token, its Role) write
-// their FleetCluster's status into one real API server, where the controller runs as a process. The
-// heartbeat period is shortened from the agent's default 30 s to 5 s (six times the load) and the
-// Offline threshold from 90 s to 15 s, to keep the run short. It prints the controller's RSS, the API
+// their FleetCluster's status into one real API server, where the controller runs as a process, every
+// 30 s (the agent's default period; a shorter one overloads the shared 2-core machine's API server
+// rather than measuring the controller). The Offline threshold is 60 s (the default is 90 s), to keep
+// the run short. It prints the controller's RSS, the API
 // writes per heartbeat (from the API server's apiserver_request_total: every write of FleetClusters by
 // anyone, over the heartbeats sent in a steady window; 1 means the controller writes nothing back),
 // and how long after their last heartbeat the stopped agents were marked Offline (must be within the
@@ -37,8 +38,8 @@ import (
 func BenchmarkHubHeartbeats(b *testing.B) {
 	const (
 		agents       = 1000
-		period       = 5 * time.Second
-		offlineAfter = 15 * time.Second
+		period       = 30 * time.Second
+		offlineAfter = 60 * time.Second
 		stopped      = 100
 	)
 	env := startClusters(b)
@@ -155,7 +156,7 @@ func BenchmarkHubHeartbeats(b *testing.B) {
 	// A steady window: every write to FleetClusters, by anyone, over the heartbeats sent.
 	time.Sleep(period)
 	writes0, sent0 := fleetClusterWrites(b, admin), sent.Load()
-	time.Sleep(3 * period)
+	time.Sleep(2 * period)
 	writes, beats := fleetClusterWrites(b, admin)-writes0, sent.Load()-sent0
 	perBeat := float64(writes) / float64(beats)
 	rss, hwm := procStatus(b, ctl.cmd.Process.Pid, "VmRSS"), procStatus(b, ctl.cmd.Process.Pid, "VmHWM")
@@ -195,7 +196,7 @@ func BenchmarkHubHeartbeats(b *testing.B) {
 	b.ReportMetric(worst.Seconds(), "offline_after_last_heartbeat_s")
 	b.Logf("%d agents, a heartbeat every %s: controller RSS %d MiB (peak %d MiB); %d FleetCluster writes for %d heartbeats in %s = %.3f writes per heartbeat; "+
 		"%d stopped agents Offline at most %s after their last heartbeat (threshold %s, bound %s)",
-		agents, period, rss/1024, hwm/1024, writes, beats, 3*period, perBeat, stopped, worst.Round(10*time.Millisecond), offlineAfter, offlineAfter+10*time.Second)
+		agents, period, rss/1024, hwm/1024, writes, beats, 2*period, perBeat, stopped, worst.Round(10*time.Millisecond), offlineAfter, offlineAfter+10*time.Second)
 	require.Less(b, worst, offlineAfter+10*time.Second)
 	for b.Loop() {
 	}
