@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -27,9 +26,10 @@ import (
 
 // BenchmarkHubHeartbeats: the hub's cost of pull clusters. 1,000 simulated agents (goroutines of the
 // test, each with its own credential from hubjoin.Join: its ServiceAccount's token, its Role) write
-// their FleetCluster's status into one real API server, where the controller runs as a process. The
-// heartbeat period is shortened from the agent's default 30 s to 5 s (six times the load) and the
-// Offline threshold from 90 s to 15 s, to keep the run short. It prints the controller's RSS, the API
+// their FleetCluster's status into one real API server, where the controller runs as a process, every
+// 30 s (the agent's default period; a shorter one overloads the shared 2-core machine's API server
+// rather than measuring the controller). The Offline threshold is 60 s (the default is 90 s), to keep
+// the run short. It prints the controller's RSS, the API
 // writes per heartbeat (from the API server's apiserver_request_total: every write of FleetClusters by
 // anyone, over the heartbeats sent in a steady window; 1 means the controller writes nothing back),
 // and how long after their last heartbeat the stopped agents were marked Offline (must be within the
@@ -37,8 +37,8 @@ import (
 func BenchmarkHubHeartbeats(b *testing.B) {
 	const (
 		agents       = 1000
-		period       = 5 * time.Second
-		offlineAfter = 15 * time.Second
+		period       = 30 * time.Second
+		offlineAfter = 60 * time.Second
 		stopped      = 100
 	)
 	env := startClusters(b)
@@ -154,51 +154,71 @@ func BenchmarkHubHeartbeats(b *testing.B) {
 
 	// A steady window: every write to FleetClusters, by anyone, over the heartbeats sent.
 	time.Sleep(period)
-	writes0, sent0 := fleetClusterWrites(b, admin), sent.Load()
-	time.Sleep(3 * period)
-	writes, beats := fleetClusterWrites(b, admin)-writes0, sent.Load()-sent0
+	writes0, sent0, own0 := fleetClusterWrites(b, admin), sent.Load(), controllerWrites(b, ctl)
+	time.Sleep(2 * period)
+	writes, beats, own := fleetClusterWrites(b, admin)-writes0, sent.Load()-sent0, controllerWrites(b, ctl)-own0
 	perBeat := float64(writes) / float64(beats)
 	rss, hwm := procStatus(b, ctl.cmd.Process.Pid, "VmRSS"), procStatus(b, ctl.cmd.Process.Pid, "VmHWM")
 
-	// Stop some agents; watch their FleetClusters turn Offline.
-	wc, err := client.NewWithWatch(admin, client.Options{Scheme: scheme})
-	require.NoError(b, err)
-	w, err := wc.Watch(ctx, &fleetv1.FleetClusterList{}, client.InNamespace(namespace))
-	require.NoError(b, err)
-	defer w.Stop()
+	b.Logf("%d agents, a heartbeat every %s: controller RSS %d MiB (peak %d MiB); %d FleetCluster writes for %d heartbeats in %s = %.3f writes per heartbeat "+
+		"(the API server's count, skewed by the requests in flight at both ends); the controller's own writes meanwhile: %d",
+		agents, period, rss/1024, hwm/1024, writes, beats, 2*period, perBeat, own)
+
+	// Stop some agents; poll their FleetClusters until Offline.
 	for i := range stopped {
 		close(stops[i])
 	}
 	offlineAt := map[string]time.Time{}
-	deadline := time.After(offlineAfter + time.Minute)
-	for len(offlineAt) < stopped {
-		select {
-		case ev := <-w.ResultChan():
-			fc, ok := ev.Object.(*fleetv1.FleetCluster)
-			if ok && ev.Type == watch.Modified && fc.Status.State == fleetv1.StateOffline && offlineAt[fc.Name].IsZero() {
+	deadline := time.Now().Add(offlineAfter + time.Minute)
+	for len(offlineAt) < stopped && time.Now().Before(deadline) {
+		var list fleetv1.FleetClusterList
+		require.NoError(b, mgmt.List(ctx, &list, client.InNamespace(namespace)))
+		for _, fc := range list.Items {
+			if fc.Status.State == fleetv1.StateOffline && offlineAt[fc.Name].IsZero() {
+				// When the controller marked it (its Ready condition's transition; the test's polling
+				// under load would add its own delay).
 				offlineAt[fc.Name] = time.Now()
+				if c := conditions.Get(&fc, "Ready"); c != nil && c.Reason == "ClusterOffline" {
+					offlineAt[fc.Name] = c.LastTransitionTime.Time
+				}
 			}
-		case <-deadline:
-			b.Fatalf("%d of %d stopped agents marked Offline within %s", len(offlineAt), stopped, offlineAfter+time.Minute)
 		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	var worst time.Duration
+	marked, wrong := 0, 0
 	for i := range stopped {
-		at := offlineAt[fmt.Sprintf("%s.agent-%04d", fleetName, i)]
+		at, ok := offlineAt[fmt.Sprintf("%s.agent-%04d", fleetName, i)]
+		if !ok {
+			continue
+		}
+		marked++
 		if d := at.Sub(time.Unix(lastBeat[i].Load(), 0)); d > worst {
 			worst = d
 		}
 	}
+	wrong = len(offlineAt) - marked
+	b.Logf("%d of %d stopped agents Offline, at most %s after their last heartbeat (threshold %s, bound %s); %d running agents marked Offline",
+		marked, stopped, worst.Round(10*time.Millisecond), offlineAfter, offlineAfter+10*time.Second, wrong)
 	b.ReportMetric(float64(rss)/1024, "controller_rss_MiB")
 	b.ReportMetric(float64(hwm)/1024, "controller_rss_peak_MiB")
 	b.ReportMetric(perBeat, "writes/heartbeat")
 	b.ReportMetric(worst.Seconds(), "offline_after_last_heartbeat_s")
-	b.Logf("%d agents, a heartbeat every %s: controller RSS %d MiB (peak %d MiB); %d FleetCluster writes for %d heartbeats in %s = %.3f writes per heartbeat; "+
-		"%d stopped agents Offline at most %s after their last heartbeat (threshold %s, bound %s)",
-		agents, period, rss/1024, hwm/1024, writes, beats, 3*period, perBeat, stopped, worst.Round(10*time.Millisecond), offlineAfter, offlineAfter+10*time.Second)
+	require.Equal(b, stopped, marked, "every stopped agent marked Offline")
 	require.Less(b, worst, offlineAfter+10*time.Second)
 	for b.Loop() {
 	}
+}
+
+// controllerWrites is the number of writes the controller made (controller-runtime's
+// rest_client_requests_total, every method but GET).
+func controllerWrites(b testing.TB, ctl *proc) int64 {
+	var n float64
+	for _, m := range []string{"PATCH", "POST", "PUT", "DELETE"} {
+		v, _ := ctl.metric(b, "rest_client_requests_total", map[string]string{"method": m})
+		n += v
+	}
+	return int64(n)
 }
 
 // fleetClusterWrites sums the API server's count of writes (every verb but reads) to FleetClusters

@@ -197,7 +197,7 @@ func (h *HeartbeatReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	return ctrl.NewControllerManagedBy(mgr).Named("agent-heartbeat").
 		For(&fleetv1.FleetCluster{}, builder.WithPredicates(isPull)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
 		Complete(h)
 }
 
