@@ -203,6 +203,9 @@ func slim(o any) (any, error) {
 	if !ok {
 		return o, nil
 	}
+	if _, done := m.Annotations[refAnnotation]; done && len(m.Annotations) == 1 {
+		return m, nil // slimmed already: the informer may transform an object more than once
+	}
 	out := &metav1.PartialObjectMetadata{TypeMeta: m.TypeMeta}
 	out.Name, out.Namespace, out.UID, out.ResourceVersion = m.Name, m.Namespace, m.UID, m.ResourceVersion
 	out.Annotations = map[string]string{refAnnotation: reconciler.FieldsRef(m.ManagedFields)}
