@@ -32,10 +32,10 @@ type Options struct {
 	Source source.Spec
 	// Hub, if set, reaches the management cluster: the agent applies only the revision released to
 	// FleetCluster HubNamespace/HubFleet.Cluster and writes its status.
-	Hub                  *rest.Config
+	Hub                    *rest.Config
 	HubNamespace, HubFleet string
-	Drift                reconciler.DriftMode
-	Prune                bool
+	Drift                  reconciler.DriftMode
+	Prune                  bool
 	// Interval is how often the agent polls git (standalone) or its FleetCluster (with a hub) and
 	// re-plans the whole cluster.
 	Interval time.Duration

@@ -224,7 +224,9 @@ type debounce struct {
 	ready chan struct{}
 }
 
-func newDebounce() *debounce { return &debounce{keys: map[string]bool{}, ready: make(chan struct{}, 1)} }
+func newDebounce() *debounce {
+	return &debounce{keys: map[string]bool{}, ready: make(chan struct{}, 1)}
+}
 
 func (d *debounce) add(key string) {
 	d.mu.Lock()
