@@ -205,13 +205,21 @@ func startAgent(t testing.TB, dir string, args ...string) *agentProc {
 	require.NoError(t, p.cmd.Start())
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
+		if t.Failed() {
+			// Where it stands: Go prints every goroutine's stack on SIGQUIT.
+			_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGQUIT)
+			select {
+			case <-p.done:
+			case <-time.After(2 * time.Second):
+			}
+		}
 		p.stop()
 		data, _ := os.ReadFile(p.log)
 		if strings.Contains(string(data), "WARNING: DATA RACE") {
 			t.Errorf("the agent (built with -race) found a data race")
 		}
 		if t.Failed() {
-			t.Logf("agent log (%s):\n%s", p.log, tail(string(data), 60))
+			t.Logf("agent log (%s):\n%s", p.log, tail(string(data), 5000))
 		}
 	})
 	return p
@@ -305,12 +313,16 @@ func localStatus(t testing.TB, c client.Client) fleet.ClusterStatus {
 func waitLocal(t testing.TB, c client.Client, timeout time.Duration, what string, ok func(s fleet.ClusterStatus) bool) fleet.ClusterStatus {
 	t.Helper()
 	var last fleet.ClusterStatus
-	require.Eventually(t, func() bool {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(100 * time.Millisecond) {
 		s, found, err := fleet.ReadStatus(context.Background(), c)
 		last = s
-		return err == nil && found && ok(s)
-	}, timeout, 100*time.Millisecond, "%s; last status: %+v", what, last)
-	return last
+		if err == nil && found && ok(s) {
+			return last
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s; last status: %+v", what, timeout, last)
+		}
+	}
 }
 
 // newFleetCluster creates the FleetCluster of edge-store-1 in the hub, in pull mode, with a released
@@ -344,15 +356,18 @@ func fleetCluster(t testing.TB, hub client.Client) *fleetv1.FleetCluster {
 func waitHub(t testing.TB, hub client.Client, timeout time.Duration, what string, ok func(st fleetv1.FleetClusterStatus) bool) fleetv1.FleetClusterStatus {
 	t.Helper()
 	var last fleetv1.FleetClusterStatus
-	require.Eventually(t, func() bool {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(100 * time.Millisecond) {
 		fc := &fleetv1.FleetCluster{}
-		if err := hub.Get(context.Background(), client.ObjectKey{Namespace: hubNS, Name: fleetName + "." + edge}, fc); err != nil {
-			return false
+		if err := hub.Get(context.Background(), client.ObjectKey{Namespace: hubNS, Name: fleetName + "." + edge}, fc); err == nil {
+			last = fc.Status
+			if ok(fc.Status) {
+				return last
+			}
 		}
-		last = fc.Status
-		return ok(fc.Status)
-	}, timeout, 100*time.Millisecond, "%s; last status: %+v", what, last)
-	return last
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s; last status: %+v", what, timeout, last)
+		}
+	}
 }
 
 // link is a TCP proxy between the agent and the hub that can be cut (every connection closed, new
@@ -430,3 +445,11 @@ func (l *link) up() {
 
 // url is the link's address as an https URL.
 func (l *link) url() string { return "https://" + l.addr }
+
+type clientT = client.Client
+
+// hubT is the hub's address and a writer of kubeconfigs for it.
+type hubT struct {
+	host       string
+	kubeconfig func(server, path string) string
+}

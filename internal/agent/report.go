@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,8 +34,16 @@ func (a *Agent) report(state fleetv1.ClusterState, msg string, res *reconciler.R
 	}
 	var contested []string
 	for _, c := range a.guard.list() {
+		name := objectName(c.id)
 		if len(st.Contested) < maxNames {
-			st.Contested = append(st.Contested, fleetv1.ContestedObject{Object: objectName(c.id), Manager: c.manager, Corrections: int32(c.corrections)})
+			st.Contested = append(st.Contested, fleetv1.ContestedObject{Object: name, Manager: c.manager, Corrections: int32(c.corrections)})
+		}
+		// A contested object is drifted, and left so.
+		if !slices.Contains(st.Drifted, name) {
+			st.DriftedObjects++
+			if len(st.Drifted) < maxNames {
+				st.Drifted = append(st.Drifted, name)
+			}
 		}
 		contested = append(contested, c.String())
 	}
