@@ -298,6 +298,9 @@ func (a *Agent) reconcile(ctx context.Context) {
 // follow records what the inventory says was applied and watches every applied kind.
 func (a *Agent) follow(ctx context.Context, t *target) {
 	inv, err := inventory.Read(ctx, a.rc.Client)
+	if errors.Is(err, inventory.ErrNotFound) {
+		return // nothing applied yet
+	}
 	if err != nil {
 		a.logf("watch: %v", err)
 		return

@@ -453,3 +453,6 @@ type hubT struct {
 	host       string
 	kubeconfig func(server, path string) string
 }
+
+// rest4 copies a client configuration.
+func rest4(cfg *rest.Config) *rest.Config { return rest.CopyConfig(cfg) }

@@ -59,6 +59,9 @@ func (a *Agent) report(state fleetv1.ClusterState, msg string, res *reconciler.R
 		a.ready = cond
 	}
 	st.Conditions = []metav1.Condition{a.ready}
+	if st.State != a.last.State || st.State == fleetv1.StateFailed && st.Message != a.last.Message {
+		a.logf("state %s: %s", st.State, msg)
+	}
 	a.last = st
 	if a.hub != nil {
 		a.hub.set(st)
