@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -120,6 +121,10 @@ func Run(ctx context.Context, opts Options) error {
 	a.pass(ctx)
 	tick := time.NewTicker(opts.Interval)
 	defer tick.Stop()
+	// Once idle for a while after a pass, the memory the pass (evaluation, LISTs) freed goes back to
+	// the system: an agent waits far more than it works.
+	idle := time.NewTimer(idleAfter)
+	defer idle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -128,9 +133,16 @@ func Run(ctx context.Context, opts Options) error {
 			a.pass(ctx)
 		case <-a.drift.ready:
 			a.driftPass(ctx, a.drift.take(opts.Debounce))
+		case <-idle.C:
+			debug.FreeOSMemory()
+			continue
 		}
+		idle.Reset(idleAfter)
 	}
 }
+
+// idleAfter is how long the agent waits after a pass before returning freed memory to the system.
+const idleAfter = 2 * time.Second
 
 // connect reaches this cluster, retrying until it answers.
 func (a *Agent) connect(ctx context.Context) error {
