@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -128,10 +129,21 @@ func TestFightGuardContested(t *testing.T) {
 	assert.Equal(t, 4, writes, "the other manager's writes: the first and one after each correction")
 	assert.Equal(t, int64(7), sockets(t, edgeC, "pos-server"))
 
+	want := fmt.Sprintf("\nedge-store-1: agent: %s/%s, released main@sha1:%s\n  drifted: VirtualMachine/vms/pos-server\n  contested: VirtualMachine/vms/pos-server by kubectl-edit after 3 corrections\n",
+		hubNS, fleetName, rev1[:12])
 	out, err := exec.Command(vmoCue, "status", "--kubeconfig", edgeKC, "--state-dir", t.TempDir()).CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	assert.Contains(t, string(out), fmt.Sprintf("\nedge-store-1: agent: %s/%s, released main@sha1:%s\n  drifted: VirtualMachine/vms/pos-server\n  contested: VirtualMachine/vms/pos-server by kubectl-edit after 3 corrections\n",
-		hubNS, fleetName, rev1[:12]), "%s", out)
+	assert.Contains(t, string(out), want, "%s", out)
+
+	// The hub's view: vmo-cue status --fleet (the FleetClusters of a Fleet, as the controller labels them).
+	require.NoError(t, hubC.Create(context.Background(), &fleetv1.Fleet{ObjectMeta: metav1.ObjectMeta{Namespace: hubNS, Name: fleetName},
+		Spec: fleetv1.FleetSpec{Source: fleetv1.GitSource{URL: r.url()}}}))
+	fc := fleetCluster(t, hubC)
+	fc.Labels = map[string]string{fleetv1.FleetLabel: fleetName}
+	require.NoError(t, hubC.Update(context.Background(), fc))
+	out, err = exec.Command(vmoCue, "status", "--kubeconfig", hubKC, "--fleet", hubNS+"/"+fleetName).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), want, "%s", out)
 }
 
 // TestHubDownEdgeCarriesOn: with the link to the hub cut, the edge keeps correcting drift, and its
