@@ -5,13 +5,16 @@ BIN := bin/vmo-cue
 # Where the test API servers (kube-apiserver, etcd) are built; git-ignored, reused across runs.
 TESTBIN ?= $(CURDIR)/.cache/testbin
 export VMO_TESTBIN := $(TESTBIN)
+# The version `vmo-cue version` prints (and the image is labelled with).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
 
 .PHONY: all build deps test test-unit bench bench-reconcile generate image lint testenv clusters clusters-down demo
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/vmo-cue
+	$(GO) build -ldflags='$(LDFLAGS)' -o $(BIN) ./cmd/vmo-cue
 
 ## generate: regenerate the KubeVirt/CDI CUE schemas and CRDs from the Go API modules (hack/gen-schemas),
 ## and the controller's API with controller-gen, pinned in hack/tools/go.mod and built on first use:
@@ -24,10 +27,10 @@ generate:
 ## static binary (CGO_ENABLED=0, linux/IMAGE_ARCH) as /vmo-cue on an empty base with a CA bundle, user
 ## 65532, written as an OCI layout into bin/image (push it with crane, skopeo or oras). Same commit, same digest.
 IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
-IMAGE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE_VERSION ?= $(VERSION)
 IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 image:
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w' -o bin/linux-$(IMAGE_ARCH)/vmo-cue ./cmd/vmo-cue
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w $(LDFLAGS)' -o bin/linux-$(IMAGE_ARCH)/vmo-cue ./cmd/vmo-cue
 	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)} \
 		$(GO) run ./hack/image -binary bin/linux-$(IMAGE_ARCH)/vmo-cue -arch $(IMAGE_ARCH) -out bin/image \
 		-version $(IMAGE_VERSION) -revision "$(IMAGE_REVISION)" -ref vmo-cue:$(IMAGE_VERSION)
@@ -56,9 +59,14 @@ bench-reconcile: testenv
 	@echo "==> go test -bench ./reconciler/ (each benchmark starts its own API servers)"
 	set -o pipefail; $(GO) test ./reconciler/ -run '^$$' -bench . -benchtime 1x -count $${BENCH_RUNS:-1} -v 2>&1 | grep -E 'bench_test.go:[0-9]+: [a-z]|^Benchmark.*-[0-9]|^(ok|FAIL|---)'
 
+## lint: gofmt, go vet and staticcheck (pinned in hack/tools/go.mod, built into .cache/bin on first use).
+STATICCHECK := $(CURDIR)/.cache/bin/staticcheck
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet ./...
+	@[ -x $(STATICCHECK) ] || { echo "==> building staticcheck (hack/tools; a minute the first time)"; $(GO) -C hack/tools build -o $(STATICCHECK) honnef.co/go/tools/cmd/staticcheck; }
+	@echo "==> staticcheck ./... (a few minutes)"
+	$(STATICCHECK) ./...
 
 ## testenv: build pinned kube-apiserver and etcd from source (minutes the first time, seconds after).
 testenv:
@@ -72,6 +80,7 @@ clusters-down:
 	hack/clusters.sh down
 
 ## demo: local clusters for the example fleet, synced from a local git repository, drift, a rollout,
-## an offline site; stops everything it started at the end.
+## an offline site, then the dashboard serving it all (its URL printed); stops everything it started
+## at the end (on a terminal, after Enter).
 demo: testenv build
 	hack/demo.sh

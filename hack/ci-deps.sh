@@ -2,14 +2,15 @@
 # Installs the Debian packages the tests need that are not there yet; the CI script calls it before
 # `go test`: pre-commit (Debian ships 3.0.x), used by test/precommit to run this repository's
 # .pre-commit-hooks.yaml through the real tool, and git, whose git-upload-pack and git-http-backend
-# (/usr/lib/git-core) serve the test remotes of internal/source. Nothing is done for a tool already on
+# (/usr/lib/git-core) serve the test remotes of internal/source, and chromium, the headless browser
+# of internal/dashboard's browser test (driven with chromedp). Nothing is done for a tool already on
 # PATH.
 set -euo pipefail
 
 say() { echo "ci-deps: $*"; }
 
 # Debian package per command that must be on PATH.
-declare -A want=([pre-commit]=pre-commit [git]=git)
+declare -A want=([pre-commit]=pre-commit [git]=git [chromium]=chromium)
 
 missing=()
 for cmd in "${!want[@]}"; do

@@ -98,8 +98,20 @@ up() {
 			fi
 		done
 	fi
+	# A declaration may name its own context (dc-east: platform-admin@dc-east-prod): make it too, so that
+	# `vmo-cue apply fleet --cluster dc-east` works as it would against the real cluster.
+	local pairs ctxs=""
+	if [ -n "$kubectl" ] && pairs="$(cd "$root" && $GO run ./cmd/vmo-cue clusters --contexts fleet 2>/dev/null)"; then
+		local cname cctx
+		while read -r cname cctx; do
+			if [ -n "$cctx" ] && [ "$cctx" != "$cname" ] && [[ ",$names," == *",$cname,"* ]]; then
+				"$kubectl" --kubeconfig "$kubeconfig" config set-context "$cctx" --cluster="$cname" --user="$cname-admin" >/dev/null
+				ctxs="$ctxs, $cctx (for $cname)"
+			fi
+		done <<<"$pairs"
+	fi
 	sed 's/^/  /' "$state/clusters.log" >&2
-	say "running in the background (pid $(cat "$state/pid")); contexts: ${names//,/, }; logs in $state/run"
+	say "running in the background (pid $(cat "$state/pid")); contexts: ${names//,/, }$ctxs; logs in $state/run"
 	say "try: kubectl --context ${names%%,*} get ns    stop: make clusters-down"
 	echo "export KUBECONFIG=$kubeconfig"
 }

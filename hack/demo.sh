@@ -2,7 +2,8 @@
 # make demo: the main job of vmo-cue on one machine. Local clusters for the example fleet (real
 # kube-apiservers), a local git repository made from fleet/, a sync in a rollout, the status read from
 # the clusters, a VM changed by hand and the drift found and corrected, a commit rolled out, a cluster
-# stopped and shown Offline while the others sync. Everything it started is stopped at the end.
+# stopped and shown Offline while the others sync, and the dashboard serving it all. Everything it
+# started is stopped at the end (on a terminal, after Enter).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -17,8 +18,10 @@ bold=$'\e[1m'; dim=$'\e[2m'; off=$'\e[0m'
 
 step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$off"; }
 run() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; "$@"; }
+dashboard_pid=
 cleanup() {
 	step "Stopping everything the demo started"
+	if [ -n "$dashboard_pid" ]; then kill "$dashboard_pid" 2>/dev/null || true; wait "$dashboard_pid" 2>/dev/null || true; fi
 	hack/clusters.sh down || true
 	rm -rf "$work"
 }
@@ -30,8 +33,6 @@ echo "clusters: $names"
 export_line="$(CLUSTERS="$names" hack/clusters.sh up | tail -n 1)"
 eval "$export_line"
 echo "$export_line"
-# dc-east's declaration names the platform team's context; give the local cluster that name too.
-run "$kubectl" config set-context platform-admin@dc-east-prod --cluster=dc-east --user=dc-east-admin >/dev/null
 
 step "A git repository made from fleet/ (git is the single source of truth)"
 mkdir -p "$repo"
@@ -84,6 +85,24 @@ commit "POS server: 10Gi"
 sync --connect-timeout 2s || true
 run "$vmo" status --state-dir "$state" --timeout 2s
 
+step "Someone edits a VM by hand again: the dashboard shows the drift"
+run "$kubectl" --context edge-store-1 -n vms patch virtualmachine pos-server --type=merge -p '{"spec":{"runStrategy":"Halted"}}'
+
+step "vmo-cue dashboard: the fleet, each cluster, each VM, drift and a MAC/VLAN search (loopback only)"
+printf '%s$ %s%s\n' "$dim" "$vmo dashboard $repo --state-dir $state --timeout 2s --listen 127.0.0.1:${DEMO_DASHBOARD_PORT:-0} --allow-commits --push-remote ''" "$off"
+"$vmo" dashboard "$repo" --state-dir "$state" --timeout 2s --listen "127.0.0.1:${DEMO_DASHBOARD_PORT:-0}" --allow-commits --push-remote '' \
+	>"$work/dashboard.out" 2>"$work/dashboard.log" &
+dashboard_pid=$!
+url=
+for _ in $(seq 1 600); do
+	url="$(sed -n 's/^dashboard: //p' "$work/dashboard.out")"
+	[ -n "$url" ] && break
+	kill -0 "$dashboard_pid" 2>/dev/null || { cat "$work/dashboard.log" >&2; exit 1; }
+	sleep 0.1
+done
+[ -n "$url" ] || { echo "the dashboard did not start" >&2; cat "$work/dashboard.log" >&2; exit 1; }
+echo "${bold}dashboard: $url${off}  (the fleet; an Offline site; ${url}cluster/edge-store-1 with its drift; ${url}search?q=vlan+20)"
+
 step "What to try next"
 cat <<TRY
   make clusters                  # keep local clusters running, then:
@@ -96,3 +115,7 @@ cat <<TRY
   vmo-cue sync --repo https://git.example.com/fleet.git --token-file ~/.fleet-token
   make clusters-down
 TRY
+
+if [ -t 0 ] && [ -t 1 ]; then
+	read -r -p "The dashboard serves at $url — press Enter to stop everything. " _
+fi

@@ -2,56 +2,233 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// WaitHealthy waits until the given objects are healthy by kstatus (Current): workloads rolled out,
-// custom resources Ready, VMs Ready. VMs that should not run (runStrategy Halted or Manual, or running
-// false) and CRDs, RBAC and the like (Current once accepted) need nothing more.
-func (c *Cluster) WaitHealthy(ctx context.Context, items []*Item, timeout time.Duration) error {
-	var set object.ObjMetadataSet
-	for _, it := range items {
-		if !shouldRun(it) {
-			continue
-		}
-		set = append(set, object.ObjMetadata{
-			GroupKind: schema.GroupKind{Group: it.ID.Group, Kind: it.ID.Kind},
-			Namespace: it.ID.Namespace, Name: it.ID.Name,
-		})
-	}
-	if len(set) == 0 {
-		return nil
-	}
-	c.mu.Lock()
-	mapper := c.mapper
-	c.mu.Unlock()
-	poller := polling.NewStatusPoller(c.client(), mapper, polling.Options{})
-	rm := ssa.NewResourceManager(c.client(), poller, ssa.Owner{Field: FieldManager, Group: "vmo-cue.dev"})
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := rm.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: time.Second, Timeout: timeout, FailFast: true}); err != nil {
-		return fmt.Errorf("not healthy within %s: %w", timeout, err)
-	}
-	return nil
+// Health of a cluster's objects. kstatus judges most of them (workloads rolled out, custom resources
+// Ready); it does not understand VMs, whose intended state depends on their run strategy, nor
+// DataVolumes, which are done, not "current":
+//
+//   - a VirtualMachine is healthy when its state is what its run strategy intends: Halted (or running:
+//     false) and stopped; Manual in any state but an error; RerunOnFailure or Once running and Ready, or
+//     finished (Stopped); Always (or running: true) and Ready. A VM whose template changed in a way
+//     that needs a restart (condition RestartRequired) is healthy: the restart is its operators' to
+//     make, and the report names it. Otherwise a VM whose spec KubeVirt has not observed yet
+//     (status.observedGeneration behind metadata.generation) is still in progress. The run strategy is
+//     the live VM's: with the power state owned by operators, theirs is the intent.
+//   - a DataVolume is healthy when Succeeded, or WaitForFirstConsumer / PendingPopulation (it is
+//     imported when its first consumer is scheduled).
+
+// HealthReport is what a health check found healthy with a reservation.
+type HealthReport struct {
+	// RestartRequired names the VMs ("namespace/name") that wait for a restart to run git's template.
+	RestartRequired []string
 }
 
-func shouldRun(it *Item) bool {
-	if it.ID.Group != "kubevirt.io" || it.ID.Kind != "VirtualMachine" {
-		return true
+// Warning is a line for a person, or "" when there is nothing to say.
+func (h *HealthReport) Warning() string {
+	if h == nil || len(h.RestartRequired) == 0 {
+		return ""
 	}
-	spec, _ := it.Object.Object["spec"].(map[string]any)
-	if running, ok := spec["running"].(bool); ok {
-		return running
+	return fmt.Sprintf("%d VMs wait for a restart to run their new template: %s", len(h.RestartRequired), strings.Join(h.RestartRequired, ", "))
+}
+
+var (
+	gkVM = schema.GroupKind{Group: "kubevirt.io", Kind: "VirtualMachine"}
+	gkDV = schema.GroupKind{Group: "cdi.kubevirt.io", Kind: "DataVolume"}
+)
+
+// WaitHealthy waits until the given objects are healthy (see above; kstatus Current for the kinds it
+// knows) and reports the VMs waiting for a restart. Objects whose kind the cluster does not serve are
+// left out (they are pending). It fails fast on an object kstatus finds Failed.
+func (c *Cluster) WaitHealthy(ctx context.Context, items []*Item, timeout time.Duration) (*HealthReport, error) {
+	var set object.ObjMetadataSet
+	own := map[schema.GroupKind][]*Item{}
+	for _, it := range items {
+		gk := schema.GroupKind{Group: it.ID.Group, Kind: it.ID.Kind}
+		if _, ok := c.Mapping(it.Object.GroupVersionKind()); !ok {
+			continue
+		}
+		if gk == gkVM || gk == gkDV {
+			own[gk] = append(own[gk], it)
+			continue
+		}
+		set = append(set, object.ObjMetadata{GroupKind: gk, Namespace: it.ID.Namespace, Name: it.ID.Name})
 	}
-	switch spec["runStrategy"] {
-	case "Halted", "Manual":
-		return false
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	var kerr error
+	if len(set) > 0 {
+		c.mu.Lock()
+		mapper := c.mapper
+		c.mu.Unlock()
+		poller := polling.NewStatusPoller(c.client(), mapper, polling.Options{})
+		rm := ssa.NewResourceManager(c.client(), poller, ssa.Owner{Field: FieldManager, Group: "vmo-cue.dev"})
+		wg.Go(func() {
+			kerr = rm.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: time.Second, Timeout: timeout, FailFast: true})
+			if kerr != nil {
+				cancel() // failed fast: the VMs need not be waited for
+			}
+		})
 	}
-	return true
+	rep, oerr := c.waitOwn(parent, ctx, own)
+	wg.Wait()
+	if err := errors.Join(kerr, oerr); err != nil {
+		return rep, fmt.Errorf("not healthy within %s: %w", timeout, err)
+	}
+	return rep, nil
+}
+
+// waitOwn polls VMs and DataVolumes (one LIST per kind and round) until all are healthy or stop ends;
+// the LISTs run under ctx, so that the last round before the deadline still tells what was unhealthy.
+func (c *Cluster) waitOwn(ctx, stop context.Context, own map[schema.GroupKind][]*Item) (*HealthReport, error) {
+	rep := &HealthReport{}
+	if len(own) == 0 {
+		return rep, nil
+	}
+	for {
+		rep = &HealthReport{}
+		var bad []string
+		for gk, items := range own {
+			live, err := c.listWhole(ctx, items[0].Object.GroupVersionKind())
+			if err != nil {
+				return rep, err
+			}
+			for _, it := range items {
+				u := live[it.ID.Namespace+"/"+it.ID.Name]
+				var ok, restart bool
+				var why string
+				switch {
+				case u == nil:
+					why = "absent"
+				case gk == gkVM:
+					ok, restart, why = vmHealth(u)
+				default:
+					ok, why = dvHealth(u)
+				}
+				if restart {
+					rep.RestartRequired = append(rep.RestartRequired, it.ID.Namespace+"/"+it.ID.Name)
+				}
+				if !ok {
+					bad = append(bad, it.ID.String()+": "+why)
+				}
+			}
+		}
+		sort.Strings(rep.RestartRequired)
+		if len(bad) == 0 {
+			return rep, nil
+		}
+		select {
+		case <-stop.Done():
+			sort.Strings(bad)
+			if len(bad) > 10 {
+				bad = append(bad[:10], fmt.Sprintf("and %d more", len(bad)-10))
+			}
+			return rep, errors.New(strings.Join(bad, "; "))
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// listWhole lists every object of a kind, by "namespace/name".
+func (c *Cluster) listWhole(ctx context.Context, gvk schema.GroupVersionKind) (map[string]*unstructured.Unstructured, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	if err := c.client().List(ctx, list); err != nil {
+		return nil, fmt.Errorf("listing %s: %w", gvk.Kind, err)
+	}
+	out := make(map[string]*unstructured.Unstructured, len(list.Items))
+	for i := range list.Items {
+		u := &list.Items[i]
+		out[u.GetNamespace()+"/"+u.GetName()] = u
+	}
+	return out, nil
+}
+
+// vmFailing are printable statuses of a VM that no wait mends.
+var vmFailing = map[string]bool{
+	"CrashLoopBackOff": true, "ErrorUnschedulable": true, "ErrImagePull": true, "ImagePullBackOff": true,
+	"ErrorPvcNotFound": true, "DataVolumeError": true, "Unknown": true,
+}
+
+// vmHealth judges a live VM by its run strategy (see the top of the file); why says what is missing.
+func vmHealth(u *unstructured.Unstructured) (ok, restart bool, why string) {
+	strategy, _, _ := unstructured.NestedString(u.Object, "spec", "runStrategy")
+	if running, found, _ := unstructured.NestedBool(u.Object, "spec", "running"); found && strategy == "" {
+		strategy = "Halted"
+		if running {
+			strategy = "Always"
+		}
+	}
+	if strategy == "" {
+		strategy = "Halted"
+	}
+	printable, _, _ := unstructured.NestedString(u.Object, "status", "printableStatus")
+	ready, _, _ := unstructured.NestedBool(u.Object, "status", "ready")
+	if conditionTrue(u, "Ready") {
+		ready = true
+	}
+	restart = conditionTrue(u, "RestartRequired")
+	state := printable
+	if state == "" {
+		state = "no status yet"
+	}
+	why = fmt.Sprintf("runStrategy %s, %s", strategy, state)
+	if vmFailing[printable] {
+		return false, restart, why
+	}
+	if og, found, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration"); found && og < u.GetGeneration() && !restart {
+		return false, false, fmt.Sprintf("%s (KubeVirt has not observed generation %d yet)", why, u.GetGeneration())
+	}
+	stopped := printable == "Stopped"
+	switch strategy {
+	case "Halted":
+		ok = stopped || (printable == "" && !ready)
+	case "Manual":
+		ok = true
+	case "RerunOnFailure", "Once":
+		ok = ready || stopped
+	default: // Always
+		ok = ready
+	}
+	if !ok && (strategy == "Always" || strategy == "RerunOnFailure" || strategy == "Once") {
+		why += ", not Ready"
+	}
+	return ok, restart && ok, why
+}
+
+// dvHealth judges a live DataVolume by its phase.
+func dvHealth(u *unstructured.Unstructured) (bool, string) {
+	phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+	switch phase {
+	case "Succeeded", "WaitForFirstConsumer", "PendingPopulation":
+		return true, ""
+	case "":
+		return false, "no phase yet"
+	}
+	return false, "phase " + phase
+}
+
+func conditionTrue(u *unstructured.Unstructured, typ string) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
 }

@@ -55,6 +55,10 @@ type Item struct {
 	wasApplied    bool
 	// checked is set once the server accepted the object in a dry-run.
 	checked bool
+	// keptMACs are the adopted MACs of a VM, recorded in its inventory entry (vmowners.go).
+	keptMACs map[string]string
+	// live is the whole live object of a kind listed whole (VMs; nil otherwise or if absent).
+	live *unstructured.Unstructured
 }
 
 // Plan is what a sync would do.
@@ -102,7 +106,7 @@ func stageOf(u *unstructured.Unstructured) int {
 }
 
 // plan compares desired objects with the inventory and the live objects' metadata.
-func plan(desired []*unstructured.Unstructured, inv *inventory.Inventory, invErr error, l *live, ignore map[string][][]string) *Plan {
+func plan(desired []*unstructured.Unstructured, inv *inventory.Inventory, invErr error, l *live, ignore map[string][][]string, vms map[string]VMOwners) *Plan {
 	p := &Plan{Inventory: inv, InventoryErr: invErr, live: l}
 	entries := map[string]inventory.Entry{}
 	var sets map[string]json.RawMessage
@@ -112,12 +116,22 @@ func plan(desired []*unstructured.Unstructured, inv *inventory.Inventory, invErr
 	seen := map[string]bool{}
 	for _, u := range desired {
 		id := idOf(u)
-		body := encode(u)
-		it := &Item{ID: id, Object: u, Stage: stageOf(u), body: body, desired: desiredHash(body)}
 		k := id.Key()
-		seen[k] = true
+		it := &Item{ID: id, Object: u, Stage: stageOf(u)}
 		it.entry, it.hadEntry = entries[k]
 		liveObj := l.objects[k]
+		if isVM(id) {
+			// What others own in a VM is carried from the live VM into what is sent (vmowners.go).
+			it.live = l.full[k]
+			adopt := it.live != nil && (!it.hadEntry || it.entry.FieldsHash == "")
+			hashed, sent, kept := vmObjects(u, it.live, vms[VMKey(id.Namespace, id.Name)], it.entry, adopt)
+			it.Object, it.keptMACs = sent, kept
+			it.body, it.desired = encode(sent), desiredHash(encode(hashed))
+		} else {
+			it.body = encode(u)
+			it.desired = desiredHash(it.body)
+		}
+		seen[k] = true
 		switch {
 		case liveObj == nil && it.hadEntry && it.entry.FieldsHash != "":
 			it.Action, it.Reason = Recreate, "deleted from the cluster by someone"
@@ -133,6 +147,16 @@ func plan(desired []*unstructured.Unstructured, inv *inventory.Inventory, invErr
 			it.Action, it.Reason = Correct, "deleted and made again by someone since vmo-cue applied it (its UID changed)"
 		case fieldsChanged(liveObj.ManagedFields, it.entry, sets, ignore[id.Kind]):
 			it.Action, it.Reason = Correct, "fields set by vmo-cue were changed or removed"+byManagers(liveObj.ManagedFields)
+			if it.live != nil {
+				// Fields changed hands: drift only where their values are not what vmo-cue would send.
+				var diffs []fieldDiff
+				valueDiff(it.Object.Object, it.live.Object, nil, ignore[id.Kind], &diffs)
+				if len(diffs) == 0 {
+					it.Action, it.Reason = None, ""
+				} else {
+					it.Reason = describeDiffs(diffs, liveObj.ManagedFields)
+				}
+			}
 		default:
 			it.Action = None
 		}

@@ -84,6 +84,9 @@ type Result struct {
 	DryRunTook, WriteTook time.Duration
 	// Notes are things a person should know (no prune without inventory, and so on).
 	Notes []string
+	// Objects are every desired object, written or not (the health check of a rollout looks at all
+	// of them: a cluster is healthy at a revision whether or not this run wrote anything).
+	Objects []*Item
 }
 
 // InSync reports whether nothing needed doing or reporting.
@@ -112,7 +115,7 @@ func (c *Cluster) Observe(ctx context.Context, d *Desired) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := plan(d.Objects, inv, invErr, l, d.DriftIgnore)
+	p := plan(d.Objects, inv, invErr, l, d.DriftIgnore, d.VMs)
 	p.Identity = id
 	return p, nil
 }
@@ -158,6 +161,7 @@ func (c *Cluster) Reconcile(ctx context.Context, d *Desired, opts Options) (*Res
 	if err != nil {
 		return res, err
 	}
+	res.Objects = p.Items
 	// Another fleet's or cluster's API server (a wrong context): nothing is written, not even a dry-run.
 	if err := checkOwner(d.Fleet, d.Cluster, p.Identity, p.Inventory); err != nil {
 		if !opts.Adopt {
@@ -401,6 +405,7 @@ func (c *Cluster) writeInventory(ctx context.Context, p *Plan, d *Desired, opts 
 			raw := ownFields(it.appliedFields)
 			e.DesiredHash, e.FieldsHash, e.FieldsRef = it.desired, hashFieldSet(raw, ignore[it.ID.Kind]), fieldsRef(raw)
 			e.UID = it.appliedUID
+			e.MACs = it.keptMACs
 			if raw != nil {
 				inv.FieldSets[e.FieldsRef] = json.RawMessage(raw)
 			}

@@ -273,6 +273,7 @@ func (c *ClusterCounts) Add(s ClusterState) {
 // +kubebuilder:printcolumn:name="Drifted",type=integer,JSONPath=`.status.clusters.drifted`,priority=1
 // +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.clusters.failed`,priority=1
 // +kubebuilder:printcolumn:name="Offline",type=integer,JSONPath=`.status.clusters.offline`,priority=1
+// +kubebuilder:printcolumn:name="Interrupted",type=integer,JSONPath=`.status.clusters.interrupted`,priority=1
 // +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`

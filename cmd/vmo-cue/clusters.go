@@ -9,9 +9,10 @@ import (
 )
 
 func newClustersCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	var contexts bool
+	cmd := &cobra.Command{
 		Use:   "clusters [DIR]",
-		Short: "List the clusters of a fleet repository, one name per line",
+		Short: "List the clusters of a fleet repository, one name per line (--contexts: name and kubeconfig context)",
 		Args:  usageArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := g.load(dirArg(args))
@@ -20,7 +21,10 @@ func newClustersCmd(g *globalFlags) *cobra.Command {
 			}
 			var stopped diag.List
 			for _, c := range l.Clusters {
-				if c.Declared || c.Unevaluated != "" {
+				switch {
+				case contexts && c.Declared && c.Unevaluated == "":
+					fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", diag.Name(c.Name), diag.Name(c.Context))
+				case c.Declared || c.Unevaluated != "":
 					fmt.Fprintln(cmd.OutOrStdout(), diag.Name(c.Name))
 				}
 				if c.Unevaluated != "" {
@@ -34,4 +38,6 @@ func newClustersCmd(g *globalFlags) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&contexts, "contexts", false, "print each cluster's kubeconfig context after its name (the name unless the declaration sets `context`)")
+	return cmd
 }

@@ -79,6 +79,7 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 	fl.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
 	fl.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":9440", "address of /healthz and /readyz")
 	fl.StringVar(&o.WebhookAddr, "webhook-bind-address", ":9292", "address of the webhook receiver (/hook/<namespace>/<fleet>)")
+	fl.StringVar(&o.DashboardAddr, "dashboard-bind-address", "", "address of the read-only dashboard, behind TokenReview/SubjectAccessReview (empty: off)")
 	fl.BoolVar(&o.LeaderElect, "leader-elect", false, "one replica acts at a time, through a Lease in the namespace")
 	fl.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", 35*time.Second, "how long the others wait before taking over from a leader that stopped renewing")
 	fl.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", 30*time.Second, "how long the leader tries to renew before it steps down")
@@ -89,6 +90,8 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 	fl.StringVar(&o.CacheDir, "cache-dir", "", "git cache (default: the user cache directory)")
 	fl.DurationVar(&o.ConnectTimeout, "connect-timeout", 5*time.Second, "how long a target cluster has to answer before it is Offline")
 	fl.DurationVar(&o.PendingTimeout, "pending-timeout", 30*time.Second, "how long objects wait for their kind to exist in a target cluster")
+	fl.DurationVar(&o.DeletionTimeout, "deletion-timeout", controller.DefaultDeletionTimeout, "how long a Fleet deleted with deletionPolicy Delete retries clusters it cannot reach before it lets them be")
+	fl.DurationVar(&o.AgentOfflineAfter, "agent-offline-after", controller.DefaultAgentOfflineAfter, "a pull cluster whose agent's heartbeat is older is Offline")
 	fl.StringVar(&logLevel, "log-level", "info", "info or debug (JSON logs on stderr)")
 	return cmd
 }

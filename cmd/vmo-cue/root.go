@@ -29,7 +29,25 @@ func newRootCmd(rerun *rerunner) *cobra.Command {
 	root.PersistentFlags().DurationVar(&g.evalTimeout, "eval-timeout", defaultEvalTimeout, "longest evaluation of one cluster (and of the shared definitions): past it, the cluster fails")
 	root.PersistentFlags().Var(&g.evalMemory, "eval-memory", "largest heap while the fleet is evaluated (e.g. 512MiB, 4GiB): past it, the cluster being evaluated fails")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &exitCode{code: exitError, err: err} })
-	root.AddCommand(newVetCmd(g), newBuildCmd(g), newMACCmd(g), newInitCmd(), newClustersCmd(g), newDiffCmd(g), newApplyCmd(g), newStatusCmd(), newSyncCmd(g), newControllerCmd(g), newAgentCmd(g))
+	root.AddCommand(
+		newVetCmd(g),
+		newBuildCmd(g),
+		newMACCmd(g),
+		newInitCmd(),
+		newClustersCmd(g),
+		newDiffCmd(g),
+		newApplyCmd(g),
+		newStatusCmd(),
+		newSyncCmd(g),
+		newControllerCmd(g),
+		newImportCmd(),
+		newVersionCmd(),
+		newHubCmd(),
+		newDashboardCmd(),
+		newAgentCmd(g),
+	)
+	root.Version = buildVersion()
+	root.SetVersionTemplate("vmo-cue {{.Version}}\n")
 	return root
 }
 

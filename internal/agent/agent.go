@@ -264,10 +264,15 @@ func (a *Agent) reconcile(ctx context.Context) {
 		state, msg = fleetv1.StateFailed, err.Error()
 	case res.PruneRefused != "":
 		state, msg = fleetv1.StateFailed, "prune refused, nothing pruned: "+res.PruneRefused
-	case fresh && res.Written && t.health == "kstatus":
-		items := append(append([]*reconciler.Item(nil), res.Applied...), res.Corrected...)
-		if herr := a.rc.WaitHealthy(ctx, items, t.healthTimeout); herr != nil {
+	case fresh && t.health == "kstatus" && len(res.Pending) == 0:
+		// Healthy at this revision before it counts as applied, written now or not: a revision that
+		// failed its health check fails it again at the next pass instead of releasing later waves.
+		hrep, herr := a.rc.WaitHealthy(ctx, res.Objects, t.healthTimeout)
+		switch {
+		case herr != nil:
 			state, msg = fleetv1.StateFailed, herr.Error()
+		case hrep.Warning() != "":
+			msg = hrep.Warning()
 		}
 	}
 	if state == fleetv1.StateInSync && res != nil {

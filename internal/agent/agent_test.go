@@ -43,7 +43,10 @@ func TestStandaloneSyncsCommitsAndCorrectsDrift(t *testing.T) {
 	})
 	require.Equal(t, int64(3), sockets(t, c, "pos-server"))
 
-	// Drift: corrected by the watch, within 5 s.
+	// Drift: corrected by the watch, within 5 s (an agent that polls once an hour: no poll does it).
+	a.stop()
+	a = startAgent(t, dir, "--kubeconfig", kc, "--repo", r.url(), "--interval", "1h", "--pending-timeout", "2s")
+	require.Eventually(t, func() bool { return a.count("state InSync") == 1 }, 30*time.Second, 50*time.Millisecond)
 	before := a.count("drift: 1 objects corrected")
 	kubectlEdit(t, c, "pos-server", 7)
 	edited := time.Now()

@@ -451,6 +451,7 @@ type clientT = client.Client
 // hubT is the hub's address and a writer of kubeconfigs for it.
 type hubT struct {
 	host       string
+	config     *rest.Config
 	kubeconfig func(server, path string) string
 }
 

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
+	"github.com/vmo-cue/vmo-cue/internal/hubjoin"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -33,7 +35,7 @@ func hubSetup(t *testing.T) (edgeC, hubC clientT, rev1, rev2 string, r *repo, di
 	newFleetCluster(t, hubC, "main@sha1:"+rev1)
 	dir = t.TempDir()
 	edgeKC = writeKubeconfig(t, env.Cluster(edge).Config(), "", filepath.Join(dir, "edge.kubeconfig"))
-	return edgeC, hubC, rev1, rev2, r, dir, edgeKC, hubT{env.Cluster("hub").Config().Host, func(server, path string) string {
+	return edgeC, hubC, rev1, rev2, r, dir, edgeKC, hubT{env.Cluster("hub").Config().Host, env.Cluster("hub").Config(), func(server, path string) string {
 		return writeKubeconfig(t, env.Cluster("hub").Config(), server, path)
 	}}
 }
@@ -152,7 +154,13 @@ func TestFightGuardContested(t *testing.T) {
 func TestHubDownEdgeCarriesOn(t *testing.T) {
 	edgeC, hubC, rev1, _, r, dir, edgeKC, hub := hubSetup(t)
 	l := newLink(t, hub.host[len("https://"):])
-	hubKC := hub.kubeconfig(l.url(), filepath.Join(dir, "hub.kubeconfig"))
+	// The agent's hub credential is the one `vmo-cue hub join` makes: its own FleetCluster only.
+	require.NoError(t, hubC.Create(context.Background(), &fleetv1.Fleet{ObjectMeta: metav1.ObjectMeta{Namespace: hubNS, Name: fleetName},
+		Spec: fleetv1.FleetSpec{Source: fleetv1.GitSource{URL: r.url()}}}))
+	joined, err := hubjoin.Join(context.Background(), hub.config, hubjoin.Options{Namespace: hubNS, Fleet: fleetName, Cluster: edge, Server: l.url(), TokenDuration: 24 * time.Hour})
+	require.NoError(t, err)
+	hubKC := filepath.Join(dir, "hub.kubeconfig")
+	require.NoError(t, os.WriteFile(hubKC, joined.Kubeconfig, 0o600))
 	args := []string{"--kubeconfig", edgeKC, "--repo", r.url(), "--hub-kubeconfig", hubKC, "--fleet", hubNS + "/" + fleetName,
 		"--interval", "1s", "--heartbeat", "1s", "--pending-timeout", "2s"}
 	a := startAgent(t, dir, args...)

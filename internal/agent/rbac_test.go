@@ -125,7 +125,7 @@ func TestHubComponentBuilds(t *testing.T) {
 		assert.Contains(t, args, "--hub-kubeconfig=/etc/vmo-cue/hub/kubeconfig")
 		assert.Contains(t, args, "--fleet=$(VMO_FLEET)")
 		volumes, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "volumes")
-		assert.Contains(t, volumes, map[string]any{"name": "hub", "secret": map[string]any{"secretName": "vmo-cue-agent-hub", "defaultMode": int64(0o400)}})
+		assert.Contains(t, volumes, map[string]any{"name": "hub", "secret": map[string]any{"secretName": "vmo-cue-hub", "defaultMode": int64(0o400)}})
 		return
 	}
 	t.Fatal("no Deployment")

@@ -40,24 +40,51 @@ func (r *FleetReconciler) fleetClusters(ctx context.Context, f *fleetv1.Fleet) (
 
 // recordClusters writes one FleetCluster per cluster of the pass (created, owned by the Fleet, or
 // patched) and deletes those of clusters no longer selected. It returns the drifted objects per
-// cluster and the counts per state.
+// cluster and the counts per state. Of pull clusters (pulls), only the spec is written.
 func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, existing map[string]*fleetv1.FleetCluster, rep *fleet.Report,
-	revision string) (drifted map[string]int, counts fleetv1.ClusterCounts, err error) {
+	revision string, p *pass) (drifted map[string]int, counts fleetv1.ClusterCounts, err error) {
 	drifted = map[string]int{}
 	now := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
 	for _, o := range rep.Outcomes {
 		fc := existing[o.Cluster]
 		delete(existing, o.Cluster)
+		_, pull := p.pulls[o.Cluster]
+		// An invalid cluster never reaches the rollout: it stays as its FleetCluster says.
+		pull = pull || (o.State == fleet.Invalid && fc != nil && fc.Spec.Mode == fleetv1.ModePull)
 		if fc == nil {
-			if fc, err = r.createFleetCluster(ctx, f, o.Cluster); err != nil {
+			spec := fleetv1.FleetClusterSpec{Mode: fleetv1.ModePush}
+			if pull {
+				// Made with what recordPull would write: one request, not two.
+				spec = fleetv1.FleetClusterSpec{Mode: fleetv1.ModePull, Wave: o.Wave}
+				if o.State != fleet.Held && o.State != fleet.Invalid {
+					spec.ReleasedRevision = revision
+				}
+			}
+			if fc, err = r.createFleetCluster(ctx, f, o.Cluster, spec); err != nil {
 				return nil, counts, err
 			}
 		}
+		if pull {
+			// The agent writes the status; the controller its spec (the released revision).
+			if err := r.recordPull(ctx, fc, o, revision); err != nil {
+				return nil, counts, err
+			}
+			counts.Add(pullState(o))
+			drifted[o.Cluster] = int(fc.Status.DriftedObjects)
+			continue
+		}
+		if p.wasSyncing(o.Cluster) {
+			fc.Status.State = fleetv1.StateSyncing // as the pass left it: the outcome is a change
+		}
 		patcher := r.patcher(fc)
+		fc.Spec.Mode = fleetv1.ModePush
 		applyOutcome(fc, o, rep, revision, now)
 		if err := patcher.Patch(ctx, fc, patch.WithFieldOwner(Name), patch.WithOwnedConditions{Conditions: []string{meta.ReadyCondition}},
 			patch.WithStatusObservedGeneration{}); err != nil {
 			return nil, counts, fmt.Errorf("patching FleetCluster %s/%s: %w", fc.Namespace, fc.Name, err)
+		}
+		if err := r.adopted(ctx, fc, o, p); err != nil {
+			return nil, counts, err
 		}
 		counts.Add(fc.Status.State)
 		drifted[o.Cluster] = int(fc.Status.DriftedObjects)
@@ -71,12 +98,14 @@ func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, 
 	return drifted, counts, nil
 }
 
-// createFleetCluster creates a cluster's FleetCluster, controlled by its Fleet; one that exists
+// createFleetCluster creates a cluster's FleetCluster, controlled by its Fleet, with the given spec
+// (its fleet and cluster set here); one that exists
 // already (created by the previous pass and not yet in the cache) is read from the API server.
-func (r *FleetReconciler) createFleetCluster(ctx context.Context, f *fleetv1.Fleet, cluster string) (*fleetv1.FleetCluster, error) {
+func (r *FleetReconciler) createFleetCluster(ctx context.Context, f *fleetv1.Fleet, cluster string, spec fleetv1.FleetClusterSpec) (*fleetv1.FleetCluster, error) {
+	spec.Fleet, spec.Cluster = f.Name, cluster
 	fc := &fleetv1.FleetCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: fleetClusterName(f.Name, cluster), Namespace: f.Namespace, Labels: map[string]string{}},
-		Spec:       fleetv1.FleetClusterSpec{Fleet: f.Name, Cluster: cluster},
+		Spec:       spec,
 	}
 	for k, v := range map[string]string{fleetv1.FleetLabel: f.Name, fleetv1.ClusterLabel: cluster} {
 		if len(validation.IsValidLabelValue(v)) == 0 {
@@ -120,11 +149,18 @@ func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, 
 		st.State = fleetv1.StateOffline
 	case fleet.Held:
 		st.State = fleetv1.StatePending
+	case fleet.Interrupted:
+		// Lost after the writes began: partly at the new revision (not proven there), seen just now.
+		st.State = fleetv1.StateInterrupted
+		st.LastSeenTime = &now
 	case fleet.Invalid:
 		st.State = fleetv1.StateFailed
 		msg = truncate(fmt.Sprintf("revision %s does not validate for this cluster, nothing applied: ", revision), formatDiags(rep.Invalid[o.Cluster]))
 	default:
 		st.State = fleetv1.StateFailed
+		if o.Foreign {
+			msg += "; " + adoptHint
+		}
 	}
 	if o.State != fleet.Held && o.State != fleet.Invalid {
 		fc.Spec.ReleasedRevision = revision
@@ -191,3 +227,7 @@ func (r *FleetReconciler) clusterEvents(f *fleetv1.Fleet, rep *fleet.Report, exi
 		}
 	}
 }
+
+// FleetClusterName is the name of the FleetCluster of a cluster of a Fleet (what an agent's
+// credential names in its Role).
+func FleetClusterName(fleetName, cluster string) string { return fleetClusterName(fleetName, cluster) }

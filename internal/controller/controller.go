@@ -14,9 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fluxcd/pkg/apis/meta"
 	fluxcontroller "github.com/fluxcd/pkg/runtime/controller"
 	"github.com/fluxcd/pkg/runtime/patch"
 	"github.com/fluxcd/pkg/runtime/predicates"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	kuberecorder "k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -55,6 +57,12 @@ type Options struct {
 	Budget engine.Budget
 	// Concurrent is the number of Fleets reconciled at once.
 	Concurrent int
+	// AgentOfflineAfter: a pull cluster whose agent's heartbeat is older is Offline
+	// (DefaultAgentOfflineAfter if 0).
+	AgentOfflineAfter time.Duration
+	// DeletionTimeout bounds how long a Fleet deleted with deletionPolicy Delete retries the clusters
+	// it could not clean (DefaultDeletionTimeout if 0); then what is left there stays.
+	DeletionTimeout time.Duration
 }
 
 // FleetReconciler reconciles Fleets.
@@ -100,12 +108,13 @@ func (r *FleetReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1.Fleet{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
-		// A FleetCluster deleted by hand comes back at once; the controller's own writes of
-		// FleetClusters do not trigger reconciliations.
+		// A FleetCluster deleted by hand comes back at once; an agent reporting a new state or
+		// revision moves its Fleet's rollout on; a take-over asked for (AdoptAnnotation) is done now. The controller's own writes of FleetClusters and
+		// agents' mere heartbeats do not trigger reconciliations.
 		Watches(&fleetv1.FleetCluster{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &fleetv1.Fleet{}, handler.OnlyControllerOwner()),
 			builder.WithPredicates(predicate.Funcs{
 				CreateFunc:  func(event.CreateEvent) bool { return false },
-				UpdateFunc:  func(event.UpdateEvent) bool { return false },
+				UpdateFunc:  func(e event.UpdateEvent) bool { return agentReported(e) || adoptRequested(e) },
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
 		// The webhook receiver's requests.
@@ -131,13 +140,29 @@ func (r *FleetReconciler) patcher(obj client.Object) *patch.SerialPatcher {
 	return patch.NewSerialPatcher(obj, liveClient{Client: r.Client, reader: r.APIReader})
 }
 
-// state is the in-memory record of a Fleet's clusters (last seen, offline backoff).
-func (r *FleetReconciler) state(key types.NamespacedName) *fleet.LocalState {
+// state is the in-memory record of a Fleet's clusters (last seen, offline backoff). Made anew (a
+// restart, a new leader), it starts from the FleetClusters: a cluster Offline there keeps its backoff,
+// counted from when it went Offline (its Ready condition's transition), so a restart does not retry
+// every offline site at once.
+func (r *FleetReconciler) state(key types.NamespacedName, existing map[string]*fleetv1.FleetCluster) *fleet.LocalState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s, ok := r.states[key]
 	if !ok {
 		s, _ = fleet.OpenState("") // in memory: cannot fail
+		now := time.Now()
+		for name, fc := range existing {
+			st := fc.Status
+			ready := apimeta.FindStatusCondition(st.Conditions, meta.ReadyCondition)
+			if fc.Spec.Mode == fleetv1.ModePull || st.State != fleetv1.StateOffline || ready == nil {
+				continue
+			}
+			var seen time.Time
+			if st.LastSeenTime != nil {
+				seen = st.LastSeenTime.Time
+			}
+			s.RestoreOffline(name, ready.LastTransitionTime.Time, seen, st.Revision, int(st.VMs), now)
+		}
 		r.states[key] = s
 	}
 	return s

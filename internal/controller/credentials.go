@@ -115,7 +115,8 @@ func withCredentials(spec *source.Spec, d map[string][]byte, cacheDir string) (c
 }
 
 // clusterConfigs reads the Secrets labelled fleet.vmo-cue.dev/cluster in the Fleet's namespace and
-// returns how to reach each cluster (fleet.Options.RESTConfig).
+// returns how to reach each cluster (fleet.Options.RESTConfig); pickClusterSecret chooses among
+// several of one cluster.
 func (r *FleetReconciler) clusterConfigs(ctx context.Context, f *fleetv1.Fleet) (func(cluster, context string) (*rest.Config, error), error) {
 	var list corev1.SecretList
 	if err := r.APIReader.List(ctx, &list, client.InNamespace(f.Namespace), client.HasLabels{fleetv1.ClusterLabel}); err != nil {
@@ -128,21 +129,10 @@ func (r *FleetReconciler) clusterConfigs(ctx context.Context, f *fleetv1.Fleet) 
 		byCluster[name] = append(byCluster[name], s)
 	}
 	return func(cluster, kubeContext string) (*rest.Config, error) {
-		secrets := byCluster[cluster]
-		switch len(secrets) {
-		case 0:
-			return nil, fmt.Errorf("no credentials: no Secret labelled %s=%s in namespace %s", fleetv1.ClusterLabel, cluster, f.Namespace)
-		case 1:
-		default:
-			var names []string
-			for _, s := range secrets {
-				names = append(names, s.Name)
-			}
-			sort.Strings(names)
-			return nil, fmt.Errorf("%d Secrets labelled %s=%s in namespace %s (%s): keep one", len(secrets), fleetv1.ClusterLabel, cluster,
-				f.Namespace, strings.Join(names, ", "))
+		s, err := pickClusterSecret(byCluster[cluster], f, cluster)
+		if err != nil {
+			return nil, err
 		}
-		s := secrets[0]
 		data, ok := s.Data[fleetv1.KubeconfigKey]
 		where := fmt.Sprintf("Secret %s/%s", s.Namespace, s.Name)
 		if !ok {
@@ -150,6 +140,40 @@ func (r *FleetReconciler) clusterConfigs(ctx context.Context, f *fleetv1.Fleet) 
 		}
 		return restConfigFromKubeconfig(data, where, kubeContext)
 	}, nil
+}
+
+// pickClusterSecret chooses the Secret of one cluster among those labelled with its name: the only
+// one, or, when several Fleets of the namespace declare a cluster of that name, the one also labelled
+// fleet.vmo-cue.dev/fleet=<this Fleet>. A Secret labelled for another Fleet is never used. Several
+// candidates fail the cluster with their names (never their contents).
+func pickClusterSecret(secrets []*corev1.Secret, f *fleetv1.Fleet, cluster string) (*corev1.Secret, error) {
+	var mine, unlabelled []*corev1.Secret
+	for _, s := range secrets {
+		switch s.Labels[fleetv1.FleetLabel] {
+		case f.Name:
+			mine = append(mine, s)
+		case "":
+			unlabelled = append(unlabelled, s)
+		}
+	}
+	cands, how := mine, fmt.Sprintf("labelled %s=%s and %s=%s", fleetv1.ClusterLabel, cluster, fleetv1.FleetLabel, f.Name)
+	if len(mine) == 0 {
+		cands, how = unlabelled, fmt.Sprintf("labelled %s=%s and no %s label", fleetv1.ClusterLabel, cluster, fleetv1.FleetLabel)
+	}
+	switch len(cands) {
+	case 1:
+		return cands[0], nil
+	case 0:
+		return nil, fmt.Errorf("no credentials: no Secret labelled %s=%s in namespace %s for Fleet %s (a Secret labelled %s=<another fleet> is not used)",
+			fleetv1.ClusterLabel, cluster, f.Namespace, f.Name, fleetv1.FleetLabel)
+	}
+	names := make([]string, 0, len(cands))
+	for _, s := range cands {
+		names = append(names, s.Name)
+	}
+	sort.Strings(names)
+	return nil, fmt.Errorf("%d Secrets %s in namespace %s (%s): keep one, or label the right one %s=%s",
+		len(cands), how, f.Namespace, strings.Join(names, ", "), fleetv1.FleetLabel, f.Name)
 }
 
 // restConfigFromKubeconfig reads a kubeconfig from a Secret: its only context, or the cluster's

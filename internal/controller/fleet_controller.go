@@ -52,8 +52,6 @@ const (
 	ReasonOffline = "ClusterOffline"
 	// ReasonPending: clusters wait for their wave or for objects' kinds.
 	ReasonPending = "Pending"
-	// ReasonDeletionPolicy: deletionPolicy Delete is not implemented; everything is left in place.
-	ReasonDeletionPolicy = "DeletionPolicyNotSupported"
 )
 
 // maxMessage bounds condition messages below the API's 32 KiB limit (with room for a suffix), and
@@ -79,7 +77,7 @@ func (r *FleetReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resu
 		return ctrl.Result{}, err
 	}
 	if !obj.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.finalize(ctx, obj, start)
+		return r.finalize(ctx, obj, start)
 	}
 	if !controllerutil.ContainsFinalizer(obj, fleetv1.FleetFinalizer) {
 		base := client.MergeFromWithOptions(obj.DeepCopy(), client.MergeFromWithOptimisticLock{})
@@ -158,9 +156,17 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 	if obj.Spec.Drift == fleetv1.DriftReport {
 		drift = reconciler.DriftReport
 	}
+	// The FleetClusters as the pass begins: what pull clusters' agents reported, take-overs asked for.
+	existing, err := r.fleetClusters(ctx, obj)
+	if err != nil {
+		r.fail(obj, meta.ReconciliationFailedReason, err.Error())
+		return ctrl.Result{}, err
+	}
+	p := newPass(existing)
 	rep, err := fleet.Sync(ctx, fleet.Options{Dir: rev.Dir, MaxFileSize: r.MaxFileSize, Budget: r.Budget, Revision: revision, RESTConfig: connect,
 		Select: sel, Drift: drift, Prune: obj.Spec.Prune, ConnectTimeout: r.ConnectTimeout, PendingTimeout: r.PendingTimeout,
-		State: r.state(key)})
+		State: r.state(key, existing), Pull: r.pullTargets(existing, revision, p.pulls), Adopt: p.adopt,
+		BeforeWrite: r.beforeWrite(ctx, obj, existing, p, revision)})
 	if err != nil {
 		r.fail(obj, meta.ReconciliationFailedReason, fmt.Sprintf("revision %s: %v", revision, err))
 		return ctrl.Result{}, err
@@ -176,13 +182,8 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 	}
 
 	recordStart := time.Now()
-	existing, err := r.fleetClusters(ctx, obj)
-	if err != nil {
-		r.fail(obj, meta.ReconciliationFailedReason, err.Error())
-		return ctrl.Result{}, err
-	}
 	r.clusterEvents(obj, rep, existing, revision)
-	drifted, counts, err := r.recordClusters(ctx, obj, existing, rep, revision)
+	drifted, counts, err := r.recordClusters(ctx, obj, existing, rep, revision, p)
 	if err != nil {
 		r.fail(obj, meta.ReconciliationFailedReason, err.Error())
 		return ctrl.Result{}, err
@@ -219,37 +220,40 @@ func (r *FleetReconciler) fail(obj *fleetv1.Fleet, reason, msg string) {
 	r.event(obj, corev1.EventTypeWarning, reason, msg)
 }
 
-// finalize honours spec.deletionPolicy and lets the Fleet go. Orphan is the only policy implemented:
-// what the Fleet applied stays in every cluster, with its inventory.
-func (r *FleetReconciler) finalize(ctx context.Context, obj *fleetv1.Fleet, start time.Time) error {
+// finalize honours spec.deletionPolicy and lets the Fleet go. Orphan leaves what the Fleet applied in
+// every cluster, with its inventory; Delete deletes it first (deleteApplied), retrying clusters it
+// could not reach until --deletion-timeout.
+func (r *FleetReconciler) finalize(ctx context.Context, obj *fleetv1.Fleet, start time.Time) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(obj, fleetv1.FleetFinalizer) {
-		return nil
+		return ctrl.Result{}, nil
 	}
-	if obj.Spec.DeletionPolicy == fleetv1.DeletionDelete {
-		r.event(obj, corev1.EventTypeWarning, ReasonDeletionPolicy,
-			"deletionPolicy Delete is not implemented: what the Fleet applied is left in every cluster (Orphan)")
+	if obj.Spec.DeletionPolicy == fleetv1.DeletionDelete && !obj.Spec.Suspend {
+		done, retry, err := r.deleteApplied(ctx, obj)
+		if err != nil || !done {
+			return ctrl.Result{RequeueAfter: retry}, err
+		}
 	}
 	// FleetClusters are owned by the Fleet (the garbage collector removes them); they go now.
 	existing, err := r.fleetClusters(ctx, obj)
 	if err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	for _, fc := range existing {
 		if err := r.Delete(ctx, fc, client.Preconditions{UID: &fc.UID}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return fmt.Errorf("deleting FleetCluster %s/%s: %w", fc.Namespace, fc.Name, err)
+			return ctrl.Result{}, fmt.Errorf("deleting FleetCluster %s/%s: %w", fc.Namespace, fc.Name, err)
 		}
 	}
 	base := client.MergeFromWithOptions(obj.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(obj, fleetv1.FleetFinalizer)
 	if err := r.Patch(ctx, obj, base, client.FieldOwner(Name)); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("removing the finalizer of Fleet %s/%s: %w", obj.Namespace, obj.Name, err)
+		return ctrl.Result{}, fmt.Errorf("removing the finalizer of Fleet %s/%s: %w", obj.Namespace, obj.Name, err)
 	}
 	r.forget(client.ObjectKeyFromObject(obj))
 	// The Fleet is going: its series of Flux's metrics go too.
 	r.RecordSuspend(ctx, obj, obj.Spec.Suspend)
 	r.RecordReadiness(ctx, obj)
 	r.RecordDuration(ctx, obj, start)
-	return nil
+	return ctrl.Result{}, nil
 }
 
 // clusterSelector turns spec.clusterSelector into a function of a cluster's labels (nil: every

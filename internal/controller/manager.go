@@ -28,6 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
+	"github.com/vmo-cue/vmo-cue/internal/dashboard"
 )
 
 // RunOptions configure the manager of `vmo-cue controller`.
@@ -46,6 +47,9 @@ type RunOptions struct {
 	// JitterPercent spreads each Fleet's interval by ± this percentage.
 	JitterPercent uint8
 	Log           logr.Logger
+	// DashboardAddr, if set, serves the read-only dashboard there (internal/dashboard), behind
+	// TokenReview and SubjectAccessReview: the ClusterRole of deploy/controller-dashboard.
+	DashboardAddr string
 }
 
 // LeaderElectionID is the Lease of a shard: the controller's name, and a hash of the selector for a
@@ -138,9 +142,18 @@ func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
+	if err := (&HeartbeatReconciler{Client: mgr.GetClient(), OfflineAfter: r.agentOfflineAfter()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	listening := make(chan struct{})
 	if err := mgr.Add(&ReceiverServer{Addr: o.WebhookAddr, Handler: r.NewReceiver(o.Log.WithName("webhook")), Listening: listening}); err != nil {
 		return err
+	}
+	if o.DashboardAddr != "" {
+		d := &dashboard.ManagerServer{Addr: o.DashboardAddr, Namespace: o.Namespace, Reader: mgr.GetClient(), Client: mgr.GetClient(), Log: o.Log.WithName("dashboard")}
+		if err := mgr.Add(d); err != nil {
+			return err
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err

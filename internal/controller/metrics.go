@@ -26,7 +26,7 @@ func NewMetrics() *Metrics {
 	return &Metrics{
 		clusters: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vmocue_clusters",
-			Help: "The clusters of a Fleet per state (InSync, Drifted, Syncing, Failed, Offline, Pending).",
+			Help: "The clusters of a Fleet per state (InSync, Drifted, Syncing, Failed, Offline, Pending, Interrupted).",
 		}, []string{"namespace", "fleet", "state"}),
 		drifted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vmocue_drifted_objects",
@@ -46,14 +46,15 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 }
 
 var states = []fleetv1.ClusterState{fleetv1.StateInSync, fleetv1.StateDrifted, fleetv1.StateSyncing, fleetv1.StateFailed,
-	fleetv1.StateOffline, fleetv1.StatePending}
+	fleetv1.StateOffline, fleetv1.StatePending, fleetv1.StateInterrupted}
 
 func (m *Metrics) record(namespace, name string, c fleetv1.ClusterCounts, drifted map[string]int) {
 	if m == nil {
 		return
 	}
 	n := map[fleetv1.ClusterState]int32{fleetv1.StateInSync: c.InSync, fleetv1.StateDrifted: c.Drifted, fleetv1.StateSyncing: c.Syncing,
-		fleetv1.StateFailed: c.Failed, fleetv1.StateOffline: c.Offline, fleetv1.StatePending: c.Pending}
+		fleetv1.StateFailed: c.Failed, fleetv1.StateOffline: c.Offline, fleetv1.StatePending: c.Pending,
+		fleetv1.StateInterrupted: c.Interrupted}
 	for _, s := range states {
 		m.clusters.WithLabelValues(namespace, name, string(s)).Set(float64(n[s]))
 	}

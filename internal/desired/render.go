@@ -27,11 +27,15 @@ func Render(c *validate.Cluster) (*reconciler.Desired, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPolicy(c, objs); err != nil { // policy.go
+		return nil, err
+	}
 	d := &reconciler.Desired{
 		Fleet: c.Fleet, Cluster: c.Name,
 		Objects:     make([]*unstructured.Unstructured, len(objs)),
 		DriftIgnore: DriftIgnore(c.Merged),
 		Prune:       PrunePolicy(c.Merged),
+		VMs:         VMOwners(c),
 	}
 	for i, o := range objs {
 		d.Objects[i] = &unstructured.Unstructured{Object: o}
@@ -66,4 +70,37 @@ func PrunePolicy(settings map[string]any) reconciler.PrunePolicy {
 		p.MaxShare = s
 	}
 	return p
+}
+
+// PowerAnnotation, on a VM, says who owns its power state ("git" or "operators"), over the cluster's
+// powerState setting.
+const PowerAnnotation = "vmo-cue.dev/power-state"
+
+// VMOwners says, per VM of a validated cluster, what git leaves to others: the MACs vmo-cue derived
+// (applied only to a VM that has none of its own there) and the owner of its power state (the VM's
+// annotation, else the cluster's powerState, else git).
+func VMOwners(c *validate.Cluster) map[string]reconciler.VMOwners {
+	out := make(map[string]reconciler.VMOwners, len(c.VMs))
+	def := reconciler.PowerGit
+	if s, _ := c.Merged["powerState"].(string); s != "" {
+		def = reconciler.PowerOwner(s)
+	}
+	for _, vm := range c.VMs {
+		o := reconciler.VMOwners{Power: def}
+		md, _ := vm.Object["metadata"].(map[string]any)
+		ann, _ := md["annotations"].(map[string]any)
+		if s, _ := ann[PowerAnnotation].(string); s != "" {
+			o.Power = reconciler.PowerOwner(s)
+		}
+		for _, ifc := range vm.Interfaces {
+			if ifc.Assigned != "" {
+				if o.DerivedMACs == nil {
+					o.DerivedMACs = map[string]string{}
+				}
+				o.DerivedMACs[ifc.Name] = ifc.Assigned
+			}
+		}
+		out[reconciler.VMKey(vm.Namespace, vm.Name)] = o
+	}
+	return out
 }

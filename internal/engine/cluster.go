@@ -27,6 +27,9 @@ type Cluster struct {
 	Labels   map[string]string
 	// Context is the kubeconfig context (the name unless the declaration sets one).
 	Context string
+	// Mode is how a fleet controller reaches the cluster: "push" (the default) or "pull" (its own
+	// agent syncs it and reports to the controller).
+	Mode string
 	// Settings is the cluster's own declaration as a layer over the fleet's defaults.
 	Settings *Layer
 	// DeclPos is where the declaration starts.
@@ -68,7 +71,7 @@ func str(m map[string]any, path ...string) string {
 }
 
 func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
-	c := &Cluster{Name: fc.Name, Dir: fc.Dir, Context: fc.Name, Settings: &Layer{}}
+	c := &Cluster{Name: fc.Name, Dir: fc.Dir, Context: fc.Name, Mode: "push", Settings: &Layer{}}
 	c.DeclPos = diag.Position{File: fc.Dir}
 	c.Diags = append(c.Diags, e.refused[fc.Name]...)
 	var general cue.Value
@@ -307,6 +310,9 @@ func (e *Engine) readDeclaration(decl cue.Value, fc *fleetfs.Cluster, c *Cluster
 			"cluster is declared as %q in folder %s: the folder name and the cluster name must match", name, diag.Name(fc.Dir))
 	}
 	c.Kind, _ = m["kind"].(string)
+	if mode, ok := m["mode"].(string); ok && mode != "" {
+		c.Mode = mode
+	}
 	if ctxName, ok := m["context"].(string); ok && ctxName != "" {
 		c.Context = ctxName
 	}

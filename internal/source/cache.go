@@ -199,9 +199,15 @@ func writeTree(c *object.Commit, root string) error {
 	if err != nil {
 		return err
 	}
+	return writeTreeOf(tree, root)
+}
+
+// writeTreeOf writes the files of tree below root: regular files read-only, symbolic links as links
+// (written last, never followed; fleetfs refuses them), submodules left out.
+func writeTreeOf(tree *object.Tree, root string) error {
 	type link struct{ path, target string }
 	var links []link
-	err = tree.Files().ForEach(func(f *object.File) error {
+	err := tree.Files().ForEach(func(f *object.File) error {
 		if err := safePath(f.Name); err != nil {
 			return err
 		}

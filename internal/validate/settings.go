@@ -34,6 +34,7 @@ func resolveSettings(c *Cluster, f *engine.Fleet, b *engine.Builtin) {
 	checkKubeVirt(c, b)
 	checkCDI(c, b)
 	checkNetworkNamespaces(c)
+	resolveVLANFiltering(c) // vlanfilter.go
 }
 
 func (c *Cluster) errorAt(rule string, path []string, format string, args ...any) {

@@ -93,6 +93,8 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 		resolveSettings(c, f, b)
 		checkVMs(c, vmSchema)
 		checkMACs(c)
+		checkVLANFiltering(c) // vlanfilter.go
+		checkApplyPolicy(c)   // applypolicy.go
 		r.Clusters = append(r.Clusters, c)
 	}
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })

@@ -78,6 +78,7 @@ func checkVMs(c *Cluster, s *schema.Schema) {
 		checkVMIdentity(c, vm)
 		checkClusterSetFields(c, vm)
 		checkRunStrategy(c, vm)
+		checkPowerOwner(c, vm)
 		checkNetworks(c, vm)
 		c.VMs = append(c.VMs, vm)
 	}

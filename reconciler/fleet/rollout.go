@@ -10,6 +10,8 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -48,6 +50,12 @@ type Outcome struct {
 	Message string
 	Started time.Time
 	Took    time.Duration
+	// Awaiting: the cluster was released the revision but has not proven it yet (a pull cluster whose
+	// agent has not reported it): the wave is not done, later waves are Held without a failure.
+	Awaiting bool
+	// Foreign: the API server is recorded for another fleet or cluster; nothing was done (see
+	// reconciler.ErrIdentityMismatch and Options.Adopt).
+	Foreign bool
 	// What a real cluster's sync found: the VMs git declares for it, objects left drifted (drift
 	// report), drifted objects corrected, objects pruned, and orphans (left git, kept).
 	VMs, Drifted, Corrected, Pruned, Orphans int
@@ -99,7 +107,9 @@ func (s State) Failure() bool { return s == Failed || s == Interrupted }
 func (s State) OK() bool { return s == InSync || s == Synced || s == Offline }
 
 // Run syncs the waves in order and returns every cluster's outcome. A wave with a Failed or Interrupted
-// cluster stops the rollout: later waves are Held. Offline and Invalid clusters do not fail a wave.
+// cluster stops the rollout: later waves are Held. A wave with an Awaiting cluster (released, not yet
+// reported by its agent) holds later waves too, without failing. Offline and Invalid clusters do not
+// fail a wave.
 func Run(ctx context.Context, waves []Wave, s Schedule) []Outcome {
 	if s.MaxConcurrent <= 0 {
 		s.MaxConcurrent = 4
@@ -112,21 +122,28 @@ func Run(ctx context.Context, waves []Wave, s Schedule) []Outcome {
 		progress = func(Outcome) {}
 	}
 	var out []Outcome
-	stopped := ""
+	held := ""
 	for _, w := range waves {
-		if stopped != "" {
+		if held != "" {
 			for _, t := range w.Targets {
-				o := Outcome{Cluster: t.Name(), Wave: w.Name, State: Held, Message: "rollout stopped: wave " + stopped + " failed"}
+				o := Outcome{Cluster: t.Name(), Wave: w.Name, State: Held, Message: held}
 				progress(o)
 				out = append(out, o)
 			}
 			continue
 		}
 		res := runWave(ctx, w, s, progress)
+		var awaiting []string
 		for _, o := range res {
 			if o.State.Failure() {
-				stopped = w.Name
+				held = "rollout stopped: wave " + w.Name + " failed"
 			}
+			if o.Awaiting {
+				awaiting = append(awaiting, o.Cluster)
+			}
+		}
+		if held == "" && len(awaiting) > 0 {
+			held = fmt.Sprintf("rollout waiting for wave %s: %s not yet at the revision", w.Name, strings.Join(awaiting, ", "))
 		}
 		out = append(out, res...)
 	}

@@ -42,6 +42,7 @@ type fakeTarget struct {
 	connectErr   error
 	syncDelay    time.Duration
 	state        fleet.State
+	awaiting     bool
 	rec          *recorder
 }
 
@@ -79,7 +80,7 @@ func (f *fakeTarget) Sync(ctx context.Context) fleet.Outcome {
 	if st == "" {
 		st = fleet.Synced
 	}
-	return fleet.Outcome{State: st, Changed: st == fleet.Synced, Message: "fake"}
+	return fleet.Outcome{State: st, Changed: st == fleet.Synced, Message: "fake", Awaiting: f.awaiting}
 }
 
 func (r *recorder) syncedSorted() []string {
@@ -187,6 +188,28 @@ func TestRunFailedWaveHoldsLaterWaves(t *testing.T) {
 			assert.Len(t, outs, 7)
 		})
 	}
+}
+
+// A cluster released the revision but not yet at it (a pull cluster whose agent has not reported)
+// holds later waves without failing them: they are Held, saying which clusters they wait for.
+func TestRunAwaitingClusterHoldsLaterWaves(t *testing.T) {
+	rec := newRecorder()
+	waves := []fleet.Wave{
+		wave(rec, "canary", 2, 0, func(i int, t *fakeTarget) {
+			if i == 1 {
+				t.state, t.awaiting = fleet.Syncing, true
+			}
+		}),
+		wave(rec, "rest", 2, 0, nil),
+	}
+	outs := byCluster(fleet.Run(context.Background(), waves, fleet.Schedule{MaxConcurrent: 4}))
+	assert.Equal(t, fleet.Synced, outs["canary-0"].State)
+	assert.Equal(t, fleet.Syncing, outs["canary-1"].State)
+	for _, n := range []string{"rest-0", "rest-1"} {
+		assert.Equal(t, fleet.Held, outs[n].State, n)
+		assert.Equal(t, "rollout waiting for wave canary: canary-1 not yet at the revision", outs[n].Message)
+	}
+	assert.Equal(t, []string{"canary-0", "canary-1"}, rec.syncedSorted())
 }
 
 // A sync succeeds (exit 0) only when every cluster is in sync, synced, or offline (not reached,
@@ -497,4 +520,21 @@ func TestCanaryFailureStopsRollout(t *testing.T) {
 		}
 		assert.Empty(t, written, "%s: objects written to a held cluster", n)
 	}
+
+	// The retry: the same revision again writes nothing to the canary, but it is still not healthy,
+	// so it fails again and the waves stay held (it used to be "InSync" and release them).
+	rep, err = fleet.Sync(ctx, fleet.Options{Dir: dir, Revision: "r1", Kubeconfig: env.Kubeconfig, Selector: edgeOnly,
+		ConnectTimeout: 3 * time.Second, Progress: logProgress(t)})
+	require.NoError(t, err)
+	outs = outcomes(rep)
+	canary = outs["edge-store-1"]
+	assert.Equal(t, fleet.Failed, canary.State, canary.Message)
+	assert.False(t, canary.Changed, "nothing to write the second time")
+	assert.Contains(t, canary.Message, "not healthy within 3s")
+	for _, n := range []string{"edge-store-2", "edge-factory-1"} {
+		assert.Equal(t, fleet.Held, outs[n].State, n)
+		_, err := readInventory(t, env, n)
+		assert.ErrorIs(t, err, inventory.ErrNotFound, "%s: still nothing written", n)
+	}
+	assert.False(t, rep.OK())
 }

@@ -187,6 +187,21 @@ func (s *LocalState) Update(name string, f func(*Remembered)) {
 	f(r)
 }
 
+// RestoreOffline remembers a cluster offline since `since`, as a record that outlives this process
+// says (the controller's FleetCluster, after a restart or a change of leader), with the backoff it
+// would have had had it been retried all along: tries at since, since+30 s, then doubling, the next
+// one after now. lastSeen, revision and vms are its last known.
+func (s *LocalState) RestoreOffline(name string, since, lastSeen time.Time, revision string, vms int, now time.Time) {
+	n, next := 1, since.Add(backoff(1))
+	for !next.After(now) {
+		n++
+		next = next.Add(backoff(n))
+	}
+	s.Update(name, func(r *Remembered) {
+		*r = Remembered{State: Offline, OfflineSince: since, Failures: n, NextRetry: next, LastSeen: lastSeen, Revision: revision, VMs: vms}
+	})
+}
+
 // Save writes the state (atomically).
 func (s *LocalState) Save() error {
 	if s.path == "" {

@@ -47,6 +47,17 @@ type Options struct {
 	RetryOffline bool
 	Progress     func(Outcome)
 
+	// BeforeWrite, if set, is told (from the cluster's goroutine) when a cluster's sync is about to
+	// write: from then on the cluster is Syncing.
+	BeforeWrite func(cluster string)
+	// Adopt names the clusters whose API server may be taken over from another fleet or cluster
+	// (reconciler.Options.Adopt), for this sync.
+	Adopt map[string]bool
+	// Pull, if set, stands in for every cluster declared `mode: "pull"`: nothing connects to such a
+	// cluster, the Target returned reports what its agent said (Awaiting until it has the revision).
+	// Nil (the CLI): the mode is ignored and every cluster is pushed to.
+	Pull func(cluster string) Target
+
 	// Select, if set, also limits the sync to clusters whose labels it accepts.
 	Select func(labels map[string]string) bool
 }
@@ -127,6 +138,10 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 		}
 		w := Wave{Name: names[i]}
 		for _, n := range members {
+			if opts.Pull != nil && byName[n].Mode == "pull" {
+				w.Targets = append(w.Targets, opts.Pull(n))
+				continue
+			}
 			w.Targets = append(w.Targets, &clusterTarget{vc: byName[n], opts: &opts, health: rollout.health, timeout: rollout.healthTimeout})
 		}
 		waves = append(waves, w)

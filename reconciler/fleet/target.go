@@ -97,8 +97,12 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	}
 	res, err := t.rc.Reconcile(ctx, d, reconciler.Options{
 		Revision: t.opts.Revision, Drift: t.opts.Drift, Prune: t.opts.Prune, PendingTimeout: t.opts.PendingTimeout,
+		Adopt: t.opts.Adopt[t.vc.Name],
 		BeforeWrite: func() {
 			writing = true
+			if t.opts.BeforeWrite != nil {
+				t.opts.BeforeWrite(t.vc.Name)
+			}
 			s := status
 			s.State, s.Synced = Syncing, time.Now()
 			_ = WriteStatus(ctx, t.rc.Client, s)
@@ -107,6 +111,7 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	// Another fleet's or cluster's API server: nothing was done there, and not even the status is
 	// written (the status there is the other's). A person takes it over with apply --adopt.
 	foreign := errors.Is(err, reconciler.ErrIdentityMismatch)
+	o.Foreign = foreign
 	if err != nil && res != nil && len(res.Failed) > 0 {
 		// The reconciler sums up refused objects in err; the causes are in res.Failed.
 		err = objectsError(err, res.Failed)
@@ -131,20 +136,24 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 		return o
 	case err != nil:
 		o.State, o.Message = Failed, err.Error()
-	case res.Written && t.health == "kstatus":
-		o.Changed = true
-		items := append(append([]*reconciler.Item(nil), res.Applied...), res.Corrected...)
-		if herr := t.rc.WaitHealthy(ctx, items, t.timeout); herr != nil {
-			o.State, o.Message = Failed, herr.Error()
-		} else {
-			o.State = Synced
-		}
 	case res.Written:
 		o.Changed, o.State = true, Synced
 	case len(res.Drifted) > 0 || len(res.OutOfSync) > 0:
 		o.State = Drifted
 	default:
 		o.State = InSync
+	}
+	if err == nil && t.health == "kstatus" && len(res.Pending) == 0 {
+		// Healthy at this revision, whether or not this run wrote anything: a second run of a revision
+		// that failed its health check must fail it again, not call the cluster in sync and release
+		// the waves it held.
+		hrep, herr := t.rc.WaitHealthy(ctx, res.Objects, t.timeout)
+		switch {
+		case herr != nil:
+			o.State, o.Message = Failed, herr.Error()
+		case hrep.Warning() != "":
+			o.Message = hrep.Warning()
+		}
 	}
 	if res != nil && !foreign {
 		if res.PruneRefused != "" && o.State != Failed {

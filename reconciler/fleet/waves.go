@@ -3,6 +3,8 @@ package fleet
 import (
 	"math"
 	"sort"
+
+	"github.com/vmo-cue/vmo-cue/internal/validate"
 )
 
 // Labeled is a cluster with labels, to be placed in a wave.
@@ -76,4 +78,24 @@ func matches(labels, selector map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// WavesOf names the wave each declared cluster of a validated fleet is in, as Sync would place it
+// (every cluster, valid or not, without a selector).
+func WavesOf(res *validate.Result) map[string]string {
+	rollout := readRollout(res.Fleet.Rollout)
+	var labeled []Labeled
+	for _, c := range res.Clusters {
+		if c.Declared {
+			labeled = append(labeled, Labeled{Name: c.Name, Labels: c.Labels})
+		}
+	}
+	names := WaveNames(rollout.waves)
+	out := map[string]string{}
+	for i, members := range PlanWaves(labeled, rollout.canary, rollout.waves) {
+		for _, n := range members {
+			out[n] = names[i]
+		}
+	}
+	return out
 }

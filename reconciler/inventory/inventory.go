@@ -78,6 +78,10 @@ type Entry struct {
 	// written before UIDs were recorded (such entries are never pruned) and for an object recorded
 	// before its first apply.
 	UID string `json:"uid,omitempty"`
+	// MACs are, for a VirtualMachine adopted with MACs of its own, the live MACs kept on interfaces
+	// git leaves without one (by interface name): they stand in for the MACs vmo-cue would derive,
+	// apply after apply, until git writes a MAC there (vmo-cue mac adopt).
+	MACs map[string]string `json:"macs,omitempty"`
 }
 
 // Inventory is the record of one cluster.

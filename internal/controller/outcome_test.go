@@ -1,0 +1,91 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
+	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+)
+
+// TestClusterSecretChoice: two Fleets of one namespace declaring a cluster of the same name each get
+// their own Secret (labelled with the fleet's name); ambiguity fails the cluster naming the Secrets.
+func TestClusterSecretChoice(t *testing.T) {
+	sec := func(name, fleetLabel string) *corev1.Secret {
+		l := map[string]string{fleetv1.ClusterLabel: "edge-1"}
+		if fleetLabel != "" {
+			l[fleetv1.FleetLabel] = fleetLabel
+		}
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "fleets", Labels: l},
+			Data: map[string][]byte{fleetv1.KubeconfigKey: []byte("token: " + token)}}
+	}
+	f := &fleetv1.Fleet{ObjectMeta: metav1.ObjectMeta{Name: "shops", Namespace: "fleets"}}
+	for _, tc := range []struct {
+		name    string
+		secrets []*corev1.Secret
+		want    string
+		err     string
+	}{
+		{"the only one", []*corev1.Secret{sec("a", "")}, "a", ""},
+		{"the fleet's own wins over an unlabelled one", []*corev1.Secret{sec("a", ""), sec("b", "shops")}, "b", ""},
+		{"another fleet's is never used", []*corev1.Secret{sec("a", "factories"), sec("b", "")}, "b", ""},
+		{"only another fleet's", []*corev1.Secret{sec("a", "factories")}, "",
+			"no credentials: no Secret labelled fleet.vmo-cue.dev/cluster=edge-1 in namespace fleets for Fleet shops (a Secret labelled fleet.vmo-cue.dev/fleet=<another fleet> is not used)"},
+		{"two of the fleet's", []*corev1.Secret{sec("b", "shops"), sec("a", "shops"), sec("c", "")}, "",
+			"2 Secrets labelled fleet.vmo-cue.dev/cluster=edge-1 and fleet.vmo-cue.dev/fleet=shops in namespace fleets (a, b): keep one, or label the right one fleet.vmo-cue.dev/fleet=shops"},
+		{"two unlabelled", []*corev1.Secret{sec("b", ""), sec("a", ""), sec("c", "factories")}, "",
+			"2 Secrets labelled fleet.vmo-cue.dev/cluster=edge-1 and no fleet.vmo-cue.dev/fleet label in namespace fleets (a, b): keep one, or label the right one fleet.vmo-cue.dev/fleet=shops"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := pickClusterSecret(tc.secrets, f, "edge-1")
+			if tc.err != "" {
+				require.EqualError(t, err, tc.err)
+				assert.NotContains(t, err.Error(), token)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, s.Name)
+		})
+	}
+}
+
+// TestOutcomeStates: each state of the rollout becomes its FleetCluster state; an Interrupted cluster
+// is its own state (not Failed), counted apart and in the metric.
+func TestOutcomeStates(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	rep := &fleet.Report{}
+	for _, tc := range []struct {
+		in   fleet.State
+		want fleetv1.ClusterState
+	}{
+		{fleet.Synced, fleetv1.StateInSync}, {fleet.InSync, fleetv1.StateInSync}, {fleet.Drifted, fleetv1.StateDrifted},
+		{fleet.Syncing, fleetv1.StateSyncing}, {fleet.Offline, fleetv1.StateOffline}, {fleet.Held, fleetv1.StatePending},
+		{fleet.Failed, fleetv1.StateFailed}, {fleet.Interrupted, fleetv1.StateInterrupted},
+	} {
+		t.Run(string(tc.in), func(t *testing.T) {
+			fc := &fleetv1.FleetCluster{}
+			applyOutcome(fc, fleet.Outcome{Cluster: "edge-1", State: tc.in, Message: "m"}, rep, "main@sha1:1", now)
+			assert.Equal(t, tc.want, fc.Status.State)
+		})
+	}
+	var counts fleetv1.ClusterCounts
+	for _, s := range []fleetv1.ClusterState{fleetv1.StateInterrupted, fleetv1.StateInterrupted, fleetv1.StateFailed} {
+		counts.Add(s)
+	}
+	assert.Equal(t, fleetv1.ClusterCounts{Total: 3, Failed: 1, Interrupted: 2}, counts)
+	m := NewMetrics()
+	m.record("fleets", "shops", counts, nil)
+	gauge := func(state string) float64 {
+		var out dto.Metric
+		require.NoError(t, m.clusters.WithLabelValues("fleets", "shops", state).Write(&out))
+		return out.GetGauge().GetValue()
+	}
+	assert.Equal(t, 2.0, gauge("Interrupted"))
+	assert.Equal(t, 1.0, gauge("Failed"))
+}

@@ -1,0 +1,51 @@
+package validate
+
+import (
+	"sort"
+
+	"github.com/vmo-cue/vmo-cue/internal/applypolicy"
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+)
+
+// checkApplyPolicy refuses operator images from registries the cluster's `policy: apply: registries`
+// does not list, at the image's setting (or, for an image vmo-cue derives from the version, at the
+// version and the policy). Objects are checked where they are rendered (desired.Render).
+func checkApplyPolicy(c *Cluster) {
+	if !c.Declared {
+		return
+	}
+	p := applypolicy.FromSettings(c.Merged)
+	if len(p.Registries) == 0 {
+		return
+	}
+	comps := make([]string, 0, len(c.Stack))
+	for k := range c.Stack {
+		comps = append(comps, k)
+	}
+	sort.Strings(comps)
+	policyAt := c.positions([]string{"policy", "apply", "registries", "0"})
+	for _, comp := range comps {
+		m, _ := c.Stack[comp].(map[string]any)
+		if !getBool(m, "enabled") {
+			continue
+		}
+		image := getStr(m, "operator", "image")
+		if image == "" {
+			continue
+		}
+		v := p.CheckImage(image)
+		if v == nil {
+			continue
+		}
+		path := []string{"stack", comp, "operator", "image"}
+		var pos []diag.Position
+		if c.userSet(path...) {
+			pos = c.positions(path)
+		} else if c.userSet("stack", comp, "version") {
+			pos = append(c.positions([]string{"stack", comp, "version"}), policyAt...)
+		} else {
+			pos = policyAt // vmo-cue's default image
+		}
+		c.Diags.Errorf("apply-policy", pathOf(path), pos, "%s", v.Message)
+	}
+}

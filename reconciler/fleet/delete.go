@@ -1,0 +1,113 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/vmo-cue/vmo-cue/internal/desired"
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/reconciler"
+)
+
+// Delete removes what the fleet applied from every targeted cluster it can reach (a Fleet deleted
+// with deletionPolicy Delete): each cluster is reconciled to nothing with prune forced, so exactly the
+// prune's proofs decide what goes (vmo-cue's marks of this fleet and cluster, its managed fields, the
+// UID recorded at its apply; never a system object, never a CRD), and each cluster's prune policy
+// keeps VMs, DataVolumes, PVCs and the namespaces holding them unless it allows them. A cluster
+// recorded for another fleet or cluster is left alone (Failed). Clusters stood in for by Options.Pull
+// are not touched (their agents applied what they hold). Outcomes: Synced (done; Pruned and Orphans,
+// the objects kept, say what), Offline, Interrupted or Failed (to retry).
+func Delete(ctx context.Context, opts Options) (*Report, error) {
+	start := time.Now()
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = 5 * time.Second
+	}
+	opts.State, _ = OpenState("")
+	opts.RetryOffline = true
+	rep := &Report{Revision: opts.Revision, Invalid: map[string]diag.List{}}
+	res, err := desired.Load(opts.Dir, desired.Options{MaxFileSize: opts.MaxFileSize, Budget: opts.Budget})
+	if err != nil {
+		return rep, err
+	}
+	if res.Shared.HasErrors() {
+		rep.FleetErrors = res.Shared.Errors()
+		return rep, nil
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for _, c := range res.Clusters {
+		if !c.Declared || !matches(c.Labels, opts.Selector) || (opts.Select != nil && !opts.Select(c.Labels)) {
+			continue
+		}
+		if opts.Pull != nil && c.Mode == "pull" {
+			continue
+		}
+		if !c.Valid() {
+			rep.Invalid[c.Name] = c.Diags.Errors()
+			rep.Outcomes = append(rep.Outcomes, Outcome{Cluster: c.Name, State: Invalid,
+				Message: fmt.Sprintf("%d errors in its definitions: its prune policy is unknown, nothing deleted", len(c.Diags.Errors()))})
+			continue
+		}
+		t := &clusterTarget{vc: c, opts: &opts}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			o := t.deleteAll(ctx)
+			mu.Lock()
+			rep.Outcomes = append(rep.Outcomes, o)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	sort.SliceStable(rep.Outcomes, func(i, j int) bool { return rep.Outcomes[i].Cluster < rep.Outcomes[j].Cluster })
+	rep.Took = time.Since(start)
+	return rep, nil
+}
+
+// deleteAll reconciles the cluster to no object with prune forced.
+func (t *clusterTarget) deleteAll(ctx context.Context) Outcome {
+	o := Outcome{Cluster: t.vc.Name}
+	if err := t.Connect(ctx); err != nil {
+		o.State, o.Message = Failed, err.Error()
+		if IsOffline(err) {
+			o.State = Offline
+		}
+		return o
+	}
+	d, err := desired.Render(t.vc)
+	if err != nil {
+		o.State, o.Message = Failed, err.Error()
+		return o
+	}
+	d.Objects = nil
+	res, err := t.rc.Reconcile(ctx, d, reconciler.Options{Revision: t.opts.Revision, Prune: true, ForcePrune: true, PendingTimeout: t.opts.PendingTimeout})
+	if res != nil {
+		o.Pruned, o.Orphans = len(res.Pruned), len(res.Orphans)
+		o.Changed = len(res.Pruned) > 0
+	}
+	switch {
+	case err != nil && isConnectionError(err) && o.Changed:
+		o.State, o.Message = Interrupted, fmt.Sprintf("interrupted: lost after the deletions began: %v", err)
+	case err != nil && isConnectionError(err):
+		o.State, o.Message = Offline, (&OfflineError{Err: err}).Error()
+	case err != nil:
+		o.State, o.Message = Failed, err.Error()
+	default:
+		o.State = Synced
+		o.Message = fmt.Sprintf("%d objects deleted, %d kept", len(res.Pruned), len(res.Orphans))
+		if len(res.Orphans) > 0 {
+			o.Message += " (" + res.Orphans[0].ID.String() + ": " + res.Orphans[0].Kept
+			if len(res.Orphans) > 1 {
+				o.Message += fmt.Sprintf(", and %d more", len(res.Orphans)-1)
+			}
+			o.Message += ")"
+		}
+	}
+	return o
+}
