@@ -40,6 +40,11 @@ func ownFields(managed []metav1.ManagedFieldsEntry) []byte {
 	return nil
 }
 
+// FieldsRef names vmo-cue's managedFields entry in an object as the inventory records it
+// (Entry.FieldsRef): "" when vmo-cue owns nothing there. A watcher compares it with the recorded one
+// to tell another manager's change from vmo-cue's own apply.
+func FieldsRef(managed []metav1.ManagedFieldsEntry) string { return fieldsRef(ownFields(managed)) }
+
 // fieldsRef names a field set as recorded (the hash of its bytes).
 func fieldsRef(raw []byte) string {
 	if raw == nil {

@@ -47,6 +47,10 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// BeforeWrite, if set, is called once before the first write (to record a Syncing status).
 	BeforeWrite func()
+	// LeaveDrift, if set, names objects whose drift is reported (Result.Drifted) and not corrected
+	// even with DriftCorrect: the agent's fight guard gives up on an object another manager keeps
+	// changing. Changes from git are applied to them as usual.
+	LeaveDrift func(inventory.ID) bool
 }
 
 // Result is what a reconcile did (or, with DryRun or DriftReport, would do).
@@ -170,7 +174,7 @@ func (c *Cluster) Reconcile(ctx context.Context, d *Desired, opts Options) (*Res
 		switch {
 		case it.Action == None:
 			res.Unchanged++
-		case opts.Drift == DriftReport && it.Action.Drift():
+		case it.Action.Drift() && (opts.Drift == DriftReport || opts.LeaveDrift != nil && opts.LeaveDrift(it.ID)):
 			res.Drifted = append(res.Drifted, it)
 		case opts.Drift == DriftReport && (it.Action == Update || it.Action == Adopt):
 			res.OutOfSync = append(res.OutOfSync, it)

@@ -45,6 +45,7 @@ func newRootCmd(rerun *rerunner) *cobra.Command {
 		newHubCmd(),
 		newDashboardCmd(),
 		newEvalWorkerCmd(g),
+		newAgentCmd(g),
 	)
 	root.Version = buildVersion()
 	root.SetVersionTemplate("vmo-cue {{.Version}}\n")

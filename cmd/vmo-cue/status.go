@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -120,7 +121,29 @@ func printStatuses(cmd *cobra.Command, output string, list []fleet.ClusterStatus
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", diag.Name(s.Cluster), diag.Name(string(s.State)), diag.Name(shortRev(s.Revision)),
 			ago(s.Synced), s.Drifted, s.Orphans, s.VMs, ago(s.LastSeen))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	printAgents(cmd.OutOrStdout(), list)
+	return nil
+}
+
+// printAgents prints, under the table, what the agents of clusters in pull mode recorded: the
+// revision released to them, the objects drifted and those contested (another manager keeps changing
+// them; the agent stopped correcting them). Names come from the clusters: printed as names are.
+func printAgents(w io.Writer, list []fleet.ClusterStatus) {
+	for _, s := range list {
+		if s.Agent == "" {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s: agent: %s, released %s\n", diag.Name(s.Cluster), diag.Name(s.Agent), diag.Name(shortRev(s.Released)))
+		for _, d := range s.DriftedObjects {
+			fmt.Fprintf(w, "  drifted: %s\n", diag.Name(d))
+		}
+		for _, c := range s.Contested {
+			fmt.Fprintf(w, "  contested: %s\n", diag.Name(c))
+		}
+	}
 }
 
 // readOne reads one context's status; nil for a reachable cluster vmo-cue never synced. reached is

@@ -60,6 +60,13 @@ func fleetStatuses(kubeconfig, ctxName, ref string, timeout time.Duration) ([]fl
 		if st.LastSeenTime != nil {
 			s.LastSeen = st.LastSeenTime.Time
 		}
+		if fc.Spec.Mode == fleetv1.ModePull {
+			// Its agent's report: what was released to it, drifted and contested objects.
+			s.Agent, s.Released, s.DriftedObjects = ref, fc.Spec.ReleasedRevision, st.Drifted
+			for _, c := range st.Contested {
+				s.Contested = append(s.Contested, fmt.Sprintf("%s by %s after %d corrections", c.Object, c.Manager, c.Corrections))
+			}
+		}
 		out = append(out, s)
 	}
 	return out, nil

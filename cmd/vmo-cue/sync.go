@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -17,12 +16,11 @@ import (
 )
 
 type syncFlags struct {
-	repo, ref, kubeconfig, selector, drift, health, stateDir, cacheDir string
-	username, tokenFile, sshKey, knownHosts, caFile                    string
-	verifyKeys                                                         []string
-	prune, shallow, retryOffline, allowInsecureHTTP                    bool
-	concurrency                                                        int
-	connectTimeout, pendingTimeout                                     time.Duration
+	sourceFlags
+	kubeconfig, selector, drift, health, stateDir string
+	prune, retryOffline                           bool
+	concurrency                                   int
+	connectTimeout, pendingTimeout                time.Duration
 }
 
 func newSyncCmd(g *globalFlags) *cobra.Command {
@@ -49,8 +47,7 @@ began: partly applied, resumed by the next sync), Invalid, Held or still Syncing
 		RunE: func(cmd *cobra.Command, args []string) error { return runSync(cmd, g, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.repo, "repo", "", "the fleet repository: https://, ssh://, user@host:path, file:// or a local path (required)")
-	fl.StringVar(&f.ref, "ref", "", "branch, tag (tag:NAME) or commit to follow (default: the remote's default branch)")
+	f.sourceFlags.register(fl)
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig with a context per cluster (default: $KUBECONFIG, then ~/.kube/config)")
 	fl.StringVar(&f.selector, "selector", "", "only clusters with these labels (k=v,k2=v2)")
 	fl.StringVar(&f.drift, "drift", "correct", "what to do with drift: correct, or report")
@@ -61,21 +58,13 @@ began: partly applied, resumed by the next sync), Invalid, Held or still Syncing
 	fl.DurationVar(&f.pendingTimeout, "pending-timeout", 30*time.Second, "how long objects wait for their kind to exist")
 	fl.BoolVar(&f.retryOffline, "retry-offline", false, "try offline clusters now, ignoring their backoff")
 	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "where this machine remembers clusters (last seen, backoff)")
-	fl.StringVar(&f.cacheDir, "cache-dir", "", "git clone cache (default: the user cache directory)")
-	fl.BoolVar(&f.shallow, "shallow", true, "fetch with depth 1")
-	fl.StringVar(&f.username, "username", "", "https username (default git)")
-	fl.StringVar(&f.tokenFile, "token-file", "", "file holding the https token or password (else $VMO_GIT_TOKEN)")
-	fl.StringVar(&f.sshKey, "ssh-key", "", "ssh private key file")
-	fl.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file with the ssh server's host key (required for ssh)")
-	fl.StringVar(&f.caFile, "ca-file", "", "extra CA certificates (PEM) for https")
-	fl.BoolVar(&f.allowInsecureHTTP, "allow-insecure-http", false, "send credentials over a plain http:// URL, in clear text (a local test server only)")
-	fl.StringArrayVar(&f.verifyKeys, "verify-key", nil, "armored OpenPGP public key file: the commit must be signed by one of them (repeatable)")
 	return cmd
 }
 
 func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
-	if f.repo == "" {
-		return &exitCode{code: exitError, err: fmt.Errorf("--repo is required")}
+	spec, err := f.spec()
+	if err != nil {
+		return &exitCode{code: exitError, err: err}
 	}
 	mode := reconciler.DriftMode(f.drift)
 	if mode != reconciler.DriftCorrect && mode != reconciler.DriftReport {
@@ -84,25 +73,6 @@ func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
 	sel, err := parseSelector(f.selector)
 	if err != nil {
 		return &exitCode{code: exitError, err: err}
-	}
-	spec := source.Spec{URL: f.repo, Ref: f.ref, CacheDir: f.cacheDir, Shallow: f.shallow, CAFile: f.caFile, Timeout: 2 * time.Minute,
-		AllowInsecureHTTP: f.allowInsecureHTTP,
-		Auth:              source.Auth{Username: f.username, SSHKeyFile: f.sshKey, KnownHostsFile: f.knownHosts}}
-	if f.tokenFile != "" {
-		data, err := os.ReadFile(f.tokenFile)
-		if err != nil {
-			return &exitCode{code: exitError, err: fmt.Errorf("--token-file: %w", err)}
-		}
-		spec.Auth.Password = strings.TrimSpace(string(data))
-	} else if tok := os.Getenv("VMO_GIT_TOKEN"); tok != "" {
-		spec.Auth.Password = tok
-	}
-	for _, k := range f.verifyKeys {
-		data, err := os.ReadFile(k)
-		if err != nil {
-			return &exitCode{code: exitError, err: fmt.Errorf("--verify-key: %w", err)}
-		}
-		spec.VerifyKeys = append(spec.VerifyKeys, string(data))
 	}
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	ctx := context.Background()

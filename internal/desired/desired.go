@@ -16,6 +16,8 @@ type Options struct {
 	MaxFileSize int64
 	// Budget bounds evaluation (see engine.Budget); the zero Budget bounds nothing.
 	Budget engine.Budget
+	// Only, if not empty, evaluates and validates only these clusters (see engine.Options.Only).
+	Only []string
 }
 
 // Load reads, evaluates and validates the fleet repository at dir. The error is for I/O and internal
@@ -25,7 +27,7 @@ func Load(dir string, opts Options) (*validate.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(repo, engine.Options{Budget: opts.Budget})
+	eng, err := engine.New(repo, engine.Options{Budget: opts.Budget, Only: opts.Only})
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,10 @@ type Options struct {
 	NoFastPath bool
 	// Budget bounds each evaluation in time and the heap (see budget.go); the zero Budget bounds nothing.
 	Budget Budget
+	// Only, if not empty, evaluates only the clusters it names (an agent renders its own cluster);
+	// the others are left out of the Fleet. MACs assigned and checked across a layer-2 domain need
+	// every cluster of the domain: a caller that finds an l2Domain evaluates the whole fleet.
+	Only []string
 }
 
 // DefaultFleetName names a fleet that declares no `fleet.name`.
@@ -114,7 +118,7 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 	if stop != nil {
 		// Every cluster fails with the shared finding (validate adds it to each).
 		f.Diags = diag.List{*stop}
-		for _, c := range e.repo.Clusters {
+		for _, c := range e.selected() {
 			sc := e.stoppedCluster(c, stop)
 			sc.Diags = nil
 			f.Clusters = append(f.Clusters, sc)
@@ -126,10 +130,10 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 	f.Rollout = shared.rollout
 	f.Diags = shared.diags
 
-	// Every cluster, always: MAC assignment and layer-2 checks span clusters, so one cluster's
+	// Every cluster (unless Only narrows them): MAC assignment and layer-2 checks span clusters, so one cluster's
 	// desired state depends on the others'. Memory suspects of an earlier run go first, one at a time
 	// and alone, so that a breach names its culprit.
-	selected := e.repo.Clusters
+	selected := e.selected()
 	f.Clusters = make([]*Cluster, len(selected))
 	var rest []int
 	for i, c := range selected {
@@ -160,6 +164,20 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 
 // evalSharedBounded evaluates the shared definitions within the budget; it returns the budget
 // finding instead when they exceed it.
+// selected returns the clusters to evaluate: every one, or those Options.Only names.
+func (e *Engine) selected() []*fleetfs.Cluster {
+	if len(e.opts.Only) == 0 {
+		return e.repo.Clusters
+	}
+	var out []*fleetfs.Cluster
+	for _, c := range e.repo.Clusters {
+		if slices.Contains(e.opts.Only, c.Name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func (e *Engine) evalSharedBounded(w *watchdog) (*sharedResult, *diag.Diagnostic) {
 	u := Unit{e: e}
 	if d := e.knownFailure(u); d != nil {

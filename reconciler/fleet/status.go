@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,14 +37,29 @@ type ClusterStatus struct {
 	LastSeen time.Time `json:"lastSeen,omitempty"`
 	// Context is the kubeconfig context it was read through.
 	Context string `json:"context,omitempty"`
+
+	// Written by an agent (pull mode, `vmo-cue agent`) only. Agent names the fleet it reports to
+	// ("NAMESPACE/NAME", or "standalone"); Released is the revision released to the cluster, which a
+	// restarted agent applies while the hub and git cannot be reached; DriftedObjects names drifted
+	// objects (at most 50) and Contested the objects another manager keeps changing, which the agent
+	// stopped correcting ("kind/namespace/name by MANAGER after N corrections").
+	Agent          string   `json:"agent,omitempty"`
+	Released       string   `json:"released,omitempty"`
+	DriftedObjects []string `json:"driftedObjects,omitempty"`
+	Contested      []string `json:"contested,omitempty"`
 }
 
 func (s ClusterStatus) data() map[string]string {
-	return map[string]string{
+	m := map[string]string{
 		"cluster": s.Cluster, "state": string(s.State), "revision": s.Revision,
 		"synced": s.Synced.UTC().Format(time.RFC3339), "drifted": fmt.Sprint(s.Drifted),
 		"orphans": fmt.Sprint(s.Orphans), "vms": fmt.Sprint(s.VMs), "message": s.Message,
 	}
+	if s.Agent != "" {
+		m["agent"], m["released"] = s.Agent, s.Released
+		m["driftedObjects"], m["contested"] = strings.Join(s.DriftedObjects, "\n"), strings.Join(s.Contested, "\n")
+	}
+	return m
 }
 
 // WriteStatus records the status in the cluster, unless it already says the same (one GET then).
@@ -52,7 +68,7 @@ func WriteStatus(ctx context.Context, c client.Client, s ClusterStatus) error {
 	err := c.Get(ctx, client.ObjectKey{Namespace: inventory.Namespace, Name: StatusName}, &cm)
 	want := s.data()
 	if err == nil {
-		same := true
+		same := len(cm.Data) == len(want)
 		for k, v := range want {
 			if k != "synced" && cm.Data[k] != v {
 				same = false
@@ -95,7 +111,16 @@ func ReadStatus(ctx context.Context, c client.Client) (s ClusterStatus, found bo
 	fmt.Sscan(d["drifted"], &s.Drifted)
 	fmt.Sscan(d["orphans"], &s.Orphans)
 	fmt.Sscan(d["vms"], &s.VMs)
+	s.Agent, s.Released = d["agent"], d["released"]
+	s.DriftedObjects, s.Contested = lines(d["driftedObjects"]), lines(d["contested"])
 	return s, true, nil
+}
+
+func lines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
 }
 
 // LocalState is what this machine remembers of clusters between runs: when each was last seen, at
