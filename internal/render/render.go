@@ -62,8 +62,15 @@ func Cluster(c *validate.Cluster) ([]Object, error) {
 	if err != nil {
 		return nil, err
 	}
+	var extra []Object
+	if c.Kustomize != nil {
+		if stack, extra, err = kustomize(c, stack); err != nil { // kustomize.go
+			return nil, err
+		}
+	}
 	out = append(out, vmNamespaces(c, stack)...)
 	out = append(out, stack...)
+	out = append(out, extra...)
 	for _, vm := range c.VMs {
 		out = append(out, vmObject(c, vm))
 	}
