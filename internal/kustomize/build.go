@@ -1,6 +1,7 @@
 package kustomize
 
 import (
+	"fmt"
 	"path"
 	"strings"
 
@@ -110,6 +111,7 @@ func (t *Tree) Build(dir string, stack []map[string]any) ([]Object, diag.List) {
 		ids[identity(o)] = true
 	}
 	seen := map[string]bool{}
+	var renamed []string
 	for _, r := range m.Resources() {
 		o, err := t.object(dir, kfile, r)
 		if err != nil {
@@ -119,13 +121,20 @@ func (t *Tree) Build(dir string, stack []map[string]any) ([]Object, diag.List) {
 		if o.Stack {
 			id := identity(o.Object)
 			if !ids[id] {
-				diags.Errorf("kustomize-stack", "", at, "kustomize build %s: a stack object became %s: a kustomization may patch vmo-cue's stack objects, not rename or move them",
-					diag.Name(dir), id)
+				renamed = append(renamed, id)
 				continue
 			}
 			seen[id] = true
 		}
 		out = append(out, o)
+	}
+	if len(renamed) > 0 {
+		more := ""
+		if len(renamed) > 1 {
+			more = fmt.Sprintf(" (and %d more)", len(renamed)-1)
+		}
+		diags.Errorf("kustomize-stack", "", at, "kustomize build %s: a stack object became %s%s: a kustomization may patch vmo-cue's stack objects, not rename or move them",
+			diag.Name(dir), renamed[0], more)
 	}
 	if stack != nil && !diags.HasErrors() && len(seen) != len(stack) {
 		diags.Errorf("kustomize-stack", "", at, "kustomize build %s: %d of the %d stack objects are missing from the output: a kustomization may not drop vmo-cue's stack objects",

@@ -56,7 +56,7 @@ func kustomize(c *validate.Cluster, stack []Object) (patched, extra []Object, er
 		for i, o := range patched {
 			p := byID[id(o)]
 			api, _ := o["apiVersion"].(string)
-			if strings.HasPrefix(api, "rbac.authorization.k8s.io/") && !reflect.DeepEqual(p, o) {
+			if strings.HasPrefix(api, "rbac.authorization.k8s.io/") && !sameRights(p, o) {
 				return nil, nil, ErrKustomize{Cluster: c.Name, Err: fmt.Sprintf("%s: the stack's %s %s may not be patched: the operators' rights are vmo-cue's", dir, o["kind"], id(o))}
 			}
 			next[i] = p
@@ -84,3 +84,14 @@ func isVM(o Object) bool {
 
 // setLabels marks an object from kustomize as vmo-cue's, like a VM.
 func setLabels(o Object, cluster string) { labels(o, cluster, "") }
+
+// sameRights reports whether an RBAC object grants what it did: its rules, role reference,
+// subjects and aggregation (labels and annotations may change).
+func sameRights(a, b Object) bool {
+	for _, k := range []string{"rules", "roleRef", "subjects", "aggregationRule"} {
+		if !reflect.DeepEqual(a[k], b[k]) {
+			return false
+		}
+	}
+	return true
+}
