@@ -1,6 +1,7 @@
 package kustomize
 
 import (
+	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
@@ -169,8 +170,13 @@ func (t *Tree) object(dir, kfile string, r *resource.Resource) (Object, error) {
 	if err := r.SetAnnotations(annotations); err != nil {
 		return Object{}, err
 	}
-	obj, err := r.Map()
+	// As JSON decodes it (float64 numbers), like every rendered object.
+	data, err := r.MarshalJSON()
 	if err != nil {
+		return Object{}, err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(data, &obj); err != nil {
 		return Object{}, err
 	}
 	if md, _ := obj["metadata"].(map[string]any); md != nil {
