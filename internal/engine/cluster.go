@@ -35,6 +35,8 @@ type Cluster struct {
 	// DeclPos is where the declaration starts.
 	DeclPos diag.Position
 	VMs     []*VM
+	// Kustomize is what the cluster's kustomize folders give (nil without one; kustomize.go).
+	Kustomize *Kustomized
 	// Diags are the cluster's own findings (the shared definitions' are in Fleet.Diags).
 	Diags diag.List
 	// Unevaluated, when set, says why the cluster's evaluation was stopped (the budget): its
@@ -99,6 +101,7 @@ func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 				Pos: func(path ...string) diag.Position { return doc.KeyPos(path) }})
 		}
 	}
+	e.kustomize(fc, c) // kustomize.go
 	if general.Exists() {
 		e.checkYAMLVMs(general, s, c)
 	}

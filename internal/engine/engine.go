@@ -58,6 +58,8 @@ type Engine struct {
 	refused map[string]diag.List
 	// fast says whether and how the data-only fast path applies (fastpath.go).
 	fast *fastRoot
+	// ktree is the repository as kustomize reads it, loaded at the first kustomize folder.
+	ktree kustomizeTree
 }
 
 // Fleet is the evaluated repository.

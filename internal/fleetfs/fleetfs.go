@@ -13,6 +13,8 @@
 //	cue.mod/{pkg,usr,gen}/**.cue  packages the fleet imports (vmo-cue.dev/vmo comes from the binary)
 //	clusters/<name>/*.cue      package fleet: the cluster's `cluster: {...}` and CUE `vms`
 //	clusters/<name>/**.yaml    KubeVirt VirtualMachine YAML, multi-document allowed
+//	clusters/<name>/**/kustomization.yaml  a kustomize folder: it and every file below it are
+//	                           kustomize input (internal/kustomize builds it), not VM YAML
 package fleetfs
 
 import (
@@ -23,6 +25,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -63,6 +66,21 @@ type Cluster struct {
 	Dir  string
 	CUE  []File
 	YAML []File
+	// Kustomize are the cluster's kustomize folders (relative to the root): the topmost folders
+	// below Dir holding a kustomization file. Their files are not in YAML.
+	Kustomize []string
+}
+
+// KustomizationFiles are the names kustomize reads as a folder's kustomization.
+var KustomizationFiles = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
+
+func isKustomization(name string) bool {
+	for _, k := range KustomizationFiles {
+		if name == k {
+			return true
+		}
+	}
+	return false
 }
 
 // Repo is what was read.
@@ -238,9 +256,11 @@ func (rd *reader) readClusters() error {
 }
 
 func (rd *reader) walkCluster(c *Cluster, st fs.FileInfo) error {
-	return rd.walk(c.Dir, st, func(rel string) {
+	err := rd.walk(c.Dir, st, func(rel string) {
 		name := rel[strings.LastIndexByte(rel, '/')+1:]
 		switch {
+		case isKustomization(name):
+			c.Kustomize = append(c.Kustomize, rel[:strings.LastIndexByte(rel, '/')])
 		case strings.HasSuffix(name, ".cue"):
 			if rel != c.Dir+"/"+name {
 				rd.repo.Problems.Errorf("layout", "", []diag.Position{{File: rel}},
@@ -256,7 +276,31 @@ func (rd *reader) walkCluster(c *Cluster, st fs.FileInfo) error {
 			}
 		}
 	})
+	if err != nil || len(c.Kustomize) == 0 {
+		return err
+	}
+	// Only the topmost kustomize folders are built: one below another is a base of the outer one.
+	sort.Strings(c.Kustomize)
+	top := c.Kustomize[:0]
+	for _, k := range c.Kustomize {
+		if !slices.ContainsFunc(top, func(t string) bool { return inFolder(k, t) }) {
+			top = append(top, k)
+		}
+	}
+	c.Kustomize = top
+	// A kustomize folder's files are kustomize's input (resources, patches, bases), not VMs.
+	yaml := c.YAML[:0]
+	for _, f := range c.YAML {
+		if !slices.ContainsFunc(c.Kustomize, func(k string) bool { return inFolder(f.Path, k) }) {
+			yaml = append(yaml, f)
+		}
+	}
+	c.YAML = yaml
+	return nil
 }
+
+// inFolder reports whether rel is the folder dir or below it.
+func inFolder(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
 
 // walk calls file for everything below the folder dir (described by st) that is not a folder,
 // in name order; hidden entries are skipped, symlinks reported and never followed, and

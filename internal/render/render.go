@@ -62,8 +62,15 @@ func Cluster(c *validate.Cluster) ([]Object, error) {
 	if err != nil {
 		return nil, err
 	}
+	var extra []Object
+	if c.Kustomize != nil {
+		if stack, extra, err = kustomize(c, stack); err != nil { // kustomize.go
+			return nil, err
+		}
+	}
 	out = append(out, vmNamespaces(c, stack)...)
 	out = append(out, stack...)
+	out = append(out, extra...)
 	// The VM family before the VMs that use them (an instance type must exist when its VM is made).
 	for _, o := range c.Objects {
 		out = append(out, familyObject(c, o))

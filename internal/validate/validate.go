@@ -100,6 +100,7 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 		checkMACs(c)
 		checkVLANFiltering(c) // vlanfilter.go
 		checkApplyPolicy(c)   // applypolicy.go
+		checkKustomize(c)     // kustomize.go
 		r.Clusters = append(r.Clusters, c)
 	}
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })

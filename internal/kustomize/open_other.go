@@ -1,0 +1,5 @@
+//go:build !unix
+
+package kustomize
+
+const noFollow = 0

@@ -1,0 +1,7 @@
+//go:build unix
+
+package kustomize
+
+import "syscall"
+
+const noFollow = syscall.O_NOFOLLOW | syscall.O_NONBLOCK

@@ -1,0 +1,53 @@
+package validate
+
+import (
+	"github.com/vmo-cue/vmo-cue/internal/applypolicy"
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+)
+
+// ApplyPolicy returns the cluster's apply policy and its VM namespaces (the cluster's, its VMs' and
+// its Multus networks'); a system namespace the cluster's policy allows for VMs
+// (policy.namespaces.allowSystem) counts as listed.
+func (c *Cluster) ApplyPolicy() (applypolicy.Policy, map[string]bool) {
+	p := applypolicy.FromSettings(c.Merged)
+	vmNS := map[string]bool{c.Namespace: true}
+	for _, vm := range c.VMs {
+		vmNS[vm.Namespace] = true
+	}
+	nets, _ := c.Stack["multus"].(map[string]any)
+	networks, _ := nets["networks"].(map[string]any)
+	for _, n := range networks {
+		if ns, _ := n.(map[string]any)["namespace"].(string); ns != "" {
+			vmNS[ns] = true
+		}
+	}
+	pol, _ := c.Merged["policy"].(map[string]any)
+	nsPol, _ := pol["namespaces"].(map[string]any)
+	allow, _ := nsPol["allowSystem"].([]any)
+	for _, x := range allow {
+		if s, ok := x.(string); ok {
+			p.Namespaces = append(p.Namespaces, s)
+		}
+	}
+	return p, vmNS
+}
+
+// checkKustomize holds the objects of the cluster's kustomize folders (other than VMs, checked as
+// VMs) to the apply policy, each at its file and line. Patches to stack objects are checked when
+// the cluster is rendered (desired.Render), with every object.
+func checkKustomize(c *Cluster) {
+	if c.Kustomize == nil || !c.Declared {
+		return
+	}
+	p, vmNS := c.ApplyPolicy()
+	for _, o := range c.Kustomize.Objects {
+		md, _ := o.Object["metadata"].(map[string]any)
+		if labels, _ := md["labels"].(map[string]any); labels[applypolicy.ComponentLabel] != nil {
+			c.Diags.Errorf("apply-policy", "", []diag.Position{o.Pos}, "the label %s marks vmo-cue's stack objects: an object from kustomize may not carry it", applypolicy.ComponentLabel)
+			continue
+		}
+		if v := p.Check(o.Object, vmNS); v != nil {
+			c.Diags.Errorf("apply-policy", "", []diag.Position{o.Pos}, "%s (rule %s)", v.Message, v.Rule)
+		}
+	}
+}
