@@ -11,6 +11,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"github.com/vmo-cue/vmo-cue/internal/dashboard"
 	"sync"
 	"time"
 
@@ -83,6 +84,10 @@ type FleetReconciler struct {
 	// Stats are the controller's own metrics (vmocue_*).
 	Stats *Metrics
 	Options
+	// Checkouts, when the dashboard runs, learns each Fleet's last fetched revision (its git view);
+	// dashboardNamespace is the namespace served.
+	Checkouts          *dashboard.Checkouts
+	dashboardNamespace string
 
 	hooks   chan event.GenericEvent
 	elected <-chan struct{}

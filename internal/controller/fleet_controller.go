@@ -140,6 +140,7 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 		return ctrl.Result{}, err
 	}
 	fetched := time.Since(start)
+	r.recordCheckout(obj, rev)
 	revision := revisionOf(rev)
 	obj.Status.LastAttemptedRevision = revision
 	if rev.Stale {

@@ -50,6 +50,11 @@ type RunOptions struct {
 	// DashboardAddr, if set, serves the read-only dashboard there (internal/dashboard), behind
 	// TokenReview and SubjectAccessReview: the ClusterRole of deploy/controller-dashboard.
 	DashboardAddr string
+	// DashboardAllowCommits enables the dashboard's VM form for users who may update fleets: each
+	// change is committed in a private clone of the Fleet's repository, pushed with the Fleet's
+	// credentials as DashboardCommitter (name, email), and the Fleet reconciled.
+	DashboardAllowCommits                           bool
+	DashboardCommitterName, DashboardCommitterEmail string
 }
 
 // LeaderElectionID is the Lease of a shard: the controller's name, and a hash of the selector for a
@@ -141,6 +146,9 @@ func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
 		Stats:         stats,
 		Options:       o.Options,
 	}
+	if o.DashboardAddr != "" {
+		r.Checkouts, r.dashboardNamespace = &dashboard.Checkouts{}, o.Namespace
+	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
@@ -152,7 +160,12 @@ func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
 		return err
 	}
 	if o.DashboardAddr != "" {
-		d := &dashboard.ManagerServer{Addr: o.DashboardAddr, Namespace: o.Namespace, Reader: mgr.GetClient(), Client: mgr.GetClient(), Log: o.Log.WithName("dashboard")}
+		d := &dashboard.ManagerServer{Addr: o.DashboardAddr, Namespace: o.Namespace, Reader: mgr.GetClient(), Client: mgr.GetClient(), Log: o.Log.WithName("dashboard"),
+			GitView: r.Checkouts.View}
+		if o.DashboardAllowCommits {
+			d.Commits = &dashboard.CommitOptions{Name: o.DashboardCommitterName, Email: o.DashboardCommitterEmail, Remote: "origin",
+				Workspace: r.Workspace, AfterCommit: r.afterCommit}
+		}
 		if err := mgr.Add(d); err != nil {
 			return err
 		}

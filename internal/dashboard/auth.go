@@ -183,7 +183,11 @@ func (s *Server) view(h func(http.ResponseWriter, *http.Request, *Identity)) htt
 func (s *Server) commit(h func(http.ResponseWriter, *http.Request, *Identity)) http.Handler {
 	return s.view(func(w http.ResponseWriter, r *http.Request, id *Identity) {
 		if s.opts.Commits == nil {
-			http.Error(w, "changes through git are off: start the dashboard with --allow-commits", http.StatusForbidden)
+			flag := s.opts.CommitsFlag
+			if flag == "" {
+				flag = "--allow-commits"
+			}
+			http.Error(w, "changes through git are off: start the dashboard with "+flag, http.StatusForbidden)
 			return
 		}
 		if !id.CanCommit {

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -33,6 +34,12 @@ type CommitOptions struct {
 	Remote string
 	// Auth are the credentials of the push (nil for file:// and local paths).
 	Auth transport.AuthMethod
+	// Workspace, when set (the controller), gives each change a private working copy of the
+	// repository of the cluster's Fleet, cloned with its credentials, and the credentials of the push
+	// (which replace Auth); cleanup removes both. Apply then commits there and pushes to Remote.
+	Workspace func(ctx context.Context, cluster string) (dir string, auth transport.AuthMethod, cleanup func(), err error)
+	// AfterCommit, if set, is called after a pushed commit (the controller: reconcile the Fleet now).
+	AfterCommit func(ctx context.Context, cluster string)
 }
 
 // Change is one change asked through the form.

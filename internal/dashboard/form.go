@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sort"
@@ -96,7 +97,7 @@ func (s *Server) editSubmit(w http.ResponseWriter, r *http.Request, id *Identity
 // commit, or with vet's findings (nothing committed).
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, id *Identity, ch Change, edit bool) {
 	s.commitMu.Lock()
-	done, err := Apply(s.opts.GitDir, s.opts.Commits, ch)
+	done, err := s.apply(r.Context(), ch)
 	s.commitMu.Unlock()
 	if done != nil {
 		s.opts.Log.Info("dashboard commit", "user", id.User, "cluster", ch.Cluster, "vm", ch.Namespace+"/"+ch.Name, "commit", done.Hash, "branch", done.Branch)
@@ -115,6 +116,25 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, id *Identity, ch
 		w.WriteHeader(http.StatusUnprocessableEntity)
 	}
 	s.render(w, r, "form", nil, d)
+}
+
+// apply commits the change in the working copy: GitDir, or a private clone from Commits.Workspace.
+func (s *Server) apply(ctx context.Context, ch Change) (*Committed, error) {
+	if s.opts.Commits.Workspace == nil {
+		return Apply(s.opts.GitDir, s.opts.Commits, ch)
+	}
+	dir, auth, cleanup, err := s.opts.Commits.Workspace(ctx, ch.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	opts := *s.opts.Commits
+	opts.Auth = auth
+	done, err := Apply(dir, &opts, ch)
+	if err == nil && done.Pushed && opts.AfterCommit != nil {
+		opts.AfterCommit(ctx, ch.Cluster)
+	}
+	return done, err
 }
 
 func contains(list []string, s string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -15,7 +16,8 @@ import (
 // ManagerServer serves the dashboard inside the controller (a controller-runtime Runnable, on every
 // replica): the FleetClusters of its namespace from the manager's cache, behind a bearer token the
 // API server reviews (TokenReview, then SubjectAccessReview: get fleets to view, update fleets to
-// commit). It is read-only: the controller has no working copy to commit into.
+// commit). Git's view comes from GitView (the Fleets' last fetched checkouts); with Commits set, a
+// user who may update fleets commits through the form into a private clone (Commits.Workspace).
 type ManagerServer struct {
 	Addr      string
 	Namespace string
@@ -23,6 +25,10 @@ type ManagerServer struct {
 	Reader client.Reader
 	Client client.Client
 	Log    logr.Logger
+	// GitView gives git's view of the Fleets (nil: FleetClusters only).
+	GitView func() (*GitView, error)
+	// Commits enables the form (nil: read-only).
+	Commits *CommitOptions
 	// Listening is closed once the address is bound.
 	Listening chan struct{}
 }
@@ -33,10 +39,14 @@ func (m *ManagerServer) NeedLeaderElection() bool { return false }
 // Start serves until ctx ends.
 func (m *ManagerServer) Start(ctx context.Context) error {
 	srv, err := New(Options{
-		Source:    &FleetSource{Client: m.Reader, Namespace: m.Namespace},
-		Auth:      &TokenReviewer{Client: m.Client, Namespace: m.Namespace},
-		FleetName: m.Namespace,
-		Refresh:   5 * time.Second,
+		Source:      &FleetSource{Client: m.Reader, Namespace: m.Namespace},
+		Auth:        &TokenReviewer{Client: m.Client, Namespace: m.Namespace},
+		FleetName:   m.Namespace,
+		Refresh:     5 * time.Second,
+		GitView:     m.GitView,
+		Commits:     m.Commits,
+		CommitsFlag: "--dashboard-allow-commits",
+		Log:         slog.New(logr.ToSlogHandler(m.Log)),
 	})
 	if err != nil {
 		return err

@@ -25,10 +25,15 @@ type Options struct {
 	Source Source
 	// GitDir is the fleet repository's working copy ("" when there is none: no git view).
 	GitDir string
+	// GitView, when set (the controller), gives git's view instead of GitDir: the Fleets' last
+	// fetched revisions (Checkouts.View); nil, nil while there is none.
+	GitView func() (*GitView, error)
 	// Auth decides who may view and commit; nil serves loopback clients only.
 	Auth Authorizer
 	// Commits, if not nil, enables the VM form (changes through git).
 	Commits *CommitOptions
+	// CommitsFlag is the flag that enables commits, named when they are off ("--allow-commits" if "").
+	CommitsFlag string
 	// FleetName titles the pages.
 	FleetName string
 	// Refresh is how often the clusters are read again (10 s if 0).
@@ -130,6 +135,17 @@ func (s *Server) Refresh(ctx context.Context, reloadGit bool) {
 		if err != nil {
 			next.GitErr = err.Error()
 		} else {
+			next.Git, next.GitErr = g, ""
+		}
+	}
+	if s.opts.GitView != nil {
+		g, err := s.opts.GitView()
+		switch {
+		case err != nil:
+			next.GitErr = err.Error()
+		case g == nil:
+			next.GitErr = "no revision fetched by this replica yet (the leader fetches; its dashboard shows git's view)"
+		default:
 			next.Git, next.GitErr = g, ""
 		}
 	}
