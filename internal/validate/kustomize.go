@@ -3,6 +3,7 @@ package validate
 import (
 	"github.com/vmo-cue/vmo-cue/internal/applypolicy"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/engine"
 )
 
 // ApplyPolicy returns the cluster's apply policy and its VM namespaces (the cluster's, its VMs' and
@@ -33,7 +34,9 @@ func (c *Cluster) ApplyPolicy() (applypolicy.Policy, map[string]bool) {
 }
 
 // checkKustomize holds the objects of the cluster's kustomize folders (other than VMs, checked as
-// VMs) to the apply policy, each at its file and line. Patches to stack objects are checked when
+// VMs) to the apply policy, and those of the VM family (DataVolumes, instance types, preferences) to
+// their CRD's schema at the cluster's releases, each at its file and line. Other kinds are checked by
+// the API server's dry-run of every object, before anything is written. Patches to stack objects are checked when
 // the cluster is rendered (desired.Render), with every object.
 func checkKustomize(c *Cluster) {
 	if c.Kustomize == nil || !c.Declared {
@@ -48,6 +51,20 @@ func checkKustomize(c *Cluster) {
 		}
 		if v := p.Check(o.Object, vmNS); v != nil {
 			c.Diags.Errorf("apply-policy", "", []diag.Position{o.Pos}, "%s (rule %s)", v.Message, v.Rule)
+		}
+		kind, _ := o.Object["kind"].(string)
+		f, known := family[kind]
+		if apiVersion, _ := o.Object["apiVersion"].(string); !known || apiVersion != f.apiVersion {
+			continue
+		}
+		s, err := SchemaFor(kind, c.Releases())
+		if err != nil {
+			c.Diags.Errorf("schema", "", []diag.Position{o.Pos}, "%v", err)
+			continue
+		}
+		name, _ := md["name"].(string)
+		for _, e := range s.Validate(o.Object) {
+			c.Diags.Errorf("schema", engine.PathString(append([]string{kind, name}, e.Path...)...), []diag.Position{o.Pos}, "%s", e.Message)
 		}
 	}
 }
