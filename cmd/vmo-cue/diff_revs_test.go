@@ -174,8 +174,10 @@ func TestDiffRevisionsMarkdown(t *testing.T) {
 	t.Log(out, stderr.String())
 	require.Equal(t, 1, code)
 	assert.Contains(t, out, "### vmo-cue diff ")
-	assert.Contains(t, out, "**1 clusters touched**, 1 not touched · ✅ vet ok\n\n| cluster | state | create | change | remove |\n|---|---|---:|---:|---:|\n| edge-1 | changed | 0 | 1 | 0 |\n")
-	assert.Contains(t, out, "<details><summary><b>edge-1</b>: 1 to change</summary>\n\nchange Deployment.apps kubevirt/virt-operator\n\n```diff\n--- ")
+	assert.Contains(t, out, "**1 clusters touched**, 1 not touched · ✅ vet ok\n\n| cluster | state | create | change | remove |\n|---|---|---:|---:|---:|\n| edge-1 | changed | 0 | 2 | 0 |\n")
+	// KubeVirt v1.6.3 → v1.7.0: the operator's image and the release's own KubeVirt CRD.
+	assert.Contains(t, out, "<details><summary><b>edge-1</b>: 2 to change</summary>\n\nchange CustomResourceDefinition.apiextensions.k8s.io kubevirts.kubevirt.io\n\n```diff\n--- ")
+	assert.Contains(t, out, "\nchange Deployment.apps kubevirt/virt-operator\n\n```diff\n--- ")
 	assert.Contains(t, out, "<details><summary>Not touched: 1 clusters</summary>\n\ndc-1\n\n</details>")
 	assert.Contains(t, out, "ok: 2 clusters, 2 VMs, 0 warnings")
 	assert.NotContains(t, out, "outside.cue", "nothing above the fleet's folder is read")
