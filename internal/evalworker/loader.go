@@ -273,7 +273,7 @@ func (w *worker) render(ctx context.Context, cluster string) (*reconciler.Desire
 	if a.Error != "" {
 		return nil, errors.New(a.Error)
 	}
-	d := &reconciler.Desired{Fleet: a.Fleet, Cluster: cluster, DriftIgnore: a.DriftIgnore, Prune: a.Prune,
+	d := &reconciler.Desired{Fleet: a.Fleet, Cluster: cluster, DriftIgnore: a.DriftIgnore, Prune: a.Prune, VMs: a.VMs,
 		Objects: make([]*unstructured.Unstructured, len(a.Objects))}
 	for i, raw := range a.Objects {
 		obj := map[string]any{}

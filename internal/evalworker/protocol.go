@@ -43,10 +43,12 @@ type request struct {
 
 // answer is one cluster's desired state, or why it has none.
 type answer struct {
-	Cluster     string                 `json:"cluster"`
-	Objects     []json.RawMessage      `json:"objects,omitempty"`
-	DriftIgnore map[string][][]string  `json:"driftIgnore"`
-	Prune       reconciler.PrunePolicy `json:"prune"`
-	Fleet       string                 `json:"fleet"`
-	Error       string                 `json:"error,omitempty"`
+	Cluster     string                `json:"cluster"`
+	Objects     []json.RawMessage     `json:"objects,omitempty"`
+	DriftIgnore map[string][][]string `json:"driftIgnore"`
+	// VMs are the owners of each VM's fields (Desired.VMs: derived MACs, power state).
+	VMs   map[string]reconciler.VMOwners `json:"vms,omitempty"`
+	Prune reconciler.PrunePolicy         `json:"prune"`
+	Fleet string                         `json:"fleet"`
+	Error string                         `json:"error,omitempty"`
 }

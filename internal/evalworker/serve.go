@@ -85,7 +85,7 @@ func render(l *fleet.Loaded, cluster string) answer {
 		a.Error = err.Error()
 		return a
 	}
-	a.Fleet, a.DriftIgnore, a.Prune = d.Fleet, d.DriftIgnore, d.Prune
+	a.Fleet, a.DriftIgnore, a.Prune, a.VMs = d.Fleet, d.DriftIgnore, d.Prune, d.VMs
 	a.Objects = make([]json.RawMessage, len(d.Objects))
 	for i, o := range d.Objects {
 		if a.Objects[i], err = json.Marshal(o.Object); err != nil {

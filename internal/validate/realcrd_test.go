@@ -68,7 +68,12 @@ func vetVM(t *testing.T, kubevirt, vm string) []string {
 	dir := t.TempDir()
 	require.NoError(t, testfleet.CopyDir(filepath.Join("..", "..", "testdata", "vet", "base"), dir))
 	require.NoError(t, os.RemoveAll(filepath.Join(dir, "clusters", "dc-1")))
-	cluster := fmt.Sprintf("package fleet\n\ncluster: {\n\tname: \"edge-1\"\n\tkind: \"edge\"\n\tstack: kubevirt: version: %q\n}\n", kubevirt)
+	// The gates the release-specific features need (gatedfeatures.go): this test is about the schema.
+	gates := "WorkloadEncryptionSEV: true"
+	if strings.HasPrefix(kubevirt, "v1.8") {
+		gates += ", PasstBinding: true, ContainerPathVolumes: true"
+	}
+	cluster := fmt.Sprintf("package fleet\n\ncluster: {\n\tname: \"edge-1\"\n\tkind: \"edge\"\n\tstack: kubevirt: {version: %q, featureGates: {%s}}\n}\n", kubevirt, gates)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "clusters", "edge-1", "cluster.cue"), []byte(cluster), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "clusters", "edge-1", "vms", "web.yaml"), []byte(vm), 0o644))
 	r, err := desired.Load(dir, desired.Options{})
