@@ -4,8 +4,8 @@
 // images may come. A GitOps repository is a path into every cluster: this bounds what a commit can do.
 //
 // The objects vmo-cue's own stack templates render (labelled vmo-cue.dev/component) are accepted as the
-// stack; everything else must pass Check. The defaults accept VMs, DataVolumes,
-// NetworkAttachmentDefinitions, VolumeSnapshotClasses, the Namespaces VMs live in, and namespaced objects
+// stack; everything else must pass Check. The defaults accept VMs, DataVolumes, instance types and
+// preferences (the VM family), NetworkAttachmentDefinitions, VolumeSnapshotClasses, the Namespaces VMs live in, and namespaced objects
 // in the VM namespaces; they refuse anything in kube-system, bindings to cluster-admin, Secrets unless
 // allowed, and cluster-scoped objects of other kinds unless their kind is allowed.
 package applypolicy
@@ -39,6 +39,12 @@ var DefaultKinds = []GroupKind{
 	{"cdi.kubevirt.io", "DataVolume"},
 	{"k8s.cni.cncf.io", "NetworkAttachmentDefinition"},
 	{"snapshot.storage.k8s.io", "VolumeSnapshotClass"},
+	// The VM family a cluster folder may hold besides VMs (instance types and preferences, namespaced
+	// and cluster-wide): part of the model like DataVolumes.
+	{"instancetype.kubevirt.io", "VirtualMachineInstancetype"},
+	{"instancetype.kubevirt.io", "VirtualMachineClusterInstancetype"},
+	{"instancetype.kubevirt.io", "VirtualMachinePreference"},
+	{"instancetype.kubevirt.io", "VirtualMachineClusterPreference"},
 }
 
 // ComponentLabel marks the objects of vmo-cue's stack templates.
