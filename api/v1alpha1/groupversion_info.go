@@ -22,7 +22,9 @@ var (
 type schemeBuilder struct{ objects []runtime.Object }
 
 // Register adds kinds to be added to schemes.
-func (b *schemeBuilder) Register(objects ...runtime.Object) { b.objects = append(b.objects, objects...) }
+func (b *schemeBuilder) Register(objects ...runtime.Object) {
+	b.objects = append(b.objects, objects...)
+}
 
 // AddToScheme adds the registered kinds to s, with the meta/v1 types of the group version.
 func (b *schemeBuilder) AddToScheme(s *runtime.Scheme) error {
