@@ -184,7 +184,11 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 
 	recordStart := time.Now()
 	r.clusterEvents(obj, rep, existing, revision)
-	drifted, counts, err := r.recordClusters(ctx, obj, existing, rep, revision, p)
+	// What the pass found is recorded even when the pass used up its timeout (the rollout's waits can):
+	// the FleetClusters' writes get their own deadline.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer rcancel()
+	drifted, counts, err := r.recordClusters(rctx, obj, existing, rep, revision, p)
 	if err != nil {
 		r.fail(obj, meta.ReconciliationFailedReason, err.Error())
 		return ctrl.Result{}, err
