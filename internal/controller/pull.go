@@ -36,6 +36,10 @@ type pullTarget struct {
 	name, revision string
 	fc             *fleetv1.FleetCluster // nil: created by this pass, the agent has not reported
 	offlineAfter   time.Duration
+	// reader, when set, reads the FleetCluster again when the rollout reaches the cluster: the
+	// pass's snapshot is as old as the revision's evaluation, and an agent's heartbeat in it may
+	// have aged past the threshold meanwhile.
+	reader client.Reader
 }
 
 func (t *pullTarget) Name() string { return t.name }
@@ -48,7 +52,13 @@ func (t *pullTarget) Connect(context.Context) error { return nil }
 // A silent agent (heartbeat older than the threshold) is Offline, and, unless it last reported the
 // revision applied, Awaiting too: a pull cluster was released the revision, and a wave proceeds only
 // when its clusters prove it.
-func (t *pullTarget) Sync(context.Context) fleet.Outcome {
+func (t *pullTarget) Sync(ctx context.Context) fleet.Outcome {
+	if t.reader != nil && t.fc.Name != "" {
+		fresh := &fleetv1.FleetCluster{}
+		if err := t.reader.Get(ctx, client.ObjectKeyFromObject(t.fc), fresh); err == nil {
+			t.fc = fresh
+		}
+	}
 	st := t.fc.Status
 	o := fleet.Outcome{Cluster: t.name, VMs: int(st.VMs), Drifted: int(st.DriftedObjects), Orphans: int(st.Orphans)}
 	at := st.Revision == t.revision && (st.State == fleetv1.StateInSync || st.State == fleetv1.StateDrifted)
@@ -115,7 +125,7 @@ func (r *FleetReconciler) pullTargets(existing map[string]*fleetv1.FleetCluster,
 			// New, or pushed to until now: the agent has not reported for this FleetCluster yet.
 			fc = &fleetv1.FleetCluster{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.Now()}}
 		}
-		return &pullTarget{name: cluster, revision: revision, fc: fc, offlineAfter: r.agentOfflineAfter()}
+		return &pullTarget{name: cluster, revision: revision, fc: fc, offlineAfter: r.agentOfflineAfter(), reader: r.APIReader}
 	}
 }
 

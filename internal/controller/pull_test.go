@@ -204,7 +204,7 @@ func TestPullClusters(t *testing.T) {
 		r.edit("clusters/"+c+"/cluster.cue", "\tkind: \"edge\"\n", "\tkind: \"edge\"\n\tmode: \"pull\"\n")
 	}
 	rev1 := "main@sha1:" + r.commit("Two pull clusters")
-	const offlineAfter = 3 * time.Second
+	const offlineAfter = 8 * time.Second // 16 heartbeats: a loaded CI machine can delay a few
 	ctl := startController(t, env, "--agent-offline-after", offlineAfter.String())
 	ctx := t.Context()
 	hour := metav1.Duration{Duration: time.Hour}
