@@ -128,7 +128,7 @@ func Apply(dir string, opts *CommitOptions, ch Change) (*Committed, error) {
 		if _, ok := before[rel]; ok {
 			return nil
 		}
-		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		data, err := readRepoFile(dir, rel)
 		if err != nil && !os.IsNotExist(err) {
 			return err
 		}
@@ -203,7 +203,7 @@ func Apply(dir string, opts *CommitOptions, ch Change) (*Committed, error) {
 	}
 	final := map[string][]byte{}
 	for _, rel := range touched {
-		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		data, err := readRepoFile(dir, rel)
 		if err != nil {
 			return nil, err
 		}
@@ -424,7 +424,7 @@ func editVMFile(dir string, all *validate.Result, vc *validate.Cluster, ch Chang
 		return "", nil, fmt.Errorf("VM %s/%s: not in cluster %s", ch.Namespace, ch.Name, diag.Name(vc.Name))
 	}
 	file := Declaration(dir, vc.Dir, vm).File
-	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(file)))
+	data, err := readRepoFile(dir, file)
 	if err != nil {
 		return "", nil, fmt.Errorf("reading %s: %w", file, err)
 	}

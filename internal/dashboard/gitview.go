@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -302,7 +301,7 @@ func Declaration(dir, clusterDir string, vm *validate.VM) diag.Position {
 	decl := regexp.MustCompile(`(^|[\s{])vms:\s*"?` + regexp.QuoteMeta(vm.Key) + `"?\s*:`)
 	files, _ := filepath.Glob(filepath.Join(dir, filepath.FromSlash(clusterDir), "*.cue"))
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := readRepoFile(dir, clusterDir+"/"+filepath.Base(f))
 		if err != nil {
 			continue
 		}
