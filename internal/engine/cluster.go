@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -168,7 +170,7 @@ func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster
 		files = append(files, e.name(f))
 	}
 	if e.fast.off == "" {
-		if fast, why := e.prepareFast(fc); why == "" {
+		if fast, why := e.prepareFast(fc, files); why == "" {
 			saved := *c
 			if e.evalClusterFast(fc, files, fast, s, c) {
 				return cue.Value{}
@@ -207,7 +209,16 @@ func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster
 		c.VMs = append(c.VMs, &VM{Object: obj, File: pos.File, Key: key,
 			Pos: func(path ...string) diag.Position { return e.valuePos(vv, idx, path) }})
 	}
+	sortVMs(c.VMs)
 	return v
+}
+
+// sortVMs puts a cluster's CUE VMs in their defined order, the same on both paths: by namespace, then
+// name, then key.
+func sortVMs(vms []*VM) {
+	slices.SortFunc(vms, func(a, b *VM) int {
+		return cmp.Or(cmp.Compare(a.Namespace(), b.Namespace()), cmp.Compare(a.Name(), b.Name()), cmp.Compare(a.Key, b.Key))
+	})
 }
 
 // evalClusterFast evaluates a cluster whose VMs the fast path has read: CUE evaluates the files
@@ -231,8 +242,8 @@ func (e *Engine) evalClusterFast(fc *fleetfs.Cluster, files []string, fast *fast
 		return true
 	}
 	e.evalDeclarations(v, fc, s, c)
-	c.Diags = append(c.Diags, fast.diags...)
 	c.VMs = append(c.VMs, fast.vms...)
+	sortVMs(c.VMs)
 	c.fast = true
 	return true
 }

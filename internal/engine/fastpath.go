@@ -3,38 +3,29 @@ package engine
 // The data-only fast path for CUE VMs.
 //
 // Most fleets write their CUE VMs as plain data: `vms: "<name>": {...}` with nothing but struct, list
-// and basic literals. Parsing that data with the CUE parser, unifying it in CUE and exporting it back
-// through JSON is what made a cluster's evaluation slow. When a cluster's `vms` are pure data, and the
+// and basic literals. Unifying that data in CUE and exporting it back through JSON is what made a
+// cluster's evaluation slow. When a cluster's `vms` are plain data, each VM written once, and the
 // shared files declare `vms` by the canonical constraint only (or not at all), the engine reads the
-// VMs itself:
+// VMs from the syntax tree CUE's own parser gives (fastvm.go), and CUE evaluates the cluster's files
+// with their `vms` fields taken out.
 //
-//   - fastdata.go reads each file in the pure-data subset of CUE (a strict reader: anything it does
-//     not know for certain, and the file is read by the CUE parser instead) into compact nodes that
-//     keep the offset of every label and value;
-//   - fastvm.go deep-merges what is written several times the way CUE unification would (conflicts
-//     reported in CUE's words, at CUE's positions), applies what #NamedVirtualMachine adds
-//     (metadata.name from the key), orders the VMs as CUE orders fields, and answers Pos(path) as the
-//     CUE value would;
-//   - CUE evaluates the cluster's files with the `vms` fields taken out (as syntax: the CUE parser
-//     reads only what is left of a file, positions unchanged), in an instance built without the
-//     loader when the files import nothing the shared files do not (instanceFor).
-//
-// Anything else (a reference, a comprehension, an embedding, a definition, a constraint, a policy on
-// `vms` in the shared files, a conflict CUE would word differently, ...) sends the whole cluster down
-// the general path. The equivalence tests (fastpath_test.go) hold the two paths to the same results.
+// Anything else — a reference, a comprehension, an embedding, a definition, a constraint, a VM or a
+// field written twice, a field the VM schema does not allow, a policy on `vms` in the shared files —
+// sends the whole cluster down the general path, which gives CUE's own messages and positions. Both
+// paths order a cluster's CUE VMs by namespace and name (sortVMs). A fast-path VM's positions are
+// asked of the general path's value, evaluated once per cluster on the first Pos (findings only).
+// FuzzFastPathEquivalent and the equivalence tests hold the two paths to the same results.
 
 import (
-	"bytes"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/load"
 	"cuelang.org/go/cue/parser"
@@ -42,7 +33,6 @@ import (
 	"cuelang.org/go/mod/modfile"
 
 	vmocue "github.com/vmo-cue/vmo-cue"
-	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
 )
 
@@ -63,9 +53,10 @@ type fastRoot struct {
 	canonical bool
 	// schemasName is the name the canonical line refers to the schemas package by.
 	schemasName string
-	// Where CUE places the values the schema adds (canonical only): a VM itself (the constraint),
-	// its metadata, spec and status (the light #VirtualMachine), and a defaulted metadata.name.
-	rootPos, metadataPos, specPos, statusPos, namePos diag.Position
+	// rootFile is where the canonical line is written: the file CUE gives a VM's value.
+	rootFile string
+	// vmFields are the fields the light #VirtualMachine allows, with their kinds (read from it).
+	vmFields map[string]cue.Kind
 }
 
 // initFastPath decides whether the fast path can apply to this repository's clusters.
@@ -91,8 +82,15 @@ func (e *Engine) initFastPath() *fastRoot {
 		return fr
 	}
 	if fr.canonical {
-		if why := e.schemaPositions(fr); why != "" {
-			fr.off = why
+		fr.vmFields = map[string]cue.Kind{}
+		v := cuecontext.New().CompileString(lightVM).LookupPath(cue.MakePath(cue.Def("#VirtualMachine")))
+		it, err := v.Fields(cue.Optional(true))
+		if err != nil {
+			fr.off = "the light #VirtualMachine: " + err.Error()
+			return fr
+		}
+		for it.Next() {
+			fr.vmFields[it.Selector().Unquoted()] = it.Value().IncompleteKind()
 		}
 	}
 	return fr
@@ -160,7 +158,7 @@ func (e *Engine) checkRoot(fr *fastRoot) string {
 			}
 			fr.canonical, fr.schemasName = true, importName(af, schemasImport)
 			p, _ := e.position(pos)
-			fr.rootPos = p
+			fr.rootFile = p.File
 		}
 		for _, d := range af.Decls {
 			if d == vmsDecl {
@@ -320,190 +318,62 @@ func refersTo(n ast.Node, name string) bool {
 	return found
 }
 
-// What the fast path assumes of the embedded module; if the module changes, the fast path turns off
-// (and the equivalence tests say why).
-const (
-	namedVMDecl = `#NamedVirtualMachine: #VirtualMachine & {
-	#name: string
-	metadata: name: *#name | #Name
-}`
-	nameDecl = `#Name: =~"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" & strings.MaxRunes(63)`
-)
-
-// nameRE and nameMaxRunes are schemas.#Name.
-var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-
-const nameMaxRunes = 63
-
-// schemaPositions finds where CUE places what the schema adds to a VM, and checks that the embedded
-// schema still says what the fast path applies.
-func (e *Engine) schemaPositions(fr *fastRoot) string {
-	cluster, err := vmocue.Module.ReadFile("schemas/cluster.cue")
-	if err != nil {
-		return err.Error()
-	}
-	stack, err := vmocue.Module.ReadFile("schemas/stack.cue")
-	if err != nil {
-		return err.Error()
-	}
-	if bytes.Count(cluster, []byte(namedVMDecl)) != 1 || !bytes.Contains(stack, []byte(nameDecl)) {
-		return "the embedded #NamedVirtualMachine or #Name is not the one the fast path applies"
-	}
-	schemaDir := filepath.Join(e.module.pkgDir, "schemas")
-	// Nothing else in the schemas package may add to the two definitions.
-	entries, err := vmocue.Module.ReadDir("schemas")
-	if err != nil {
-		return err.Error()
-	}
-	for _, en := range entries {
-		p := "schemas/" + en.Name()
-		if en.IsDir() || !strings.HasSuffix(p, ".cue") || p == "schemas/vm.cue" || builtinOnly[p] {
-			continue
-		}
-		data, err := vmocue.Module.ReadFile(p)
-		if err != nil {
-			return err.Error()
-		}
-		if bytes.Count(data, []byte("#VirtualMachine")) != map[bool]int{true: 1}[p == "schemas/cluster.cue"] ||
-			bytes.Count(data, []byte("#NamedVirtualMachine:")) != map[bool]int{true: 1}[p == "schemas/cluster.cue"] {
-			return p + " adds to #VirtualMachine or #NamedVirtualMachine"
-		}
-	}
-	cf, err := parser.ParseFile(filepath.Join(schemaDir, "cluster.cue"), cluster)
-	if err != nil {
-		return err.Error()
-	}
-	found := false
-	for _, d := range cf.Decls {
-		f, ok := d.(*ast.Field)
-		if !ok || !isIdent(f.Label, "#NamedVirtualMachine") {
-			continue
-		}
-		b := f.Value.(*ast.BinaryExpr)
-		md := b.Y.(*ast.StructLit).Elts[1].(*ast.Field)
-		name := md.Value.(*ast.StructLit).Elts[0].(*ast.Field)
-		fr.namePos, _ = e.position(name.Pos())
-		found = true
-	}
-	if !found {
-		return "#NamedVirtualMachine not found"
-	}
-	lf, err := parser.ParseFile(filepath.Join(schemaDir, "vm.cue"), lightVM)
-	if err != nil {
-		return err.Error()
-	}
-	for _, d := range lf.Decls {
-		f, ok := d.(*ast.Field)
-		if !ok {
-			continue
-		}
-		for _, el := range f.Value.(*ast.StructLit).Elts {
-			g := el.(*ast.Field)
-			p, _ := e.position(g.Value.Pos())
-			switch g.Label.(*ast.Ident).Name {
-			case "metadata":
-				fr.metadataPos = p
-			case "spec":
-				fr.specPos = p
-			case "status":
-				fr.statusPos = p
-			}
-		}
-	}
-	return ""
-}
-
-// syntaxTreeOnly makes the fast path read every file with the CUE parser (for tests).
-var syntaxTreeOnly bool
-
 // fastCluster is a cluster read by the fast path.
 type fastCluster struct {
 	// files are the cluster's files without their vms fields, as syntax for the loader.
 	files map[string]*ast.File
 	vms   []*VM
-	diags diag.List
 }
 
-// prepareFast reads a cluster's files and its VMs; the reason is non-empty when the cluster needs
-// the general path. A file in the pure-data subset is read by the data reader, and the CUE parser
-// reads what is left of it (the vms fields blanked out, positions unchanged); any other file is
-// read by the CUE parser.
-func (e *Engine) prepareFast(fc *fleetfs.Cluster) (*fastCluster, string) {
+// prepareFast reads a cluster's files with the CUE parser and its VMs from their syntax; the reason
+// is non-empty when the cluster needs the general path. files are the instance's files (shared and
+// the cluster's), which a VM's positions are asked of (generalVMs).
+func (e *Engine) prepareFast(fc *fleetfs.Cluster, files []string) (*fastCluster, string) {
 	fr := e.fast
 	out := &fastCluster{files: make(map[string]*ast.File, len(fc.CUE))}
-	files := make([]*dfile, len(fc.CUE))
-	var lits []*dnode
-	for fi, f := range fc.CUE {
-		df := &dfile{abs: e.name(f), data: f.Data}
-		df.rel, _ = e.relFile(e.name(f))
-		files[fi] = df
-		var af *ast.File
-		var err error
-		if decls, ok := readData(f.Data, int32(fi)); ok && !syntaxTreeOnly {
-			// The CUE parser reads the file up to its last other field, the vms fields blanked
-			// out: positions do not change.
-			end := len(f.Data)
-			if len(decls) > 0 {
-				end = decls[0].start
-			}
-			for _, d := range decls {
-				if d.node.name != "vms" {
-					end = d.end
-				}
-			}
-			src := f.Data[:end]
-			for i := range decls {
-				d := &decls[i]
-				if d.node.name != "vms" {
-					continue
-				}
-				if d.node.kind != dStruct {
-					return nil, f.Path + ": vms is not a struct"
-				}
-				lits = append(lits, &d.node)
-				if d.start >= end {
-					continue
-				}
-				if &src[0] == &f.Data[0] {
-					src = bytes.Clone(src)
-				}
-				for j := d.start; j < d.end; j++ {
-					if src[j] != '\n' {
-						src[j] = ' '
-					}
-				}
-			}
-			af, err = parser.ParseFile(e.name(f), src, parser.Version(fr.version))
-			if err != nil {
-				return nil, f.Path + ": does not parse once its vms are taken out"
-			}
-		} else {
-			af, err = parser.ParseFile(e.name(f), f.Data, parser.Version(fr.version))
-			if err != nil {
-				return nil, f.Path + ": does not parse"
-			}
-			kept := af.Decls[:0:0]
-			for _, d := range af.Decls {
-				x, ok := d.(*ast.Field)
-				if !ok {
-					kept = append(kept, d)
-					continue
-				}
-				if name, _ := topLabel(x.Label); name != "vms" {
-					kept = append(kept, d)
-					continue
-				}
-				n, ok := fieldFromAST(x, int32(fi))
-				if !ok {
-					return nil, f.Path + ": vms is not pure data"
-				}
-				if n.kind != dStruct {
-					return nil, f.Path + ": vms is not a struct"
-				}
-				lits = append(lits, &n)
-			}
-			af.Decls = kept
+	general := &generalVMs{e: e, files: files}
+	seen := map[string]bool{}
+	for _, f := range fc.CUE {
+		af, err := parser.ParseFile(e.name(f), f.Data, parser.Version(fr.version))
+		if err != nil {
+			return nil, f.Path + ": does not parse"
 		}
+		kept := af.Decls[:0:0]
+		for _, d := range af.Decls {
+			x, ok := d.(*ast.Field)
+			if !ok {
+				kept = append(kept, d)
+				continue
+			}
+			if name, _ := topLabel(x.Label); name != "vms" {
+				kept = append(kept, d)
+				continue
+			}
+			s, ok := x.Value.(*ast.StructLit)
+			if _, plain := dataLabel(x); !plain || !ok {
+				return nil, f.Path + ": vms is not a struct literal"
+			}
+			for _, el := range s.Elts {
+				vf, ok := el.(*ast.Field)
+				if !ok {
+					return nil, f.Path + ": vms holds more than fields"
+				}
+				key, ok := dataLabel(vf)
+				if !ok || seen[key] {
+					return nil, f.Path + ": a VM's key is not a plain label, or it is written twice"
+				}
+				seen[key] = true
+				vm, why := e.fastVM(key, vf.Value, general)
+				if why != "" {
+					return nil, fmt.Sprintf("%s: vms.%s: %s", f.Path, cue.Str(key), why)
+				}
+				if vm.File == "" {
+					vm.File = f.Path
+				}
+				out.vms = append(out.vms, vm)
+			}
+		}
+		af.Decls = kept
 		if why := checkFile(af); why != "" {
 			return nil, f.Path + ": " + why
 		}
@@ -511,7 +381,7 @@ func (e *Engine) prepareFast(fc *fleetfs.Cluster) (*fastCluster, string) {
 			if x, ok := d.(*ast.Field); ok {
 				name, _ := topLabel(x.Label)
 				if name == "vms" || name == "string" || (fr.canonical && name == fr.schemasName) {
-					return nil, f.Path + ": vms is declared other than as data, or a top-level field shadows a name the canonical constraint uses"
+					return nil, f.Path + ": a top-level field shadows a name the canonical constraint uses"
 				}
 			}
 			if refersTo(d, "vms") {
@@ -519,25 +389,6 @@ func (e *Engine) prepareFast(fc *fleetfs.Cluster) (*fastCluster, string) {
 			}
 		}
 		out.files[e.name(f)] = af
-	}
-
-	// The VMs' fields, by key, in the order CUE unifies them.
-	byKey := map[string][]*dnode{}
-	for _, l := range lits {
-		for i := range l.kids {
-			k := &l.kids[i]
-			byKey[k.name] = append(byKey[k.name], k)
-		}
-	}
-	for _, key := range orderKeys(lits) {
-		vm, diags, why := e.fastVM(key, byKey[key], files)
-		if why != "" {
-			return nil, fmt.Sprintf("vms.%s: %s", cue.Str(key), why)
-		}
-		out.diags = append(out.diags, diags...)
-		if vm != nil {
-			out.vms = append(out.vms, vm)
-		}
 	}
 	return out, ""
 }

@@ -9,9 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"cuelang.org/go/cue/ast"
-	"cuelang.org/go/cue/parser"
-
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
 	"github.com/vmo-cue/vmo-cue/internal/genfleet"
@@ -305,11 +302,11 @@ vms: web: {
 }
 vms: "db-1": {}
 vms: "0": spec: x: 1
-vms: "with space": metadata: name: "named"
+vms: "with space": metadata: name: "with space"
 vms: "Key_Upper": {}
 vms: "#hash": spec: "_under": 1
 `}},
-	{name: "split across files and fields", fast: true, files: map[string]string{
+	{name: "split across files and fields", fast: false, files: map[string]string{
 		"a.cue": `package fleet
 
 vms: web: spec: template: spec: domain: cpu: sockets: 2
@@ -343,23 +340,23 @@ vms: web: spec: f: 1.00
 vms: web: spec: h: 16
 vms: web: spec: h: 0x10
 `}},
-	{name: "order interleaves files", fast: true, files: map[string]string{
+	{name: "order interleaves files", fast: false, files: map[string]string{
 		"a.cue": "package fleet\n\nvms: m: {}\nvms: c: {}\nvms: x: {}\n",
 		"b.cue": "package fleet\n\nvms: b: {}\nvms: x: {}\nvms: a: {}\n",
 		"c.cue": "package fleet\n\nvms: {z: {}, y: {}, c: {}}\nvms: d: {}\n",
 	}},
-	{name: "a key twice in one struct", fast: true, files: map[string]string{
+	{name: "a key twice in one struct", fast: false, files: map[string]string{
 		"a.cue": "package fleet\n\nvms: {b: {spec: x: 1}, a: {}, b: {spec: y: 2}}\nvms: {}\nvms: \"q\\\"uote\": {}\n",
 		"b.cue": "package fleet\n\nvms: {}\nvms: {c: {}, b: metadata: name: \"b\"}\n",
 	}},
 	{name: "shared files in two files", fast: true,
 		root:  rootCanonical + "\n// the defaults\n",
 		files: map[string]string{"a.cue": "package fleet\n\nvms: web: spec: running: true\n"}},
-	{name: "order cycle", fast: true, files: map[string]string{
+	{name: "order cycle", fast: false, files: map[string]string{
 		"a.cue": "package fleet\n\nvms: a: {}\nvms: b: {}\n",
 		"b.cue": "package fleet\n\nvms: b: {}\nvms: a: {}\n",
 	}},
-	{name: "conflicting scalars", fast: true, files: map[string]string{
+	{name: "conflicting scalars", fast: false, files: map[string]string{
 		"a.cue": `package fleet
 
 vms: web: spec: {s: "x", i: 1, b: true, n: null, f: 1, g: 1.5, e: 1e3, m: "a\nb", neg: -1}
@@ -373,7 +370,7 @@ vms: web: spec: l: [2, {x: 2}, 3]
 vms: web: spec: s: "z"
 vms: web: spec: s: "x"
 `}},
-	{name: "list lengths", fast: true, files: map[string]string{
+	{name: "list lengths", fast: false, files: map[string]string{
 		"a.cue": "package fleet\n\nvms: web: spec: {l: [1, 2], m: [1, 2, 3], e: [], s: [[1], 2]}\n",
 		"b.cue": "package fleet\n\nvms: web: spec: {l: [1, 3, 4], m: [1], e: [1], s: [[1, 2], 3]}\n",
 	}},
@@ -381,7 +378,7 @@ vms: web: spec: s: "x"
 		"a.cue": "package fleet\n\nvms: web: spec: {l: [1, 2], s: [1]}\n",
 		"b.cue": "package fleet\n\nvms: web: spec: {l: [1, 3, 4], s: [1, 2]}\nvms: web: spec: {l: [1, 2, 3, 4], s: [1, 3]}\n",
 	}},
-	{name: "conflict in one file", fast: true, files: map[string]string{
+	{name: "conflict in one file", fast: false, files: map[string]string{
 		"a.cue": "package fleet\n\nvms: web: spec: running: true\nvms: web: spec: running: false\nvms: web: {spec: {a: 1}, spec: {a: 2}}\n",
 	}},
 	{name: "string against struct", fast: false, files: map[string]string{
@@ -408,7 +405,7 @@ vms: web: spec: s: "x"
 	{name: "name too long", fast: false, files: map[string]string{
 		"a.cue": "package fleet\n\nvms: web: metadata: name: \"" + strings.Repeat("a", 64) + "\"\n",
 	}},
-	{name: "name of 63", fast: true, files: map[string]string{
+	{name: "name of 63", fast: false, files: map[string]string{
 		"a.cue": "package fleet\n\nvms: web: metadata: name: \"" + strings.Repeat("a", 63) + "\"\nvms: \"Bad_Key\": metadata: name: \"Bad_Key\"\n",
 	}},
 	{name: "name conflict", fast: false, files: map[string]string{
@@ -489,9 +486,19 @@ vms: web: spec: s: "x"
 	{name: "policy in the root", fast: false,
 		root:  rootCanonical + "vms: [string]: spec: template: spec: domain: cpu: sockets: <=8\n",
 		files: map[string]string{"a.cue": "package fleet\n\nvms: web: spec: template: spec: domain: cpu: sockets: 4\n"}},
-	{name: "no vms in the root", fast: true, root: rootBare, files: map[string]string{
+	{name: "no vms in the root", fast: false, root: rootBare, files: map[string]string{
 		"a.cue": "package fleet\n\nvms: web: spec: running: true\nvms: db: {apiVersion: 1, extra: true}\n",
 		"b.cue": "package fleet\n\nvms: db: spec: running: true\nvms: x: spec: running: true\nvms: x: spec: running: false\n",
+	}},
+	{name: "name not the key", fast: false, files: map[string]string{
+		"a.cue": "package fleet\n\nvms: web: metadata: name: \"db\"\n",
+	}},
+	{name: "several files, each VM once", fast: true, files: map[string]string{
+		"a.cue": "package fleet\n\nvms: {b: spec: running: true, a: {}}\ncluster: labels: x: \"y\"\n",
+		"b.cue": "package fleet\n\nvms: c: metadata: {namespace: \"n\", name: \"c\"}\nvms: \"0\": {}\n",
+	}},
+	{name: "no vms in the root, each VM once", fast: true, root: rootBare, files: map[string]string{
+		"a.cue": "package fleet\n\nvms: web: spec: running: true\nvms: db: {apiVersion: 1, extra: true}\n",
 	}},
 	{name: "no VMs at all", fast: true, files: map[string]string{}},
 	{name: "file attribute", fast: false, files: map[string]string{
@@ -524,11 +531,8 @@ func TestFastPathEquivalentCases(t *testing.T) {
 			for name, data := range c.files {
 				files["clusters/a/"+name] = []byte(data)
 			}
-			// Both layouts: a fleet with no module of its own, and one inside this module; and both
-			// readers of the fast path.
-			for i, parent := range []string{t.TempDir(), filepath.Join("..", "..", "testdata", "vet"), t.TempDir()} {
-				syntaxTreeOnly = i == 2
-				defer func() { syntaxTreeOnly = false }()
+			// Both layouts: a fleet with no module of its own, and one inside this module.
+			for _, parent := range []string{t.TempDir(), filepath.Join("..", "..", "testdata", "vet")} {
 				dir := writeFleet(t, parent, "", files)
 				took := assertEquivalent(t, dir, true)
 				if took["a"] != c.fast {
@@ -536,209 +540,11 @@ func TestFastPathEquivalentCases(t *testing.T) {
 					e, _ := New(repo, Options{})
 					why := e.fast.off
 					if why == "" {
-						_, why = e.prepareFast(repo.Clusters[0])
+						_, why = e.prepareFast(repo.Clusters[0], nil)
 					}
 					t.Errorf("fast path taken: %v, want %v (%s)", took["a"], c.fast, why)
 				}
 			}
 		})
 	}
-}
-
-// The fast path reports conflicts as CUE does: the message, and both positions.
-func TestFastPathConflicts(t *testing.T) {
-	files := map[string][]byte{
-		"fleet.cue":              []byte(rootCanonical),
-		"clusters/a/cluster.cue": []byte(clusterA),
-		"clusters/a/a.cue":       []byte("package fleet\n\nvms: web: spec: {s: \"x\", n: 1, l: [1, 2]}\n"),
-		"clusters/a/b.cue":       []byte("package fleet\n\nvms: web: spec: {s: \"y\", n: 1.0, l: [1, 2, 3]}\n"),
-	}
-	dir := writeFleet(t, t.TempDir(), "", files)
-	f := evaluate(t, dir, false)
-	c := f.Clusters[0]
-	if !c.fast {
-		t.Fatal("the cluster did not take the fast path")
-	}
-	if len(c.VMs) != 0 {
-		t.Errorf("a VM in conflict is kept: %d VMs", len(c.VMs))
-	}
-	got := findings(c.Diags)
-	want := []string{
-		"vms.web.spec.s: conflicting values \"y\" and \"x\" (rule schema):\n    ./clusters/a/a.cue:3:21\n    ./clusters/a/b.cue:3:21",
-		"vms.web.spec.n: conflicting values 1 and 1.0 (mismatched types int and float) (rule schema):\n    ./clusters/a/a.cue:3:29\n    ./clusters/a/b.cue:3:29",
-		"vms.web.spec.l: incompatible list lengths (2 and 3) (rule schema):\n    ./clusters/a/b.cue:3:37",
-	}
-	slices.Sort(got)
-	slices.Sort(want)
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-}
-
-// The fast path turns itself off when the embedded module is not what it applies.
-func TestFastPathSchemaGuards(t *testing.T) {
-	dir := writeFleet(t, t.TempDir(), "", map[string][]byte{"fleet.cue": []byte(rootCanonical)})
-	repo, err := fleetfs.Read(dir, fleetfs.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(repo, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.fast.off != "" {
-		t.Fatalf("fast path off: %s", e.fast.off)
-	}
-	for _, p := range []diag.Position{e.fast.rootPos, e.fast.metadataPos, e.fast.specPos, e.fast.statusPos, e.fast.namePos} {
-		if p.File == "" || p.Line == 0 {
-			t.Errorf("schema position not found: %v", e.fast.namePos)
-		}
-	}
-	if e.fast.rootPos.String() != "fleet.cue:7:22" {
-		t.Errorf("constraint at %v", e.fast.rootPos)
-	}
-	for _, o := range []Options{{NoFastPath: true}, {FullVMSchema: true}} {
-		e, err := New(repo, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.fast.off == "" {
-			t.Errorf("fast path on with %+v", o)
-		}
-	}
-}
-
-func TestOrderKeys(t *testing.T) {
-	lits := func(files ...string) []*dnode {
-		var out []*dnode
-		for i, src := range files {
-			decls, ok := readData([]byte("package fleet\n"+strings.ReplaceAll(src, ";", "\n")), int32(i))
-			if !ok {
-				t.Fatalf("not data: %q", src)
-			}
-			for _, d := range decls {
-				out = append(out, &d.node)
-			}
-		}
-		return out
-	}
-	for _, c := range []struct {
-		files []string
-		want  string
-	}{
-		{[]string{"vms: {b: {}, a: {}}"}, "b a"},
-		{[]string{"vms: m: {};vms: c: {};vms: x: {}", "vms: b: {};vms: x: {};vms: a: {}"}, "b m c x a"},
-		{[]string{"vms: {b: {}, a: {}}", "vms: {a: {}, b: {}}"}, "a b"},
-		{[]string{"vms: {d: {}, b: {}, c: {}}", "vms: {c: {}, b: {}, a: {}}"}, "d b c a"},
-		{[]string{"vms: {b: {}, a: {}, b: {}}"}, "b a"},
-	} {
-		if got := strings.Join(orderKeys(lits(c.files...)), " "); got != c.want {
-			t.Errorf("%q: %q, want %q", c.files, got, c.want)
-		}
-	}
-}
-
-// The data reader reads what the CUE parser reads, to the offset, and refuses what it does not know.
-func TestDataReader(t *testing.T) {
-	for _, c := range []struct {
-		src string
-		ok  bool
-	}{
-		{"package fleet\n", true},
-		{"// c\n\npackage fleet // c\n\nvms: a: {}\n", true},
-		{"package fleet\nvms: a: spec: {x: 1, \"y-z\": [1, 2.5, -3, -4.5e-3, 1E+3, true, false, null, \"s\", {}, []],}\n", true},
-		{"package fleet\nvms: {\n\ta: {\n\t\tb: \"x\"\n\t\tc: [\n\t\t\t1,\n\t\t\t2\n\t\t]\n\t}\n}\ncluster: {name: \"a\"}, x: 1\n", true},
-		{"package fleet\nvms: a: b: \"esc \\\" \\n \\u00e9 \\t\" // comment\nvms: \"q\" : 1\n", true},
-		{"package fleet\nvms: a: b: \"\"\"\n\t\tline \\u00e9\n\t\t  two\n\t\t\"\"\"\n", true},
-		{"package fleet\nvms: a: b: \"\"\"\n\tx\n  \"\"\"\n", false}, // bad indentation
-		{"package foo\n", false},
-		{"package fleet\nimport \"strings\"\n", false},
-		{"package fleet\nvms: a: b: c\n", false},
-		{"package fleet\nvms: a: _b: 1\n", false},
-		{"package fleet\nvms: a: #b: 1\n", false},
-		{"package fleet\nvms: a: b?: 1\n", false},
-		{"package fleet\nvms: a: b!: 1\n", false},
-		{"package fleet\nvms: a: b: 1 @x()\n", false},
-		{"package fleet\nvms: a: b: 1 | 2\n", false},
-		{"package fleet\nvms: a: b: 1 & 2\n", false},
-		{"package fleet\nvms: a: b: 0x10\n", false},
-		{"package fleet\nvms: a: b: 1_000\n", false},
-		{"package fleet\nvms: a: b: 1Ki\n", false},
-		{"package fleet\nvms: a: b: 01\n", false},
-		{"package fleet\nvms: a: b: .5\n", false},
-		{"package fleet\nvms: a: b: 1.\n", false},
-		{"package fleet\nvms: a: b: +1\n", false},
-		{"package fleet\nvms: a: b: - 1\n", false},
-		{"package fleet\nvms: a: b: 'x'\n", false},
-		{"package fleet\nvms: a: b: #\"x\"#\n", false},
-		{"package fleet\nvms: a: b: \"\\(x)\"\n", false},
-		{"package fleet\nvms: a: b: [1, ...]\n", false},
-		{"package fleet\nvms: a: b: {c: 1 d: 2}\n", false},
-		{"package fleet\nvms: a: b: 1\n, c: 2\n", false},
-		{"package fleet\nvms: a\n: 1\n", false},
-		{"package fleet\nvms: a: [b: 1]\n", false},
-		{"package fleet\nvms: a: if: 1\n", false},
-		{"package fleet\nvms: a: true: 1\n", false},
-		{"package fleet\nvms: (a): 1\n", false},
-		{"package fleet\nvms: [string]: 1\n", false},
-		{"package fleet\nlet x = 1\n", false},
-		{"package fleet\n{a: 1}\n", false},
-		{"package fleet\nvms: a: b: 1 /* c */\n", false},
-		{"package fleet\r\nvms: a: 1\r\n", false},
-		{"package fleet\nvms: a: {b: 1\n", false},
-		{"package fleet\nvms: a: \"\u00e9\": 1\n", true},
-		{"package fleet\nvms: a:\n\t1\n", true},
-		{"package fleet\nvms: a: \"x\ty\x01z\x7f\"\n", true},
-		{"package fleet\nvms: a: {\n// c\n}\n", true},
-		{"package fleet\nvms: a: [ // c\n1, // d\n]\n", true},
-		{"package fleet\nvms: a: 1 ,b: 2\n", true},
-		{"package fleet\nvms: a: 1,\n\n,b: 2\n", false},
-		{"package fleet\nvms: a: -0\n", true},
-		{"package fleet\nvms: a: \u00e9: 1\n", false},
-	} {
-		decls, ok := readData([]byte(c.src), 0)
-		if ok != c.ok {
-			t.Errorf("%q: read %v, want %v", c.src, ok, c.ok)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		af, err := parser.ParseFile("f.cue", c.src)
-		if err != nil {
-			t.Errorf("%q: read, but does not parse: %v", c.src, err)
-			continue
-		}
-		var fields []*ast.Field
-		for _, d := range af.Decls {
-			if f, ok := d.(*ast.Field); ok {
-				fields = append(fields, f)
-			}
-		}
-		if len(fields) != len(decls) {
-			t.Errorf("%q: %d fields read, %d parsed", c.src, len(decls), len(fields))
-			continue
-		}
-		for i, f := range fields {
-			want, ok := fieldFromAST(f, 0)
-			if !ok {
-				t.Errorf("%q: read, but the parser's tree is not data", c.src)
-				continue
-			}
-			if !reflect.DeepEqual(normal(decls[i].node), normal(want)) {
-				t.Errorf("%q: field %d read as\n%+v\nparsed as\n%+v", c.src, i, decls[i].node, want)
-			}
-		}
-	}
-}
-
-// normal makes empty lists of kids nil.
-func normal(n dnode) dnode {
-	if len(n.kids) == 0 {
-		n.kids = nil
-	}
-	for i := range n.kids {
-		n.kids[i] = normal(n.kids[i])
-	}
-	return n
 }
