@@ -52,12 +52,16 @@ func newRootCmd(rerun *rerunner) *cobra.Command {
 	return root
 }
 
-func (g *globalFlags) load(dir string) (*loaded, error) {
+func (g *globalFlags) load(dir string, opts ...func(*desired.Options)) (*loaded, error) {
 	budget, err := g.budget()
 	if err != nil {
 		return nil, &exitCode{code: exitError, err: err}
 	}
-	r, err := desired.Load(dir, desired.Options{MaxFileSize: g.maxFileSize, Budget: budget})
+	o := desired.Options{MaxFileSize: g.maxFileSize, Budget: budget}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	r, err := desired.Load(dir, o)
 	if err != nil {
 		return nil, &exitCode{code: exitError, err: err}
 	}

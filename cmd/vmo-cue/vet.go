@@ -5,13 +5,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 )
 
 type loaded struct{ *validate.Result }
 
 func newVetCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	var noFastPath bool
+	cmd := &cobra.Command{
 		Use:   "vet [DIR]",
 		Short: "Validate every cluster of a fleet repository and print every error at once",
 		Long: `vet validates every cluster of the fleet repository in DIR (default: the current directory) and
@@ -19,7 +21,7 @@ prints every error and warning in the format of cue vet, each with the file and 
 Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O error.`,
 		Args: usageArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := g.load(dirArg(args))
+			l, err := g.load(dirArg(args), func(o *desired.Options) { o.NoFastPath = noFastPath })
 			if err != nil {
 				return err
 			}
@@ -47,4 +49,7 @@ Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O error.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&noFastPath, "no-fast-path", false,
+		"evaluate every cluster's VMs in CUE, even those written as plain data (slower; for diagnosis: the result must be the same)")
+	return cmd
 }

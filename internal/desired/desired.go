@@ -18,6 +18,8 @@ type Options struct {
 	Budget engine.Budget
 	// Only, if not empty, evaluates and validates only these clusters (see engine.Options.Only).
 	Only []string
+	// NoFastPath evaluates every CUE VM on the general path (see engine.Options.NoFastPath).
+	NoFastPath bool
 }
 
 // Load reads, evaluates and validates the fleet repository at dir. The error is for I/O and internal
@@ -27,7 +29,7 @@ func Load(dir string, opts Options) (*validate.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(repo, engine.Options{Budget: opts.Budget, Only: opts.Only})
+	eng, err := engine.New(repo, engine.Options{Budget: opts.Budget, Only: opts.Only, NoFastPath: opts.NoFastPath})
 	if err != nil {
 		return nil, err
 	}

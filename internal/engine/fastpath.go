@@ -17,6 +17,7 @@ package engine
 // FuzzFastPathEquivalent and the equivalence tests hold the two paths to the same results.
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -334,36 +335,21 @@ func (e *Engine) prepareFast(fc *fleetfs.Cluster, files []string) (*fastCluster,
 	general := &generalVMs{e: e, files: files}
 	seen := map[string]bool{}
 	for _, f := range fc.CUE {
-		af, err := parser.ParseFile(e.name(f), f.Data, parser.Version(fr.version))
-		if err != nil {
-			return nil, f.Path + ": does not parse"
+		af, values, why := e.readVMs(f)
+		if why != "" {
+			return nil, f.Path + ": " + why
 		}
-		kept := af.Decls[:0:0]
-		for _, d := range af.Decls {
-			x, ok := d.(*ast.Field)
+		for _, v := range values {
+			vms, ok := v.(map[string]any)
 			if !ok {
-				kept = append(kept, d)
-				continue
+				return nil, f.Path + ": vms is not plain data (or a field is written twice)"
 			}
-			if name, _ := topLabel(x.Label); name != "vms" {
-				kept = append(kept, d)
-				continue
-			}
-			s, ok := x.Value.(*ast.StructLit)
-			if _, plain := dataLabel(x); !plain || !ok {
-				return nil, f.Path + ": vms is not a struct literal"
-			}
-			for _, el := range s.Elts {
-				vf, ok := el.(*ast.Field)
-				if !ok {
-					return nil, f.Path + ": vms holds more than fields"
-				}
-				key, ok := dataLabel(vf)
-				if !ok || seen[key] {
-					return nil, f.Path + ": a VM's key is not a plain label, or it is written twice"
+			for key, v := range vms {
+				if seen[key] {
+					return nil, f.Path + ": a VM is written twice"
 				}
 				seen[key] = true
-				vm, why := e.fastVM(key, vf.Value, general)
+				vm, why := e.fastVM(key, v, general)
 				if why != "" {
 					return nil, fmt.Sprintf("%s: vms.%s: %s", f.Path, cue.Str(key), why)
 				}
@@ -373,7 +359,6 @@ func (e *Engine) prepareFast(fc *fleetfs.Cluster, files []string) (*fastCluster,
 				out.vms = append(out.vms, vm)
 			}
 		}
-		af.Decls = kept
 		if why := checkFile(af); why != "" {
 			return nil, f.Path + ": " + why
 		}
@@ -391,6 +376,61 @@ func (e *Engine) prepareFast(fc *fleetfs.Cluster, files []string) (*fastCluster,
 		out.files[e.name(f)] = af
 	}
 	return out, ""
+}
+
+// readVMs reads a file of a cluster: the values of its top-level vms fields (as dataValue gives
+// them; ok false for one that is not plain data), and the rest of the file as syntax. A file of plain
+// data is read by scanData, the rest by the parser with the vms fields blanked out (positions do not
+// change); any other file by the parser alone.
+func (e *Engine) readVMs(f fleetfs.File) (*ast.File, []any, string) {
+	version := parser.Version(e.fast.version)
+	if decls, ok := scanData(e.name(f), f.Data); ok {
+		src := f.Data
+		var values []any
+		for _, d := range decls {
+			if !d.vms {
+				continue
+			}
+			values = append(values, d.value)
+			if &src[0] == &f.Data[0] {
+				src = bytes.Clone(src)
+			}
+			for j := d.start; j < d.end; j++ {
+				if src[j] != '\n' {
+					src[j] = ' '
+				}
+			}
+		}
+		af, err := parser.ParseFile(e.name(f), src, version)
+		if err != nil {
+			return nil, nil, "does not parse once its vms are taken out"
+		}
+		return af, values, ""
+	}
+	af, err := parser.ParseFile(e.name(f), f.Data, version)
+	if err != nil {
+		return nil, nil, "does not parse"
+	}
+	var values []any
+	kept := af.Decls[:0:0]
+	for _, d := range af.Decls {
+		x, ok := d.(*ast.Field)
+		if !ok {
+			kept = append(kept, d)
+			continue
+		}
+		if name, _ := topLabel(x.Label); name != "vms" {
+			kept = append(kept, d)
+			continue
+		}
+		if _, ok := dataLabel(x); !ok {
+			return nil, nil, "vms is declared other than as data"
+		}
+		v, _ := dataValue(x.Value) // nil when not data, which is no struct
+		values = append(values, v)
+	}
+	af.Decls = kept
+	return af, values, ""
 }
 
 // dataLabel returns the name of a regular field written as an identifier or a string, with no

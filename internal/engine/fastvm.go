@@ -18,11 +18,7 @@ import (
 // fastVM reads one VM, written once, from its syntax; the reason is non-empty when the general path
 // is needed. With the canonical constraint, the VM gets what #NamedVirtualMachine gives plain data:
 // the fields of the light #VirtualMachine (their kinds read from it), and metadata.name from the key.
-func (e *Engine) fastVM(key string, x ast.Expr, general *generalVMs) (*VM, string) {
-	v, ok := dataValue(x)
-	if !ok {
-		return nil, "not plain data (or a field written twice)"
-	}
+func (e *Engine) fastVM(key string, v any, general *generalVMs) (*VM, string) {
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return nil, "not a struct"
@@ -133,6 +129,13 @@ func unquote(lit string) (any, bool) {
 
 // number converts a number literal to the float64 that JSON decoding of CUE's value gives.
 func number(text string, neg bool) (any, bool) {
+	if len(text) < 16 && plainInt(text) {
+		f, err := strconv.ParseFloat(text, 64)
+		if neg {
+			f = -f
+		}
+		return f, err == nil
+	}
 	var info literal.NumInfo
 	if err := literal.ParseNum(text, &info); err != nil {
 		return nil, false
@@ -146,6 +149,19 @@ func number(text string, neg bool) (any, bool) {
 	}
 	f, err := strconv.ParseFloat(d.String(), 64)
 	return f, err == nil
+}
+
+// plainInt reports whether a literal is a decimal integer without separators or multiplier.
+func plainInt(s string) bool {
+	if s == "" || (s[0] == '0' && len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // generalVMs are a fast-path cluster's VMs as the general path evaluates them, for their positions:
