@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
 	"github.com/vmo-cue/vmo-cue/internal/genfleet"
@@ -546,5 +549,25 @@ func TestFastPathEquivalentCases(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Both paths order a cluster's CUE VMs by namespace, then name (then key), whatever the files' order.
+func TestVMOrder(t *testing.T) {
+	files := map[string][]byte{
+		"fleet.cue":              []byte(rootCanonical),
+		"clusters/a/cluster.cue": []byte(clusterA),
+		"clusters/a/z.cue":       []byte("package fleet\n\nvms: z: metadata: namespace: \"a\"\nvms: b: metadata: namespace: \"b\"\n"),
+		"clusters/a/a.cue":       []byte("package fleet\n\nvms: {y: {}, x: {}, c: metadata: namespace: \"b\"}\n"),
+	}
+	dir := writeFleet(t, t.TempDir(), "", files)
+	for _, noFast := range []bool{false, true} {
+		c := evaluate(t, dir, noFast).Clusters[0]
+		require.Equal(t, !noFast, c.fast)
+		var keys []string
+		for _, vm := range c.VMs {
+			keys = append(keys, vm.Key)
+		}
+		assert.Equal(t, []string{"x", "y", "z", "b", "c"}, keys, "NoFastPath %v", noFast)
 	}
 }
