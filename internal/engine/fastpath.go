@@ -6,8 +6,9 @@ package engine
 // and basic literals. Unifying that data in CUE and exporting it back through JSON is what made a
 // cluster's evaluation slow. When a cluster's `vms` are plain data, each VM written once, and the
 // shared files declare `vms` by the canonical constraint only (or not at all), the engine reads the
-// VMs from the syntax tree CUE's own parser gives (fastvm.go), and CUE evaluates the cluster's files
-// with their `vms` fields taken out.
+// VMs as data — from the tokens of CUE's scanner (fastscan.go), or from the parser's syntax tree for a
+// file that holds more than data (fastvm.go) — and CUE evaluates the cluster's files with their `vms`
+// fields taken out.
 //
 // Anything else — a reference, a comprehension, an embedding, a definition, a constraint, a VM or a
 // field written twice, a field the VM schema does not allow, a policy on `vms` in the shared files —
@@ -27,7 +28,6 @@ import (
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
-	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/load"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
@@ -202,24 +202,8 @@ func checkFile(af *ast.File) string {
 
 // topLabel returns a top-level field's name; false for labels that are not a fixed name.
 func topLabel(l ast.Label) (string, bool) {
-	if a, ok := l.(*ast.Alias); ok {
-		if x, ok := a.Expr.(ast.Label); ok {
-			l = x
-		} else {
-			return "", false
-		}
-	}
-	switch x := l.(type) {
-	case *ast.Ident:
-		return x.Name, true
-	case *ast.BasicLit:
-		if x.Kind != token.STRING {
-			return x.Value, true
-		}
-		s, err := literal.Unquote(x.Value)
-		return s, err == nil
-	}
-	return "", false
+	name, _, err := ast.LabelName(l)
+	return name, err == nil
 }
 
 // importName returns the name a file imports a package by ("" if it does not).
@@ -433,33 +417,17 @@ func (e *Engine) readVMs(f fleetfs.File) (*ast.File, []any, string) {
 	return af, values, ""
 }
 
-// dataLabel returns the name of a regular field written as an identifier or a string, with no
-// constraint marker, alias or attribute.
+// dataLabel returns the name of a regular field (not a definition or hidden), with no constraint
+// marker, alias or attribute.
 func dataLabel(f *ast.Field) (string, bool) {
-	if f.Constraint != token.ILLEGAL || len(f.Attrs) > 0 {
+	if _, alias := f.Label.(*ast.Alias); alias || f.Constraint != token.ILLEGAL || len(f.Attrs) > 0 {
 		return "", false
 	}
-	switch x := f.Label.(type) {
-	case *ast.Ident:
-		if x.Name == "" || x.Name[0] == '#' || x.Name[0] == '_' {
-			return "", false
-		}
-		return x.Name, true
-	case *ast.BasicLit:
-		if x.Kind != token.STRING {
-			return "", false
-		}
-		q, n, _, err := literal.ParseQuotes(x.Value, x.Value)
-		if err != nil || !q.IsDouble() || q.IsMulti() {
-			return "", false
-		}
-		s, err := q.Unquote(x.Value[n:])
-		if err != nil || !utf8.ValidString(s) {
-			return "", false
-		}
-		return s, true
+	name, isIdent, err := ast.LabelName(f.Label)
+	if err != nil || !utf8.ValidString(name) || isIdent && (name == "" || name[0] == '#' || name[0] == '_') {
+		return "", false
 	}
-	return "", false
+	return name, true
 }
 
 // clusterOverlay is the overlay of one cluster on the fast path: the shared overlay (module and
