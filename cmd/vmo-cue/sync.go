@@ -52,10 +52,10 @@ began: partly applied, resumed by the next sync), Invalid, Held or still Syncing
 	fl.StringVar(&f.selector, "selector", "", "only clusters with these labels (k=v,k2=v2)")
 	fl.StringVar(&f.drift, "drift", "correct", "what to do with drift: correct, or report")
 	fl.BoolVar(&f.prune, "prune", false, "delete objects that left git (within each cluster's prune policy)")
-	fl.IntVar(&f.concurrency, "concurrency", 0, "clusters changed at once (default: the fleet's rollout.maxConcurrent, else 4)")
+	fl.IntVar(&f.concurrency, "concurrency", 0, fmt.Sprintf("clusters changed at once (default: the fleet's rollout.maxConcurrent, else %d)", fleet.DefaultMaxConcurrent))
 	fl.StringVar(&f.health, "health", "", "override the rollout's health check: kstatus or accepted")
 	fl.DurationVar(&f.connectTimeout, "connect-timeout", 5*time.Second, "how long a cluster has to answer before it is Offline")
-	fl.DurationVar(&f.pendingTimeout, "pending-timeout", 30*time.Second, "how long objects wait for their kind to exist")
+	fl.DurationVar(&f.pendingTimeout, "pending-timeout", reconciler.DefaultPendingTimeout, "how long objects wait for their kind to exist")
 	fl.BoolVar(&f.retryOffline, "retry-offline", false, "try offline clusters now, ignoring their backoff")
 	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "where this machine remembers clusters (last seen, backoff)")
 	return cmd

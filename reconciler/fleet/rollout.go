@@ -112,7 +112,7 @@ func (s State) OK() bool { return s == InSync || s == Synced || s == Offline }
 // fail a wave.
 func Run(ctx context.Context, waves []Wave, s Schedule) []Outcome {
 	if s.MaxConcurrent <= 0 {
-		s.MaxConcurrent = 4
+		s.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if s.ConnectConcurrency <= 0 {
 		s.ConnectConcurrency = 64
