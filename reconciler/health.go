@@ -41,7 +41,11 @@ func (h *HealthReport) Warning() string {
 	if h == nil || len(h.RestartRequired) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%d VMs wait for a restart to run their new template: %s", len(h.RestartRequired), strings.Join(h.RestartRequired, ", "))
+	verb := "VMs wait for a restart to run their new template"
+	if len(h.RestartRequired) == 1 {
+		verb = "VM waits for a restart to run its new template"
+	}
+	return fmt.Sprintf("%d %s: %s", len(h.RestartRequired), verb, strings.Join(h.RestartRequired, ", "))
 }
 
 var (

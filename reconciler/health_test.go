@@ -141,7 +141,7 @@ func TestHealth(t *testing.T) {
 		rep, err := rc.WaitHealthy(ctx, pick("halted", "manual", "rerun", "once", "always", "restart", "ops-stopped", "web", "imported", "wffc"), 5*time.Second)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"shop/restart"}, rep.RestartRequired)
-		assert.Equal(t, "1 VMs wait for a restart to run their new template: shop/restart", rep.Warning())
+		assert.Equal(t, "1 VM waits for a restart to run its new template: shop/restart", rep.Warning())
 	})
 	for _, tc := range []struct{ name, why string }{
 		{"starting", "VirtualMachine.kubevirt.io shop/starting: runStrategy Always, Starting, not Ready"},

@@ -124,7 +124,7 @@ func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
 	}
 	fmt.Fprintln(out)
 	printOutcomes(out, rep.Outcomes)
-	fmt.Fprintf(out, "revision %s, %d clusters in %s\n", short(rev.Commit), len(rep.Outcomes), rep.Took.Round(time.Millisecond))
+	fmt.Fprintf(out, "revision %s, %s in %s\n", short(rev.Commit), diag.Plural(len(rep.Outcomes), "cluster"), rep.Took.Round(time.Millisecond))
 	if !rep.OK() {
 		return &exitCode{code: exitInvalid, err: notInSync(rep.Outcomes)}
 	}
@@ -139,7 +139,7 @@ func notInSync(outs []fleet.Outcome) error {
 			names = append(names, diag.Name(o.Cluster)+" "+string(o.State))
 		}
 	}
-	return fmt.Errorf("%d of %d clusters not in sync: %s", len(names), len(outs), strings.Join(names, ", "))
+	return fmt.Errorf("%s not in sync: %s", diag.OfPlural(len(names), len(outs), "cluster"), strings.Join(names, ", "))
 }
 
 func revisionNotes(r *source.Revision) string {

@@ -129,7 +129,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 		}
 		if !c.Valid() {
 			rep.Invalid[c.Name] = c.Errors
-			o := Outcome{Cluster: c.Name, State: Invalid, Message: fmt.Sprintf("%d errors in its definitions: skipped", len(c.Errors))}
+			o := Outcome{Cluster: c.Name, State: Invalid, Message: diag.Plural(len(c.Errors), "error") + " in its definitions: skipped"}
 			rep.Outcomes = append(rep.Outcomes, o)
 			if opts.Progress != nil {
 				opts.Progress(o)
