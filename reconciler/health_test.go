@@ -154,6 +154,9 @@ func TestHealth(t *testing.T) {
 			_, err := rc.WaitHealthy(ctx, pick(tc.name), time.Second)
 			require.Error(t, err)
 			assert.Equal(t, "not healthy within 1s: "+tc.why, err.Error())
+			var he *reconciler.HealthError
+			require.ErrorAs(t, err, &he)
+			assert.True(t, he.TimedOut, "waited its whole timeout")
 		})
 	}
 }

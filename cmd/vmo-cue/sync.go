@@ -125,10 +125,31 @@ func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
 	fmt.Fprintln(out)
 	printOutcomes(out, rep.Outcomes)
 	fmt.Fprintf(out, "revision %s, %s in %s\n", short(rev.Commit), diag.Plural(len(rep.Outcomes), "cluster"), rep.Took.Round(time.Millisecond))
+	if hint := healthHint(rep.Outcomes); hint != "" {
+		fmt.Fprint(errOut, hint)
+	}
 	if !rep.OK() {
 		return &exitCode{code: exitInvalid, err: notInSync(rep.Outcomes)}
 	}
 	return nil
+}
+
+// healthHint explains a health check that waited its whole timeout: on API servers that run no
+// operators and no nodes (`make clusters`), nothing ever becomes healthy.
+func healthHint(outs []fleet.Outcome) string {
+	var names []string
+	for _, o := range outs {
+		if o.HealthTimedOut {
+			names = append(names, diag.Name(o.Cluster))
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("note: the health check of %s waited its whole timeout (the fleet's rollout.healthTimeout). "+
+		"If nothing runs the operators on these API servers (as after `make clusters`: no nodes, no operators), "+
+		"nothing there ever becomes healthy: sync with --health accepted to take the API server's acceptance as health.\n",
+		strings.Join(names, ", "))
 }
 
 // notInSync names the clusters that keep a sync from succeeding, with their states.
