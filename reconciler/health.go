@@ -108,7 +108,9 @@ type HealthError struct {
 	Err      error
 }
 
-func (e *HealthError) Error() string { return fmt.Sprintf("not healthy within %s: %v", e.Timeout, e.Err) }
+func (e *HealthError) Error() string {
+	return fmt.Sprintf("not healthy within %s: %v", e.Timeout, e.Err)
+}
 
 func (e *HealthError) Unwrap() error { return e.Err }
 
