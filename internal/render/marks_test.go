@@ -67,3 +67,31 @@ func TestMarks(t *testing.T) {
 		assert.Equal(t, tc.want, render.Marks(tc.cluster, tc.component), "%s %q", tc.cluster, tc.component)
 	}
 }
+
+// TestRenderRefusesWhatDoesNotValidate: nothing is rendered from a cluster with errors, or from a
+// folder without a declaration.
+func TestRenderRefusesWhatDoesNotValidate(t *testing.T) {
+	for _, tc := range []struct{ name, file, text, cluster, err string }{
+		{"an error in the cluster", "clusters/edge-1/bad.cue", "package fleet\n\ncluster: stack: kubevirt: version: \"v1.2.0\"\n", "edge-1",
+			"cluster edge-1 does not validate: nothing rendered (run vmo-cue vet)"},
+		{"no declaration", "clusters/loose/vm.yaml", strings.Replace(kustomizedVM, "name: web", "name: loose", 1), "loose",
+			"cluster loose does not validate: nothing rendered (run vmo-cue vet)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp, err := os.MkdirTemp(filepath.Join("..", "..", "testdata", "vet"), "run-")
+			require.NoError(t, err)
+			t.Cleanup(func() { os.RemoveAll(tmp) })
+			require.NoError(t, testfleet.CopyDir(filepath.Join("..", "..", "testdata", "vet", "base"), tmp))
+			require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(tmp, tc.file)), 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(tmp, tc.file), []byte(tc.text), 0o644))
+			r, err := desired.Load(tmp, desired.Options{})
+			require.NoError(t, err)
+			c := r.Cluster(tc.cluster)
+			require.NotNil(t, c)
+			objs, err := render.Cluster(c)
+			assert.EqualError(t, err, tc.err)
+			assert.ErrorAs(t, err, new(render.ErrInvalid))
+			assert.Nil(t, objs)
+		})
+	}
+}
