@@ -41,7 +41,11 @@ func (h *HealthReport) Warning() string {
 	if h == nil || len(h.RestartRequired) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%d VMs wait for a restart to run their new template: %s", len(h.RestartRequired), strings.Join(h.RestartRequired, ", "))
+	verb := "VMs wait for a restart to run their new template"
+	if len(h.RestartRequired) == 1 {
+		verb = "VM waits for a restart to run its new template"
+	}
+	return fmt.Sprintf("%d %s: %s", len(h.RestartRequired), verb, strings.Join(h.RestartRequired, ", "))
 }
 
 var (
@@ -87,10 +91,28 @@ func (c *Cluster) WaitHealthy(ctx context.Context, items []*Item, timeout time.D
 	rep, oerr := c.waitOwn(parent, ctx, own)
 	wg.Wait()
 	if err := errors.Join(kerr, oerr); err != nil {
-		return rep, fmt.Errorf("not healthy within %s: %w", timeout, err)
+		// The whole timeout waited out (not a Failed object, not the caller giving up). kstatus's
+		// own timeout cancels ctx, so the clock tells, not ctx.Err().
+		deadline, _ := ctx.Deadline()
+		timedOut := !time.Now().Before(deadline) && parent.Err() == nil
+		return rep, &HealthError{Timeout: timeout, TimedOut: timedOut, Err: err}
 	}
 	return rep, nil
 }
+
+// HealthError is a health check that did not pass: what was unhealthy, and whether the check waited
+// its whole timeout (TimedOut) rather than failing fast on an object found Failed.
+type HealthError struct {
+	Timeout  time.Duration
+	TimedOut bool
+	Err      error
+}
+
+func (e *HealthError) Error() string {
+	return fmt.Sprintf("not healthy within %s: %v", e.Timeout, e.Err)
+}
+
+func (e *HealthError) Unwrap() error { return e.Err }
 
 // waitOwn polls VMs and DataVolumes (one LIST per kind and round) until all are healthy or stop ends;
 // the LISTs run under ctx, so that the last round before the deadline still tells what was unhealthy.

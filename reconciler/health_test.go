@@ -141,7 +141,7 @@ func TestHealth(t *testing.T) {
 		rep, err := rc.WaitHealthy(ctx, pick("halted", "manual", "rerun", "once", "always", "restart", "ops-stopped", "web", "imported", "wffc"), 5*time.Second)
 		require.NoError(t, err)
 		assert.Equal(t, []string{"shop/restart"}, rep.RestartRequired)
-		assert.Equal(t, "1 VMs wait for a restart to run their new template: shop/restart", rep.Warning())
+		assert.Equal(t, "1 VM waits for a restart to run its new template: shop/restart", rep.Warning())
 	})
 	for _, tc := range []struct{ name, why string }{
 		{"starting", "VirtualMachine.kubevirt.io shop/starting: runStrategy Always, Starting, not Ready"},
@@ -154,6 +154,9 @@ func TestHealth(t *testing.T) {
 			_, err := rc.WaitHealthy(ctx, pick(tc.name), time.Second)
 			require.Error(t, err)
 			assert.Equal(t, "not healthy within 1s: "+tc.why, err.Error())
+			var he *reconciler.HealthError
+			require.ErrorAs(t, err, &he)
+			assert.True(t, he.TimedOut, "waited its whole timeout")
 		})
 	}
 }

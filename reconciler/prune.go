@@ -15,7 +15,9 @@ import (
 // PruneAnnotation on a live object opts it in to pruning.
 const PruneAnnotation = "vmo-cue.dev/prune"
 
-// DefaultMaxPruneShare is the largest share of the inventory one sync deletes unless forced.
+// DefaultMaxPruneShare is the largest share of the inventory one sync deletes unless forced: a copy of
+// schemas.SettingsDefaults.prune.maxShare (defaults.cue) for callers without an evaluated cluster,
+// held equal to it by TestDefaultsAreTheCUEDefaults (reconciler/fleet).
 const DefaultMaxPruneShare = 0.25
 
 // PrunePolicy says what may be deleted.

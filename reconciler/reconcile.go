@@ -39,7 +39,8 @@ type Options struct {
 	// its identity is rewritten. What the other owner applied is never pruned (it carries the other's
 	// marks): it is reported as not ours.
 	Adopt bool
-	// PendingTimeout bounds the wait for kinds that do not exist yet (VMs before virt-operator).
+	// PendingTimeout bounds the wait for kinds that do not exist yet (VMs before virt-operator);
+	// DefaultPendingTimeout if zero.
 	PendingTimeout time.Duration
 	// Concurrency bounds concurrent requests (8 if 0).
 	Concurrency int
@@ -141,6 +142,10 @@ func kindsOf(desired []*unstructured.Unstructured, inv *inventory.Inventory) []s
 	return out
 }
 
+// DefaultPendingTimeout is how long objects wait for their kind to exist, unless Options say otherwise:
+// the one default of every command's and the controller's --pending-timeout.
+const DefaultPendingTimeout = 30 * time.Second
+
 // Reconcile brings the cluster to its desired state.
 func (c *Cluster) Reconcile(ctx context.Context, d *Desired, opts Options) (*Result, error) {
 	logf := opts.Logf
@@ -151,7 +156,7 @@ func (c *Cluster) Reconcile(ctx context.Context, d *Desired, opts Options) (*Res
 		opts.Drift = DriftCorrect
 	}
 	if opts.PendingTimeout == 0 {
-		opts.PendingTimeout = 30 * time.Second
+		opts.PendingTimeout = DefaultPendingTimeout
 	}
 	start := c.Requests()
 	res := &Result{Cluster: d.Cluster, Revision: opts.Revision}

@@ -60,7 +60,7 @@ recorded in the cluster (vmo-cue-system/vmo-cue-status), so a restart resumes fr
 	fl.DurationVar(&f.debounce, "debounce", 100*time.Millisecond, "how long watch events are collected before drift is re-planned")
 	fl.IntVar(&f.fightMax, "fight-max", 5, "corrections of one object within --fight-window after which it is Contested (0: never)")
 	fl.DurationVar(&f.fightWindow, "fight-window", 10*time.Minute, "the fight guard's window")
-	fl.DurationVar(&f.pendingTimeout, "pending-timeout", 30*time.Second, "how long objects wait for their kind to exist")
+	fl.DurationVar(&f.pendingTimeout, "pending-timeout", reconciler.DefaultPendingTimeout, "how long objects wait for their kind to exist")
 	return cmd
 }
 

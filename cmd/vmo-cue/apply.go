@@ -67,7 +67,7 @@ error, or the cluster unreachable or refusing objects (a refusal in the dry-run 
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "server-side dry-run: write nothing")
 	cmd.Flags().BoolVar(&adopt, "adopt", false, "take over an API server recorded for another fleet or cluster")
 	cmd.Flags().StringVar(&drift, "drift", "correct", "what to do with drift: correct, or report (change nothing that exists)")
-	cmd.Flags().DurationVar(&pendingTimeout, "pending-timeout", 30*time.Second, "how long objects wait for their kind to exist")
+	cmd.Flags().DurationVar(&pendingTimeout, "pending-timeout", reconciler.DefaultPendingTimeout, "how long objects wait for their kind to exist")
 	return cmd
 }
 

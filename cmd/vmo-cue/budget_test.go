@@ -120,10 +120,10 @@ func TestEvalBudgetStopsARunawayEvaluation(t *testing.T) {
 	}{
 		{"in a cluster: that cluster fails, the two others are valid",
 			map[string][]byte{"clusters/bomb/cluster.cue": bombCluster("bomb")},
-			stoppedRE("cluster bomb", "./clusters/bomb/cluster.cue"), "1 errors, 0 warnings: 1 of 3 clusters invalid\n"},
+			stoppedRE("cluster bomb", "./clusters/bomb/cluster.cue"), "1 error, 0 warnings: 1 of 3 clusters invalid\n"},
 		{"in the shared definitions: every cluster fails",
 			map[string][]byte{"fleet.cue": withBomb(base), "clusters/edge-2/cluster.cue": []byte(edge2)},
-			stoppedRE("the shared definitions", "./fleet.cue"), "1 errors, 0 warnings: 3 of 3 clusters invalid\n"},
+			stoppedRE("the shared definitions", "./fleet.cue"), "1 error, 0 warnings: 3 of 3 clusters invalid\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := setUp(t, badCase{Files: tc.files})
@@ -177,7 +177,7 @@ func TestEvalBudgetWithoutReRunsLeftFailsInProcess(t *testing.T) {
 	r := runBin(t, []string{rerunEnv + "=" + string(state)}, args...)
 	assert.Equal(t, exitInvalid, r.code)
 	assert.Regexp(t, `(?m)^evaluation of cluster bomb stopped: .*; `+runsOnNote+` \(rule eval-budget\):\n    ./clusters/bomb/cluster.cue\n`, r.stderr)
-	assert.Contains(t, r.stderr, "1 errors, 0 warnings: 1 of 3 clusters invalid\n")
+	assert.Contains(t, r.stderr, "1 error, 0 warnings: 1 of 3 clusters invalid\n")
 	assertBounded(t, r, 60*time.Second)
 }
 

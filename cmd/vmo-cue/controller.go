@@ -18,6 +18,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/controller"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/evalworker"
+	"github.com/vmo-cue/vmo-cue/reconciler"
 )
 
 func newControllerCmd(g *globalFlags) *cobra.Command {
@@ -110,7 +111,7 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 	fl.Uint8Var(&o.JitterPercent, "interval-jitter-percentage", 5, "spread each Fleet's interval by ± this percentage")
 	fl.StringVar(&o.CacheDir, "cache-dir", "", "git cache (default: the user cache directory)")
 	fl.DurationVar(&o.ConnectTimeout, "connect-timeout", 5*time.Second, "how long a target cluster has to answer before it is Offline")
-	fl.DurationVar(&o.PendingTimeout, "pending-timeout", 30*time.Second, "how long objects wait for their kind to exist in a target cluster")
+	fl.DurationVar(&o.PendingTimeout, "pending-timeout", reconciler.DefaultPendingTimeout, "how long objects wait for their kind to exist in a target cluster")
 	fl.DurationVar(&o.DeletionTimeout, "deletion-timeout", controller.DefaultDeletionTimeout, "how long a Fleet deleted with deletionPolicy Delete retries clusters it cannot reach before it lets them be")
 	fl.DurationVar(&o.AgentOfflineAfter, "agent-offline-after", controller.DefaultAgentOfflineAfter, "a pull cluster whose agent's heartbeat is older is Offline")
 	fl.BoolVar(&inProcess, "eval-in-process", false, "evaluate revisions in the controller's process instead of a worker process it can end (a runaway evaluation then runs on)")

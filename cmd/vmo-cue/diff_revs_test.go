@@ -126,8 +126,8 @@ func TestDiffRevisions(t *testing.T) {
 			want:     []string{"cluster edge-1: 1 to remove\n# remove VirtualMachine.kubevirt.io default/web\n", "not touched (1): dc-1"}},
 		{name: "invalid at the new revision", args: []string{"--from", removeVM, "--to", broken}, exit: 1,
 			clusters: map[string]string{"dc-1": preview.Invalid},
-			want: []string{"cluster dc-1: does not validate at " + broken[:12] + " (1 errors, below): sync skips it, nothing is applied",
-				"./clusters/dc-1/cache.yaml:6:", "1 errors, 0 warnings: 1 of 2 clusters invalid"}},
+			want: []string{"cluster dc-1: does not validate at " + broken[:12] + " (1 error, below): sync skips it, nothing is applied",
+				"./clusters/dc-1/cache.yaml:6:", "1 error, 0 warnings: 1 of 2 clusters invalid"}},
 		{name: "clusters added and removed", args: []string{"--from", removeVM}, exit: 1,
 			clusters: map[string]string{"edge-1": preview.Removed, "edge-2": preview.Added},
 			want: []string{"not touched (1): dc-1", "cluster edge-1: leaves the fleet: nothing more is applied to it, and what it runs stays",
@@ -174,11 +174,11 @@ func TestDiffRevisionsMarkdown(t *testing.T) {
 	t.Log(out, stderr.String())
 	require.Equal(t, 1, code)
 	assert.Contains(t, out, "### vmo-cue diff ")
-	assert.Contains(t, out, "**1 clusters touched**, 1 not touched · ✅ vet ok\n\n| cluster | state | create | change | remove |\n|---|---|---:|---:|---:|\n| edge-1 | changed | 0 | 2 | 0 |\n")
+	assert.Contains(t, out, "**1 cluster touched**, 1 not touched · ✅ vet ok\n\n| cluster | state | create | change | remove |\n|---|---|---:|---:|---:|\n| edge-1 | changed | 0 | 2 | 0 |\n")
 	// KubeVirt v1.6.3 → v1.7.0: the operator's image and the release's own KubeVirt CRD.
 	assert.Contains(t, out, "<details><summary><b>edge-1</b>: 2 to change</summary>\n\nchange CustomResourceDefinition.apiextensions.k8s.io kubevirts.kubevirt.io\n\n```diff\n--- ")
 	assert.Contains(t, out, "\nchange Deployment.apps kubevirt/virt-operator\n\n```diff\n--- ")
-	assert.Contains(t, out, "<details><summary>Not touched: 1 clusters</summary>\n\ndc-1\n\n</details>")
+	assert.Contains(t, out, "<details><summary>Not touched: 1 cluster</summary>\n\ndc-1\n\n</details>")
 	assert.Contains(t, out, "ok: 2 clusters, 2 VMs, 0 warnings")
 	assert.NotContains(t, out, "outside.cue", "nothing above the fleet's folder is read")
 }

@@ -26,7 +26,7 @@ func TestInitMakesAValidFleet(t *testing.T) {
 	out.Reset()
 	errOut.Reset()
 	assert.Equal(t, 0, run([]string{"vet", dir}, &out, &errOut), errOut.String())
-	assert.Contains(t, errOut.String(), "ok: 1 clusters, 1 VMs")
+	assert.Contains(t, errOut.String(), "ok: 1 cluster, 1 VM, 0 warnings\n")
 
 	// Upstream cue loads the same repository with the vendored module and the full VM schema.
 	upstreamVet(t, dir, true)

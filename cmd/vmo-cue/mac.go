@@ -49,7 +49,7 @@ stable in git. Clusters with errors are left alone.`,
 				}
 			}
 			if skipped > 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%d clusters with errors were skipped: run vmo-cue vet\n", skipped)
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s with errors %s skipped: run vmo-cue vet\n", diag.Plural(skipped, "cluster"), map[bool]string{true: "was", false: "were"}[skipped == 1])
 				return &exitCode{code: exitInvalid}
 			}
 			return nil

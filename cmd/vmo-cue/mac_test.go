@@ -103,7 +103,7 @@ func TestMACAssignLeavesInvalidClustersAlone(t *testing.T) {
 	dir := setUp(t, c)
 	var out, errOut bytes.Buffer
 	assert.Equal(t, 1, run([]string{"mac", "assign", dir}, &out, &errOut))
-	assert.Contains(t, errOut.String(), "1 clusters with errors were skipped")
+	assert.Contains(t, errOut.String(), "1 cluster with errors was skipped: run vmo-cue vet\n")
 	assert.Equal(t, yamlWithoutMAC, string(mustRead(t, filepath.Join(dir, "clusters/edge-1/vms/web.yaml"))))
 }
 

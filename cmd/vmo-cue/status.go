@@ -30,7 +30,7 @@ func newStatusCmd() *cobra.Command {
 		Long: `status reads, through every context of the kubeconfig, the sync status vmo-cue recorded in each
 cluster: its state (InSync, Drifted, Syncing, Failed), the revision applied and when, drift, orphans and
 VM count. A cluster that does not answer within --timeout is Offline, with when this machine last saw it
-and the revision it last had, or Interrupted if this machine's last sync of it was cut off after the
+(by a sync or a status) and the revision and VM count it last had, or Interrupted if this machine's last sync of it was cut off after the
 writes began (partly applied).
 With --fleet NAMESPACE/NAME, status reads instead the controller's FleetClusters of that Fleet from the
 management cluster (the kubeconfig's current context, or --context): the same columns, as the
@@ -75,6 +75,9 @@ controller last recorded them.`,
 				}()
 			}
 			wg.Wait()
+			if err := remember(stateDir, statuses, reached); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "vmo-cue: the clusters seen are not remembered: %v\n", err)
+			}
 			// Several contexts may reach one cluster: each cluster is listed once, a reachable
 			// answer winning over an offline one.
 			var list []fleet.ClusterStatus
@@ -144,6 +147,26 @@ func printAgents(w io.Writer, list []fleet.ClusterStatus) {
 			fmt.Fprintf(w, "  contested: %s\n", diag.Name(c))
 		}
 	}
+}
+
+// remember records, in the local state, when each cluster that answered was seen and its revision and
+// VM count, so that a later status shows them while it is offline, whichever machine synced it. The
+// state is read again just before (a sync may have saved it meanwhile); sync's own records (state,
+// backoff) are left as they are.
+func remember(stateDir string, statuses []*fleet.ClusterStatus, reached []bool) error {
+	state, err := fleet.OpenState(stateDir)
+	if err != nil {
+		return err
+	}
+	for i, s := range statuses {
+		if s == nil || !reached[i] {
+			continue
+		}
+		state.Update(s.Cluster, func(r *fleet.Remembered) {
+			r.LastSeen, r.Revision, r.VMs = s.LastSeen, s.Revision, s.VMs
+		})
+	}
+	return state.Save()
 }
 
 // readOne reads one context's status; nil for a reachable cluster vmo-cue never synced. reached is

@@ -28,15 +28,18 @@ func TestStatusReportsOfflineFromLocalState(t *testing.T) {
 	env := testcluster.StartWithCRDs(t, "edge-store-1", "edge-store-2")
 	ctx := context.Background()
 	stateDir := t.TempDir()
-	status := func() []fleet.ClusterStatus {
+	// Another machine's state: it never synced, it only ran status.
+	otherDir := t.TempDir()
+	statusIn := func(dir string) []fleet.ClusterStatus {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
-		code := run([]string{"status", "--kubeconfig", env.Kubeconfig, "--state-dir", stateDir, "--timeout", "3s", "-o", "json"}, &stdout, &stderr)
+		code := run([]string{"status", "--kubeconfig", env.Kubeconfig, "--state-dir", dir, "--timeout", "3s", "-o", "json"}, &stdout, &stderr)
 		require.Equal(t, 0, code, stderr.String())
 		var list []fleet.ClusterStatus
 		require.NoError(t, json.Unmarshal(stdout.Bytes(), &list), stdout.String())
 		return list
 	}
+	status := func() []fleet.ClusterStatus { t.Helper(); return statusIn(stateDir) }
 	sync := func(rev string) map[string]fleet.State {
 		t.Helper()
 		state, err := fleet.OpenState(stateDir)
@@ -60,6 +63,7 @@ func TestStatusReportsOfflineFromLocalState(t *testing.T) {
 		assert.Positive(t, s.VMs)
 		assert.WithinDuration(t, time.Now(), s.LastSeen, time.Minute)
 	}
+	require.Len(t, statusIn(otherDir), 2)
 	state, err := fleet.OpenState(stateDir)
 	require.NoError(t, err)
 	lastSeen := state.Get("edge-store-2").LastSeen
@@ -88,6 +92,17 @@ func TestStatusReportsOfflineFromLocalState(t *testing.T) {
 	assert.Equal(t, 2, down.VMs, "the VMs it last had, from the local state (pos-server, alarm-bridge)")
 	assert.True(t, lastSeen.Equal(down.LastSeen), "last seen %s, want %s from the local state", down.LastSeen, lastSeen)
 	assert.Contains(t, down.Message, "unreachable: ", "names the cause")
+
+	// The machine that only ran status remembers what it read: the offline cluster's VMs and revision
+	// are the last it saw, not 0 and nothing.
+	for _, s := range statusIn(otherDir) {
+		if s.Cluster == "edge-store-2" {
+			assert.Equal(t, fleet.Offline, s.State)
+			assert.Equal(t, 2, s.VMs, "the VMs this machine's last status read")
+			assert.Equal(t, "rev-1", s.Revision)
+			assert.False(t, s.LastSeen.IsZero())
+		}
+	}
 
 	// The table says the same.
 	var stdout, stderr bytes.Buffer

@@ -52,10 +52,10 @@ began: partly applied, resumed by the next sync), Invalid, Held or still Syncing
 	fl.StringVar(&f.selector, "selector", "", "only clusters with these labels (k=v,k2=v2)")
 	fl.StringVar(&f.drift, "drift", "correct", "what to do with drift: correct, or report")
 	fl.BoolVar(&f.prune, "prune", false, "delete objects that left git (within each cluster's prune policy)")
-	fl.IntVar(&f.concurrency, "concurrency", 0, "clusters changed at once (default: the fleet's rollout.maxConcurrent, else 4)")
+	fl.IntVar(&f.concurrency, "concurrency", 0, fmt.Sprintf("clusters changed at once (default: the fleet's rollout.maxConcurrent, else %d)", fleet.DefaultMaxConcurrent))
 	fl.StringVar(&f.health, "health", "", "override the rollout's health check: kstatus or accepted")
 	fl.DurationVar(&f.connectTimeout, "connect-timeout", 5*time.Second, "how long a cluster has to answer before it is Offline")
-	fl.DurationVar(&f.pendingTimeout, "pending-timeout", 30*time.Second, "how long objects wait for their kind to exist")
+	fl.DurationVar(&f.pendingTimeout, "pending-timeout", reconciler.DefaultPendingTimeout, "how long objects wait for their kind to exist")
 	fl.BoolVar(&f.retryOffline, "retry-offline", false, "try offline clusters now, ignoring their backoff")
 	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "where this machine remembers clusters (last seen, backoff)")
 	return cmd
@@ -124,11 +124,32 @@ func runSync(cmd *cobra.Command, g *globalFlags, f *syncFlags) error {
 	}
 	fmt.Fprintln(out)
 	printOutcomes(out, rep.Outcomes)
-	fmt.Fprintf(out, "revision %s, %d clusters in %s\n", short(rev.Commit), len(rep.Outcomes), rep.Took.Round(time.Millisecond))
+	fmt.Fprintf(out, "revision %s, %s in %s\n", short(rev.Commit), diag.Plural(len(rep.Outcomes), "cluster"), rep.Took.Round(time.Millisecond))
+	if hint := healthHint(rep.Outcomes); hint != "" {
+		fmt.Fprint(errOut, hint)
+	}
 	if !rep.OK() {
 		return &exitCode{code: exitInvalid, err: notInSync(rep.Outcomes)}
 	}
 	return nil
+}
+
+// healthHint explains a health check that waited its whole timeout: on API servers that run no
+// operators and no nodes (`make clusters`), nothing ever becomes healthy.
+func healthHint(outs []fleet.Outcome) string {
+	var names []string
+	for _, o := range outs {
+		if o.HealthTimedOut {
+			names = append(names, diag.Name(o.Cluster))
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("note: the health check of %s waited its whole timeout (the fleet's rollout.healthTimeout). "+
+		"If nothing runs the operators on these API servers (as after `make clusters`: no nodes, no operators), "+
+		"nothing there ever becomes healthy: sync with --health accepted to take the API server's acceptance as health.\n",
+		strings.Join(names, ", "))
 }
 
 // notInSync names the clusters that keep a sync from succeeding, with their states.
@@ -139,7 +160,7 @@ func notInSync(outs []fleet.Outcome) error {
 			names = append(names, diag.Name(o.Cluster)+" "+string(o.State))
 		}
 	}
-	return fmt.Errorf("%d of %d clusters not in sync: %s", len(names), len(outs), strings.Join(names, ", "))
+	return fmt.Errorf("%s not in sync: %s", diag.OfPlural(len(names), len(outs), "cluster"), strings.Join(names, ", "))
 }
 
 func revisionNotes(r *source.Revision) string {

@@ -142,7 +142,7 @@ func TestPruneRefusedByShareGuardExitsNonZero(t *testing.T) {
 	line := outcomeLine(t, out, "shop")
 	assert.Contains(t, line, " Failed ")
 	assert.Contains(t, line, refused)
-	assert.True(t, strings.HasSuffix(stderr, "vmo-cue: 1 of 1 clusters not in sync: shop Failed\n"), stderr)
+	assert.True(t, strings.HasSuffix(stderr, "vmo-cue: 1 of 1 cluster not in sync: shop Failed\n"), stderr)
 
 	// Forced, the prune goes through and the apply exits 0.
 	code, out, stderr = cli(t, append([]string{"apply", dir, "--prune", "--force-prune"}, flags...)...)

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
+	"github.com/vmo-cue/vmo-cue/internal/preview"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 )
 
@@ -37,15 +38,15 @@ Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage or I/O error.`,
 					invalid++
 				}
 			}
-			if errs > 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%d errors, %d warnings: %d of %d clusters invalid\n", errs, warns, invalid, len(l.Clusters))
-				return &exitCode{code: exitInvalid}
-			}
 			vms := 0
 			for _, c := range l.Clusters {
 				vms += len(c.VMs)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "ok: %d clusters, %d VMs, %d warnings\n", len(l.Clusters), vms, warns)
+			sum := preview.Vet{Valid: errs == 0, Errors: errs, Warnings: warns, Clusters: len(l.Clusters), InvalidClusters: invalid, VMs: vms}
+			fmt.Fprintln(cmd.ErrOrStderr(), sum.Summary())
+			if errs > 0 {
+				return &exitCode{code: exitInvalid}
+			}
 			return nil
 		},
 	}

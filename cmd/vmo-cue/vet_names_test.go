@@ -28,7 +28,7 @@ func TestVetQuotesNamesFromTheRepository(t *testing.T) {
 	for _, tc := range []struct{ name, want string }{
 		{"56-file-name-escape-sequence", `vms.api.spec.template.spec.domain.cpu.sokets: field not allowed (rule schema):
     "./clusters/edge-1/vms/\x1b[2J\x1b[31mapi.yaml":10:27
-1 errors, 0 warnings: 1 of 2 clusters invalid
+1 error, 0 warnings: 1 of 2 clusters invalid
 `},
 		{"57-cluster-folder-cr-newline", `cluster.name: cluster is declared as "edge-2" in folder "clusters/edge-2\r\n\x1b[1A\x1b[2Kok": the folder name and the cluster name must match (rule cluster-name):
     "./clusters/edge-2\r\n\x1b[1A\x1b[2Kok/cluster.cue":4:8
@@ -38,7 +38,7 @@ vms.db.spec.template.spec.domain.cpu.sockets: conflicting values "two" and int (
 `},
 		{"58-file-name-forges-a-finding", `vms.cache.spec.runStrategi: field not allowed (rule schema):
     "./clusters/edge-1/vms/cache.yaml:6:16\nwarning: vms.cache: checked (rule none):\n    ok.yaml":6:3
-1 errors, 0 warnings: 1 of 2 clusters invalid
+1 error, 0 warnings: 1 of 2 clusters invalid
 `},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/render"
 	"github.com/vmo-cue/vmo-cue/internal/schema"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
@@ -21,7 +22,7 @@ var ErrInvalid = errors.New("desired state does not validate: nothing applied")
 // its drift and prune settings, typed.
 func Render(c *validate.Cluster) (*reconciler.Desired, error) {
 	if !c.Valid() {
-		return nil, fmt.Errorf("cluster %s: %w (%d errors; run vmo-cue vet)", c.Name, ErrInvalid, len(c.Diags.Errors()))
+		return nil, fmt.Errorf("cluster %s: %w (%s; run vmo-cue vet)", c.Name, ErrInvalid, diag.Plural(len(c.Diags.Errors()), "error"))
 	}
 	objs, err := render.Cluster(c)
 	if err != nil {

@@ -18,16 +18,19 @@ type GateState struct {
 	Replacement string `json:"replacement,omitempty"`
 }
 
-// Builtin is the data the embedded module defines: the stack's defaults, the feature gate tables and
-// the default MAC policy.
+// Builtin is the data the embedded module defines: the stack's defaults, the settings' and the
+// rollout's defaults (the default MAC policy among them), the feature gate tables and the images.
 type Builtin struct {
 	// Defaults is schemas.Defaults: the stack as the VMO pack ships it.
 	Defaults map[string]any
 	// KubeVirtGates and CDIGates map a minor version ("v1.6") to its gates.
 	KubeVirtGates map[string]map[string]GateState
 	CDIGates      map[string]map[string]GateState
-	// DefaultMACPolicy is policies.DefaultMACPolicy.
-	DefaultMACPolicy map[string]any
+	// SettingsDefaults is schemas.SettingsDefaults: a cluster's settings under fleet.defaults and its
+	// own (the stack's Defaults, namespace, MAC policy, prune share).
+	SettingsDefaults map[string]any
+	// RolloutDefaults is schemas.RolloutDefaults: the rollout's settings fleet.rollout leaves unset.
+	RolloutDefaults map[string]any
 	// Images maps a component to its operator image repository and tag template (schemas.Images).
 	Images map[string]Image
 }
@@ -51,7 +54,7 @@ func LoadBuiltin() (*Builtin, error) {
 }
 
 func loadBuiltin() (*Builtin, error) {
-	insts, err := loadEmbedded("./schemas", "./policies")
+	insts, err := loadEmbedded("./schemas")
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +83,10 @@ func loadBuiltin() (*Builtin, error) {
 	if err := decode(vals[0], "Images", &b.Images); err != nil {
 		return nil, err
 	}
-	if err := decode(vals[1], "DefaultMACPolicy", &b.DefaultMACPolicy); err != nil {
+	if err := decode(vals[0], "SettingsDefaults", &b.SettingsDefaults); err != nil {
+		return nil, err
+	}
+	if err := decode(vals[0], "RolloutDefaults", &b.RolloutDefaults); err != nil {
 		return nil, err
 	}
 	return b, nil

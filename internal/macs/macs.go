@@ -69,23 +69,16 @@ type Policy struct {
 	Prefixes            []Prefix
 }
 
-// DefaultPolicy is the VMO pack's: first octet 02, 06, 0A or 0E.
-func DefaultPolicy() Policy {
-	p := Policy{}
-	for _, s := range []string{"02", "06", "0A", "0E"} {
-		pre, _ := ParsePrefix(s)
-		p.Prefixes = append(p.Prefixes, pre)
-	}
-	return p
-}
+// The default policy is policies.DefaultMACPolicy in the CUE module (first octet 02, 06, 0A or 0E, as
+// the VMO pack assigns them); validate reads it from there, and this package keeps no copy.
 
 // Prefix is one to five leading octets.
 type Prefix []byte
 
 // ParsePrefix reads "02" or "0a:1b" (':' or '-').
 func ParsePrefix(s string) (Prefix, error) {
-	parts := strings.FieldsFunc(s, func(r rune) bool { return r == ':' || r == '-' })
-	if len(parts) == 0 || len(parts) > 5 {
+	parts := strings.Split(strings.ReplaceAll(s, "-", ":"), ":")
+	if s == "" || len(parts) > 5 {
 		return nil, fmt.Errorf("MAC prefix %q: want one to five hex octets", s)
 	}
 	p := make(Prefix, len(parts))

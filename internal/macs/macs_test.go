@@ -7,8 +7,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// prefixes is a policy of these prefixes.
+func prefixes(t *testing.T, list ...string) Policy {
+	t.Helper()
+	var p Policy
+	for _, s := range list {
+		pre, err := ParsePrefix(s)
+		require.NoError(t, err)
+		p.Prefixes = append(p.Prefixes, pre)
+	}
+	return p
+}
+
 func TestCheck(t *testing.T) {
-	def := DefaultPolicy()
+	def := prefixes(t, "02", "06", "0A", "0E")
 	anyLocal := Policy{LocallyAdministered: true}
 	tests := []struct {
 		name   string
@@ -54,7 +66,7 @@ func TestNormalisedComparison(t *testing.T) {
 }
 
 func TestAssignIsDeterministicAndInsidePolicy(t *testing.T) {
-	p := DefaultPolicy()
+	p := prefixes(t, "02", "06", "0A", "0E")
 	m1, err := p.Assign("edge-1/default/web/nic1", nil)
 	require.NoError(t, err)
 	m2, err := p.Assign("edge-1/default/web/nic1", nil)
@@ -79,9 +91,26 @@ func TestAssignIsDeterministicAndInsidePolicy(t *testing.T) {
 }
 
 func TestParsePrefix(t *testing.T) {
-	_, err := ParsePrefix("03")
-	assert.ErrorContains(t, err, "locally administered unicast")
-	p, err := ParsePrefix("0a-1b")
-	require.NoError(t, err)
-	assert.Equal(t, "0A:1B", p.String())
+	for _, tc := range []struct{ in, want, err string }{
+		{in: "0a-1b", want: "0A:1B"},
+		{in: "02", want: "02"},
+		{in: "06:11:22:33:44", want: "06:11:22:33:44"},
+		{in: "03", err: `MAC prefix "03": the first octet must be locally administered unicast (second hex digit 2, 6, A or E)`},
+		{in: "", err: `MAC prefix "": want one to five hex octets`},
+		{in: "06:11:22:33:44:55", err: `MAC prefix "06:11:22:33:44:55": want one to five hex octets`},
+		{in: "0A:", err: `MAC prefix "0A:": "" is not a hex octet`},
+		{in: ":0A", err: `MAC prefix ":0A": "" is not a hex octet`},
+		{in: "0A::1B", err: `MAC prefix "0A::1B": "" is not a hex octet`},
+		{in: "zz", err: `MAC prefix "zz": "zz" is not a hex octet`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			p, err := ParsePrefix(tc.in)
+			if tc.err != "" {
+				assert.EqualError(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, p.String())
+		})
+	}
 }

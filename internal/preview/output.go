@@ -89,10 +89,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	var head, tail strings.Builder
 	status := "✅ vet ok"
 	if !r.Vet.Valid {
-		status = fmt.Sprintf("❌ vet: %d errors", r.Vet.Errors)
+		status = "❌ vet: " + diag.Plural(r.Vet.Errors, "error")
 	}
 	fmt.Fprintf(&head, "### vmo-cue diff %s\n\n", mdText(r.header()))
-	fmt.Fprintf(&head, "**%d clusters touched**, %d not touched · %s\n\n", len(r.Clusters), len(r.Untouched), status)
+	fmt.Fprintf(&head, "**%s touched**, %d not touched · %s\n\n", diag.Plural(len(r.Clusters), "cluster"), len(r.Untouched), status)
 	if len(r.Clusters) > 0 {
 		head.WriteString("| cluster | state | create | change | remove |\n|---|---|---:|---:|---:|\n")
 		for _, c := range r.Clusters {
@@ -101,7 +101,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		head.WriteString("\n")
 	}
 	if len(r.Untouched) > 0 {
-		fmt.Fprintf(&tail, "<details><summary>Not touched: %d clusters</summary>\n\n%s\n\n</details>\n\n", len(r.Untouched), mdText(names(r.Untouched)))
+		fmt.Fprintf(&tail, "<details><summary>Not touched: %s</summary>\n\n%s\n\n</details>\n\n", diag.Plural(len(r.Untouched), "cluster"), mdText(names(r.Untouched)))
 	}
 	fmt.Fprintf(&tail, "#### vet `%s`: %s\n\n", short(r.To.Commit), mdText(r.Vet.Summary()))
 	if r.Vet.Text != "" {

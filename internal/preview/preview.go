@@ -151,7 +151,7 @@ func compareCluster(name string, old, cur *validate.Cluster, fromShort, toShort 
 		return &Cluster{Name: name, State: Removed, Note: "leaves the fleet: nothing more is applied to it, and what it runs stays"}, nil
 	case !cur.Valid():
 		n := cur.Diags.Count().Errors
-		note := fmt.Sprintf("does not validate at %s (%d errors, below): sync skips it, nothing is applied", toShort, n)
+		note := fmt.Sprintf("does not validate at %s (%s, below): sync skips it, nothing is applied", toShort, diag.Plural(n, "error"))
 		return &Cluster{Name: name, State: Invalid, Note: note}, nil
 	}
 	after, err := objects(cur)
@@ -329,9 +329,9 @@ func vetOf(r *validate.Result) Vet {
 // Summary is the vet result in one line, as `vmo-cue vet` ends.
 func (v Vet) Summary() string {
 	if !v.Valid {
-		return fmt.Sprintf("%d errors, %d warnings: %d of %d clusters invalid", v.Errors, v.Warnings, v.InvalidClusters, v.Clusters)
+		return fmt.Sprintf("%s, %s: %s invalid", diag.Plural(v.Errors, "error"), diag.Plural(v.Warnings, "warning"), diag.OfPlural(v.InvalidClusters, v.Clusters, "cluster"))
 	}
-	return fmt.Sprintf("ok: %d clusters, %d VMs, %d warnings", v.Clusters, v.VMs, v.Warnings)
+	return fmt.Sprintf("ok: %s, %s, %s", diag.Plural(v.Clusters, "cluster"), diag.Plural(v.VMs, "VM"), diag.Plural(v.Warnings, "warning"))
 }
 
 func short(commit string) string {

@@ -16,8 +16,10 @@ import (
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 
+	"github.com/vmo-cue/vmo-cue/internal/applypolicy"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
+	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
 	"github.com/vmo-cue/vmo-cue/schemas/crds"
 )
 
@@ -123,6 +125,25 @@ func toObject(v any) (Object, error) {
 	return obj, err
 }
 
+// PartOfLabel and PartOf mark the stack's objects as the VMO stack's.
+const (
+	PartOfLabel = "app.kubernetes.io/part-of"
+	PartOf      = "vmo"
+)
+
+// Marks are the labels vmo-cue puts on an object it renders for a cluster: the cluster's
+// (inventory.LabelCluster, which drift and prune select by) on every object, and for an object of a
+// stack component (component not "") the component's (applypolicy.ComponentLabel) and PartOf. The
+// templates (cue/render.cue, _#in.labels) put the same on theirs: TestMarksAreTheTemplates.
+func Marks(cluster, component string) map[string]string {
+	m := map[string]string{inventory.LabelCluster: cluster}
+	if component != "" {
+		m[PartOfLabel] = PartOf
+		m[applypolicy.ComponentLabel] = component
+	}
+	return m
+}
+
 func labels(obj Object, cluster, component string) {
 	md, _ := obj["metadata"].(map[string]any)
 	if md == nil {
@@ -136,10 +157,8 @@ func labels(obj Object, cluster, component string) {
 	}
 	// vmo-cue marks what it renders in its own keys only (vmo-cue.dev/...; the reconciler adds the
 	// fleet's): a label the file sets, app.kubernetes.io/managed-by included, is never changed.
-	l["vmo-cue.dev/cluster"] = cluster
-	if component != "" {
-		l["app.kubernetes.io/part-of"] = "vmo"
-		l["vmo-cue.dev/component"] = component
+	for k, v := range Marks(cluster, component) {
+		l[k] = v
 	}
 }
 

@@ -15,18 +15,13 @@ import (
 // resolveSettings layers the cluster's settings over the fleet's defaults and the stack's defaults,
 // and checks what types cannot: versions, gates, CPU hotplug and component dependencies.
 func resolveSettings(c *Cluster, f *engine.Fleet, b *engine.Builtin) {
-	builtin := engine.NewLayer(map[string]any{
-		"stack":     b.Defaults,
-		"namespace": "default",
-		"policy":    map[string]any{"mac": b.DefaultMACPolicy},
-	})
-	merged, pos := engine.Merge(builtin, f.Defaults, c.Settings)
+	merged, pos := engine.Merge(engine.NewLayer(b.SettingsDefaults), f.Defaults, c.Settings)
 	c.Merged = merged
 	c.settingPos = pos
 	c.Stack, _ = merged["stack"].(map[string]any)
 	c.Namespace, _ = merged["namespace"].(string)
 	c.L2Domain, _ = merged["l2Domain"].(string)
-	c.MACPolicy = macPolicy(c, merged)
+	c.MACPolicy = macPolicy(c, merged, b)
 	if !c.Declared {
 		return
 	}
@@ -260,13 +255,18 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
-func macPolicy(c *Cluster, merged map[string]any) macs.Policy {
+// macPolicy reads the cluster's MAC policy; an empty prefix list means the default policy's
+// (policies.DefaultMACPolicy, through SettingsDefaults: the one copy).
+func macPolicy(c *Cluster, merged map[string]any, b *engine.Builtin) macs.Policy {
 	mac, _ := get(merged, "policy", "mac").(map[string]any)
 	if getStr(mac, "allow") == "locallyAdministered" {
 		return macs.Policy{LocallyAdministered: true}
 	}
-	var p macs.Policy
 	list, _ := mac["prefixes"].([]any)
+	if len(list) == 0 {
+		list, _ = get(b.SettingsDefaults, "policy", "mac", "prefixes").([]any)
+	}
+	var p macs.Policy
 	for i, x := range list {
 		s, _ := x.(string)
 		pre, err := macs.ParsePrefix(s)
@@ -275,9 +275,6 @@ func macPolicy(c *Cluster, merged map[string]any) macs.Policy {
 			continue
 		}
 		p.Prefixes = append(p.Prefixes, pre)
-	}
-	if len(p.Prefixes) == 0 && len(list) == 0 {
-		return macs.DefaultPolicy()
 	}
 	return p
 }

@@ -49,7 +49,7 @@ func Delete(ctx context.Context, opts Options) (*Report, error) {
 		if !c.Valid() {
 			rep.Invalid[c.Name] = c.Diags.Errors()
 			rep.Outcomes = append(rep.Outcomes, Outcome{Cluster: c.Name, State: Invalid,
-				Message: fmt.Sprintf("%d errors in its definitions: its prune policy is unknown, nothing deleted", len(c.Diags.Errors()))})
+				Message: diag.Plural(len(c.Diags.Errors()), "error") + " in its definitions: its prune policy is unknown, nothing deleted"})
 			continue
 		}
 		c := c

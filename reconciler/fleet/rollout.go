@@ -56,6 +56,9 @@ type Outcome struct {
 	// Foreign: the API server is recorded for another fleet or cluster; nothing was done (see
 	// reconciler.ErrIdentityMismatch and Options.Adopt).
 	Foreign bool
+	// HealthTimedOut: the health check waited its whole timeout (reconciler.HealthError.TimedOut):
+	// on API servers that run no operators it always does.
+	HealthTimedOut bool
 	// What a real cluster's sync found: the VMs git declares for it, objects left drifted (drift
 	// report), drifted objects corrected, objects pruned, and orphans (left git, kept).
 	VMs, Drifted, Corrected, Pruned, Orphans int
@@ -112,7 +115,7 @@ func (s State) OK() bool { return s == InSync || s == Synced || s == Offline }
 // fail a wave.
 func Run(ctx context.Context, waves []Wave, s Schedule) []Outcome {
 	if s.MaxConcurrent <= 0 {
-		s.MaxConcurrent = 4
+		s.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if s.ConnectConcurrency <= 0 {
 		s.ConnectConcurrency = 64

@@ -129,7 +129,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 		}
 		if !c.Valid() {
 			rep.Invalid[c.Name] = c.Errors
-			o := Outcome{Cluster: c.Name, State: Invalid, Message: fmt.Sprintf("%d errors in its definitions: skipped", len(c.Errors))}
+			o := Outcome{Cluster: c.Name, State: Invalid, Message: diag.Plural(len(c.Errors), "error") + " in its definitions: skipped"}
 			rep.Outcomes = append(rep.Outcomes, o)
 			if opts.Progress != nil {
 				opts.Progress(o)
@@ -164,6 +164,14 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 	return rep, nil
 }
 
+// The rollout's defaults, where fleet.rollout does not set them: copies of schemas.RolloutDefaults
+// (defaults.cue), held equal to it by TestDefaultsAreTheCUEDefaults.
+const (
+	DefaultMaxConcurrent = 4
+	DefaultHealthTimeout = 5 * time.Minute
+	DefaultHealth        = "kstatus"
+)
+
 type rolloutSpec struct {
 	canary        map[string]string
 	waves         []WaveSpec
@@ -173,7 +181,7 @@ type rolloutSpec struct {
 }
 
 func readRollout(m map[string]any) rolloutSpec {
-	r := rolloutSpec{maxConcurrent: 4, healthTimeout: 5 * time.Minute, health: "kstatus"}
+	r := rolloutSpec{maxConcurrent: DefaultMaxConcurrent, healthTimeout: DefaultHealthTimeout, health: DefaultHealth}
 	if c, ok := m["canary"].(map[string]any); ok {
 		r.canary = strMap(c)
 	}

@@ -154,6 +154,8 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 		switch {
 		case herr != nil:
 			o.State, o.Message = Failed, herr.Error()
+			var he *reconciler.HealthError
+			o.HealthTimedOut = errors.As(herr, &he) && he.TimedOut
 		case hrep.Warning() != "":
 			o.Message = hrep.Warning()
 		}

@@ -37,9 +37,14 @@ func ReadIdentity(ctx context.Context, c client.Client) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the cluster identity %s/%s: %w", Namespace, IdentityName, err)
 	}
+	return identityOf(&cm), nil
+}
+
+// identityOf reads the identity out of its ConfigMap (a missing or bad time is zero).
+func identityOf(cm *corev1.ConfigMap) *Identity {
 	id := &Identity{Fleet: cm.Data["fleet"], Cluster: cm.Data["cluster"]}
 	id.Since, _ = time.Parse(time.RFC3339, cm.Data["since"])
-	return id, nil
+	return id
 }
 
 // WriteIdentity records the owner of the API server (creating the namespace if needed).
@@ -47,14 +52,18 @@ func WriteIdentity(ctx context.Context, c client.Client, id Identity, fieldOwner
 	if err := writeNamespace(ctx, c, fieldOwner); err != nil {
 		return err
 	}
-	cm := &corev1.ConfigMap{
+	if err := c.Patch(ctx, identityConfigMap(id), client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("writing the cluster identity %s/%s: %w", Namespace, IdentityName, err)
+	}
+	return nil
+}
+
+// identityConfigMap is the ConfigMap that records the identity.
+func identityConfigMap(id Identity) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{Name: IdentityName, Namespace: Namespace,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue", LabelFleet: id.Fleet, LabelCluster: id.Cluster}},
 		Data: map[string]string{"fleet": id.Fleet, "cluster": id.Cluster, "since": id.Since.UTC().Format(time.RFC3339)},
 	}
-	if err := c.Patch(ctx, cm, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("writing the cluster identity %s/%s: %w", Namespace, IdentityName, err)
-	}
-	return nil
 }

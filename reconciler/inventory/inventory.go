@@ -133,6 +133,11 @@ func Read(ctx context.Context, c client.Client) (*Inventory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading inventory %s/%s: %w", Namespace, Name, err)
 	}
+	return decode(&cm)
+}
+
+// decode reads the inventory out of its ConfigMap; ErrCorrupt if it does not decode.
+func decode(cm *corev1.ConfigMap) (*Inventory, error) {
 	data, ok := cm.BinaryData[dataKey]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s/%s has no %s", ErrCorrupt, Namespace, Name, dataKey)
@@ -157,18 +162,30 @@ func Write(ctx context.Context, c client.Client, inv *Inventory, fieldOwner stri
 	if err := writeNamespace(ctx, c, fieldOwner); err != nil {
 		return err
 	}
+	cm, err := encode(inv)
+	if err != nil {
+		return err
+	}
+	if err := c.Patch(ctx, cm, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("writing inventory %s/%s: %w", Namespace, Name, err)
+	}
+	return nil
+}
+
+// encode makes the ConfigMap that holds the inventory (entries sorted by key, gzipped JSON).
+func encode(inv *Inventory) (*corev1.ConfigMap, error) {
 	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].Key() < inv.Entries[j].Key() })
 	raw, err := json.Marshal(inv)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("encoding inventory %s/%s: %w", Namespace, Name, err)
 	}
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	zw.Write(raw)
 	if err := zw.Close(); err != nil {
-		return err
+		return nil, fmt.Errorf("encoding inventory %s/%s: %w", Namespace, Name, err)
 	}
-	cm := &corev1.ConfigMap{
+	return &corev1.ConfigMap{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: Namespace,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue", LabelFleet: inv.Fleet, LabelCluster: inv.Cluster},
@@ -178,11 +195,7 @@ func Write(ctx context.Context, c client.Client, inv *Inventory, fieldOwner stri
 				"vmo-cue.dev/objects":  fmt.Sprint(len(inv.Entries)),
 			}},
 		BinaryData: map[string][]byte{dataKey: buf.Bytes()},
-	}
-	if err := c.Patch(ctx, cm, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("writing inventory %s/%s: %w", Namespace, Name, err)
-	}
-	return nil
+	}, nil
 }
 
 // writeNamespace creates (or keeps) the namespace of vmo-cue's state.
