@@ -185,7 +185,7 @@ func benchFirstApply(b *testing.B, oneWay time.Duration) {
 		write += res.WriteTook
 
 		start = time.Now()
-		cmd := exec.Command(kubectl, "apply", "--server-side", "--field-manager=bench", "-f", manifests,
+		cmd := exec.Command(kubectl, "apply", "--server-side", "--force-conflicts", "--field-manager=bench", "-f", manifests,
 			"--kubeconfig", kubeconfig, "--context", "kubectl")
 		out, err := cmd.CombinedOutput()
 		theirs += time.Since(start)
