@@ -33,8 +33,12 @@ type Options struct {
 	Prune bool
 	// ForcePrune allows a prune over the policy's maximum share of the inventory.
 	ForcePrune bool
-	// DryRun sends every change as a server-side dry-run and writes nothing.
+	// DryRun checks every change as before a write (a server-side dry-run, or check.go) and writes
+	// nothing.
 	DryRun bool
+	// DryRunEvery checks every object with a server-side dry-run before the first write, none
+	// against its CRD's schema in vmo-cue (check.go).
+	DryRunEvery bool
 	// Adopt takes over an API server recorded for another fleet or cluster (see ErrIdentityMismatch):
 	// its identity is rewritten. What the other owner applied is never pruned (it carries the other's
 	// marks): it is reported as not ours.
@@ -188,10 +192,16 @@ func (c *Cluster) Reconcile(ctx context.Context, d *Desired, opts Options) (*Res
 	// Objects in a namespace that this apply creates cannot be dry-run there yet: they are dry-run
 	// in a stand-in namespace. Objects whose kind does not exist yet (its CRD is part of this apply,
 	// or an operator creates it) are dry-run before their stage. Nothing is dry-run twice.
+	// New custom resources that no admission webhook or policy sees are checked here against their
+	// CRD's schema instead (check.go).
 	dryRunStart := time.Now()
 	now, later := c.resolvable(writes)
+	var fails []ObjectError
+	if !opts.DryRunEvery {
+		fails, now = c.checkLocally(ctx, now, createdNamespaces(writes), opts.Concurrency)
+	}
 	now, inNew := splitNewNamespaces(now, writes)
-	fails := c.applyAll(ctx, now, true, opts.Concurrency)
+	fails = append(fails, c.applyAll(ctx, now, true, opts.Concurrency)...)
 	fails = append(fails, c.dryRunElsewhere(ctx, inNew, opts.Concurrency)...)
 	res.DryRunTook = time.Since(dryRunStart)
 	if n := len(now) + len(inNew); n > 0 && len(fails) == 0 {
@@ -254,14 +264,20 @@ func uncheckedItems(items []*Item) []*Item {
 	return out
 }
 
-// splitNewNamespaces separates items that live in a namespace created by this same apply.
-func splitNewNamespaces(items, writes []*Item) (ok, inNew []*Item) {
+// createdNamespaces names the namespaces that writes create.
+func createdNamespaces(writes []*Item) map[string]bool {
 	created := map[string]bool{}
 	for _, it := range writes {
 		if it.ID.Group == "" && it.ID.Kind == "Namespace" && (it.Action == Create || it.Action == Recreate) {
 			created[it.ID.Name] = true
 		}
 	}
+	return created
+}
+
+// splitNewNamespaces separates items that live in a namespace created by this same apply.
+func splitNewNamespaces(items, writes []*Item) (ok, inNew []*Item) {
+	created := createdNamespaces(writes)
 	for _, it := range items {
 		if it.ID.Namespace != "" && created[it.ID.Namespace] {
 			inNew = append(inNew, it)
@@ -326,7 +342,12 @@ func (c *Cluster) applyStages(ctx context.Context, writes []*Item, opts Options,
 // checkThenApply dry-runs the items no dry-run has accepted yet (their kind appeared after the first
 // dry-run), then applies them all; what names them in errors.
 func (c *Cluster) checkThenApply(ctx context.Context, items []*Item, opts Options, res *Result, what string) error {
-	if fails := c.applyAll(ctx, uncheckedItems(items), true, opts.Concurrency); len(fails) > 0 {
+	unchecked := uncheckedItems(items)
+	var fails []ObjectError
+	if !opts.DryRunEvery {
+		fails, unchecked = c.checkLocally(ctx, unchecked, nil, opts.Concurrency)
+	}
+	if fails = append(fails, c.applyAll(ctx, unchecked, true, opts.Concurrency)...); len(fails) > 0 {
 		res.Failed = fails
 		return fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: %s not written", res.Cluster, len(fails), what)
 	}
