@@ -2,6 +2,7 @@ package reconciler_test
 
 import (
 	"net/http"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -114,6 +115,34 @@ func TestCheckBeforeWrite(t *testing.T) {
 	res, err := rc.Reconcile(ctx, desiredOf(t, loadCluster(t, shopFleet, "shop")), reconciler.Options{Revision: "good", PendingTimeout: 5 * time.Second})
 	require.NoError(t, err, "%v", res.Failed)
 	assert.Len(t, res.Applied, len(res.Objects))
+
+	t.Run("diff refuses what apply refuses, in the same words", func(t *testing.T) {
+		// pos-2 exists (an update: dry-run by the server); pos-1 was deleted by someone (a re-creation:
+		// checked by vmo-cue against the CRD).
+		require.NoError(t, other.Delete(ctx, getLive(t, other, gvkVM, "vms", "pos-1")))
+		vc := loadCluster(t, shopFleet, "shop")
+		for _, vm := range vc.VMs {
+			if vm.Name == "pos-1" || vm.Name == "pos-2" {
+				require.NoError(t, unstructured.SetNestedField(vm.Object, true, "spec", "template", "spec", "domain", "turbo"))
+			}
+		}
+		applied, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "unknown-field"})
+		require.Error(t, err)
+		require.Equal(t, []string{idFor(gvkVM, "vms", "pos-1"), idFor(gvkVM, "vms", "pos-2")}, failedIDs(applied.Failed))
+		for _, f := range applied.Failed {
+			assert.Contains(t, f.Err.Error(), `unknown field "spec.template.spec.domain.turbo"`)
+		}
+		assert.Nil(t, getLive(t, other, gvkVM, "vms", "pos-1"), "nothing written")
+
+		p, err := rc.Observe(ctx, desiredOf(t, vc))
+		require.NoError(t, err)
+		var out strings.Builder
+		err = rc.WriteDiff(ctx, p.Changes(), &out)
+		require.Error(t, err, "diff:\n%s", out.String())
+		sort.Slice(applied.Failed, func(i, j int) bool { return applied.Failed[i].Item.ID.String() < applied.Failed[j].Item.ID.String() })
+		assert.Equal(t, "the server refused 2 objects, as an apply would: "+applied.Failed[0].Error()+"\n"+applied.Failed[1].Error(), err.Error())
+		assert.Empty(t, out.String())
+	})
 }
 
 // denyBlocked installs a ValidatingAdmissionPolicy (and its binding) refusing VMs labelled blocked,

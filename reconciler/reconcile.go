@@ -196,15 +196,9 @@ func (c *Cluster) Reconcile(ctx context.Context, d *Desired, opts Options) (*Res
 	// CRD's schema instead (check.go).
 	dryRunStart := time.Now()
 	now, later := c.resolvable(writes)
-	var fails []ObjectError
-	if !opts.DryRunEvery {
-		fails, now = c.checkLocally(ctx, now, createdNamespaces(writes), opts.Concurrency)
-	}
-	now, inNew := splitNewNamespaces(now, writes)
-	fails = append(fails, c.applyAll(ctx, now, true, opts.Concurrency)...)
-	fails = append(fails, c.dryRunElsewhere(ctx, inNew, opts.Concurrency)...)
+	fails := c.checkBeforeWrite(ctx, now, writes, opts)
 	res.DryRunTook = time.Since(dryRunStart)
-	if n := len(now) + len(inNew); n > 0 && len(fails) == 0 {
+	if n := len(now); n > 0 && len(fails) == 0 {
 		logf("%s: dry-run: the server accepted all %d objects it can check now (%s)", d.Cluster, n, res.DryRunTook.Round(time.Millisecond))
 	}
 	if len(fails) > 0 {
@@ -251,6 +245,19 @@ func (c *Cluster) Reconcile(ctx context.Context, d *Desired, opts Options) (*Res
 		res.Written = true
 	}
 	return res, nil
+}
+
+// checkBeforeWrite checks items (whose kinds the cluster serves) before the first write of writes:
+// against their CRD's schema (check.go) or, for the rest, by a server-side dry-run, in a stand-in
+// namespace for those whose namespace writes create. It returns every object refused.
+func (c *Cluster) checkBeforeWrite(ctx context.Context, items, writes []*Item, opts Options) []ObjectError {
+	var fails []ObjectError
+	if !opts.DryRunEvery {
+		fails, items = c.checkLocally(ctx, items, createdNamespaces(writes), opts.Concurrency)
+	}
+	items, inNew := splitNewNamespaces(items, writes)
+	fails = append(fails, c.applyAll(ctx, items, true, opts.Concurrency)...)
+	return append(fails, c.dryRunElsewhere(ctx, inNew, opts.Concurrency)...)
 }
 
 // uncheckedItems returns the items no dry-run has accepted yet.
