@@ -37,10 +37,12 @@ type admissionView struct {
 	active, quota map[string]bool
 }
 
-// checkLocally checks the items it can without a request per object (see above) and returns the
-// objects refused, and the items left to the server's dry-run. created names the namespaces this
-// apply creates.
-func (c *Cluster) checkLocally(ctx context.Context, items []*Item, created map[string]bool, workers int) (fails []ObjectError, rest []*Item) {
+// checkLocally picks the items it can check without a request per object (see above) and returns
+// the items left to the server's dry-run, and check, which checks the others and returns those
+// refused (it may run while the server dry-runs the rest). created names the namespaces this apply
+// creates.
+func (c *Cluster) checkLocally(ctx context.Context, items []*Item, created map[string]bool, workers int) (rest []*Item, check func() []ObjectError) {
+	none := func() []ObjectError { return nil }
 	var candidates []*Item
 	for _, it := range items {
 		if (it.Action == Create || it.Action == Recreate) && it.ID.Group != "" && len(it.Object.GetOwnerReferences()) == 0 {
@@ -50,11 +52,11 @@ func (c *Cluster) checkLocally(ctx context.Context, items []*Item, created map[s
 		}
 	}
 	if len(candidates) == 0 {
-		return nil, items
+		return items, none
 	}
 	view, err := c.admission(ctx)
 	if err != nil {
-		return nil, items // the server checks them all
+		return items, none // the server checks them all
 	}
 	schemas := c.crSchemas(ctx, candidates, view, workers)
 	allowed := c.allowed(ctx, candidates, workers)
@@ -71,23 +73,26 @@ func (c *Cluster) checkLocally(ctx context.Context, items []*Item, created map[s
 			local = append(local, it)
 		}
 	}
-	var mu sync.Mutex
-	g := new(errgroup.Group)
-	g.SetLimit(max(workers, 1))
-	for _, it := range local {
-		g.Go(func() error {
-			if err := schemas[it.Object.GroupVersionKind()].validate(ctx, it.body); err != nil {
-				mu.Lock()
-				fails = append(fails, ObjectError{Item: it, Err: err})
-				mu.Unlock()
+	return rest, func() []ObjectError {
+		var mu sync.Mutex
+		var fails []ObjectError
+		g := new(errgroup.Group)
+		g.SetLimit(max(workers, 1))
+		for _, it := range local {
+			g.Go(func() error {
+				if err := schemas[it.Object.GroupVersionKind()].validate(ctx, it.body); err != nil {
+					mu.Lock()
+					fails = append(fails, ObjectError{Item: it, Err: err})
+					mu.Unlock()
+					return nil
+				}
+				it.checked = true
 				return nil
-			}
-			it.checked = true
-			return nil
-		})
+			})
+		}
+		_ = g.Wait()
+		return fails
 	}
-	_ = g.Wait()
-	return fails, rest
 }
 
 // admission reads the cluster's admission webhooks and policies, namespaces and quotas.

@@ -129,8 +129,12 @@ func TestCheckBeforeWrite(t *testing.T) {
 		applied, err := rc.Reconcile(ctx, desiredOf(t, vc), reconciler.Options{Revision: "unknown-field"})
 		require.Error(t, err)
 		require.Equal(t, []string{idFor(gvkVM, "vms", "pos-1"), idFor(gvkVM, "vms", "pos-2")}, failedIDs(applied.Failed))
+		want := map[string]string{
+			"pos-1": `VirtualMachine in version "v1" cannot be handled as a VirtualMachine: strict decoding error: unknown field "spec.template.spec.domain.turbo"`,
+			"pos-2": `failed to create typed patch object (vms/pos-2; kubevirt.io/v1, Kind=VirtualMachine): .spec.template.spec.domain.turbo: field not declared in schema`,
+		}
 		for _, f := range applied.Failed {
-			assert.Contains(t, f.Err.Error(), `unknown field "spec.template.spec.domain.turbo"`)
+			assert.Equal(t, want[f.Item.ID.Name], f.Err.Error())
 		}
 		assert.Nil(t, getLive(t, other, gvkVM, "vms", "pos-1"), "nothing written")
 

@@ -251,13 +251,18 @@ func (c *Cluster) Reconcile(ctx context.Context, d *Desired, opts Options) (*Res
 // against their CRD's schema (check.go) or, for the rest, by a server-side dry-run, in a stand-in
 // namespace for those whose namespace writes create. It returns every object refused.
 func (c *Cluster) checkBeforeWrite(ctx context.Context, items, writes []*Item, opts Options) []ObjectError {
-	var fails []ObjectError
-	if !opts.DryRunEvery {
-		fails, items = c.checkLocally(ctx, items, createdNamespaces(writes), opts.Concurrency)
+	local := make(chan []ObjectError, 1)
+	if opts.DryRunEvery {
+		local <- nil
+	} else {
+		var check func() []ObjectError
+		items, check = c.checkLocally(ctx, items, createdNamespaces(writes), opts.Concurrency)
+		go func() { local <- check() }() // while the server dry-runs the rest
 	}
 	items, inNew := splitNewNamespaces(items, writes)
-	fails = append(fails, c.applyAll(ctx, items, true, opts.Concurrency)...)
-	return append(fails, c.dryRunElsewhere(ctx, inNew, opts.Concurrency)...)
+	fails := c.applyAll(ctx, items, true, opts.Concurrency)
+	fails = append(fails, c.dryRunElsewhere(ctx, inNew, opts.Concurrency)...)
+	return append(<-local, fails...)
 }
 
 // uncheckedItems returns the items no dry-run has accepted yet.
@@ -349,12 +354,7 @@ func (c *Cluster) applyStages(ctx context.Context, writes []*Item, opts Options,
 // checkThenApply dry-runs the items no dry-run has accepted yet (their kind appeared after the first
 // dry-run), then applies them all; what names them in errors.
 func (c *Cluster) checkThenApply(ctx context.Context, items []*Item, opts Options, res *Result, what string) error {
-	unchecked := uncheckedItems(items)
-	var fails []ObjectError
-	if !opts.DryRunEvery {
-		fails, unchecked = c.checkLocally(ctx, unchecked, nil, opts.Concurrency)
-	}
-	if fails = append(fails, c.applyAll(ctx, unchecked, true, opts.Concurrency)...); len(fails) > 0 {
+	if fails := c.checkBeforeWrite(ctx, uncheckedItems(items), nil, opts); len(fails) > 0 {
 		res.Failed = fails
 		return fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: %s not written", res.Cluster, len(fails), what)
 	}
