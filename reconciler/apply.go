@@ -56,18 +56,18 @@ func forEach(items []*Item, workers int, fn func(*Item) error) []ObjectError {
 
 func (c *Cluster) applyOne(ctx context.Context, it *Item, dryRun bool) error {
 	if !dryRun {
-		return c.write(ctx, it, apply, it.ID.Namespace, it.body)
+		return c.write(ctx, it, apply, it.ID.Namespace, nil)
 	}
 	if it.Action == Create || it.Action == Recreate {
 		// Absent when observed: a create is the cheaper dry-run. If someone made it since, it is
 		// dry-run as the apply it will be.
-		err := c.write(ctx, it, dryRunCreate, it.ID.Namespace, it.body)
+		err := c.write(ctx, it, dryRunCreate, it.ID.Namespace, it.Object)
 		if !apierrors.IsAlreadyExists(err) {
 			it.checked = err == nil
 			return err
 		}
 	}
-	err := c.write(ctx, it, dryRunApply, it.ID.Namespace, it.body)
+	err := c.write(ctx, it, dryRunApply, it.ID.Namespace, nil)
 	it.checked = err == nil
 	return err
 }
@@ -85,11 +85,7 @@ func (c *Cluster) dryRunElsewhere(ctx context.Context, items []*Item, workers in
 	return forEach(items, workers, func(it *Item) error {
 		u := it.Object.DeepCopy()
 		u.SetNamespace(StandInNamespace)
-		body, err := u.MarshalJSON()
-		if err != nil {
-			return err
-		}
-		err = c.write(ctx, it, dryRunCreate, StandInNamespace, body)
+		err := c.write(ctx, it, dryRunCreate, StandInNamespace, u)
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("dry-run in namespace %s (%s does not exist yet): %w", StandInNamespace, it.ID.Namespace, err)
 		}

@@ -12,7 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
@@ -27,7 +28,8 @@ type Cluster struct {
 	httpClient *http.Client
 	mu         sync.Mutex
 	mapper     meta.RESTMapper
-	raw        rest.Interface
+	meta       metadata.Interface
+	dyn        dynamic.Interface
 	requests   atomic.Int64
 }
 
@@ -53,16 +55,17 @@ func ConnectWithin(cfg *rest.Config, probe time.Duration) (*Cluster, error) {
 		}
 		return countingTransport{rt: rt, n: &c.requests}
 	}
-	// One HTTP client (one connection) for discovery, the typed client and raw writes.
+	// One HTTP client (one connection) for discovery, the typed client and the writes.
 	hc, err := rest.HTTPClientFor(c.config)
 	if err != nil {
 		return nil, fmt.Errorf("HTTP client: %w", err)
 	}
 	c.httpClient = hc
-	rawCfg := rest.CopyConfig(c.config)
-	rawCfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
-	if c.raw, err = rest.UnversionedRESTClientForConfigAndClient(rawCfg, hc); err != nil {
-		return nil, fmt.Errorf("REST client: %w", err)
+	if c.meta, err = metadata.NewForConfigAndClient(c.config, hc); err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
+	}
+	if c.dyn, err = dynamic.NewForConfigAndClient(c.config, hc); err != nil {
+		return nil, fmt.Errorf("dynamic client: %w", err)
 	}
 	if err := c.refresh(probe); err != nil {
 		return nil, err
@@ -112,8 +115,9 @@ func (c *Cluster) Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, bool)
 	return mapping, true
 }
 
-// rest returns the client for raw requests (request.go).
-func (c *Cluster) rest() rest.Interface { return c.raw }
+// metadata and dynamic return the clients of the writes (request.go).
+func (c *Cluster) metadata() metadata.Interface { return c.meta }
+func (c *Cluster) dynamic() dynamic.Interface   { return c.dyn }
 
 func (c *Cluster) client() client.Client {
 	c.mu.Lock()

@@ -2,8 +2,10 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/fluxcd/pkg/ssa"
@@ -15,7 +17,28 @@ import (
 // WriteDiff prints, object by object, a unified diff between the live object and what applying git
 // would make of it (a server-side dry-run, through fluxcd/pkg/ssa), with Secret values masked. Only
 // the items that need a write are diffed: the rest are known to be in sync from the inventory.
+// The items are first checked as an apply checks them before its first write (the same field
+// validation, Strict: a field the cluster does not know is refused, not dropped from the diff); if
+// any is refused, nothing is printed and the error names every refused object with the server's words.
 func (c *Cluster) WriteDiff(ctx context.Context, items []*Item, w io.Writer) error {
+	var writes []*Item
+	for _, it := range items {
+		if it.Action != None {
+			if it.body == nil {
+				it.body = encode(it.Object)
+			}
+			writes = append(writes, it)
+		}
+	}
+	now, _ := c.resolvable(writes)
+	if fails := c.checkBeforeWrite(ctx, now, writes, Options{}); len(fails) > 0 {
+		sort.Slice(fails, func(i, j int) bool { return fails[i].Item.ID.String() < fails[j].Item.ID.String() })
+		errs := make([]error, len(fails))
+		for i, f := range fails {
+			errs[i] = f
+		}
+		return fmt.Errorf("the server refused %d objects, as an apply would: %w", len(fails), errors.Join(errs...))
+	}
 	rm := ssa.NewResourceManager(c.client(), nil, ssa.Owner{Field: FieldManager, Group: "vmo-cue.dev"})
 	for _, it := range items {
 		if it.Action == None {

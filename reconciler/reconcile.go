@@ -33,8 +33,12 @@ type Options struct {
 	Prune bool
 	// ForcePrune allows a prune over the policy's maximum share of the inventory.
 	ForcePrune bool
-	// DryRun sends every change as a server-side dry-run and writes nothing.
+	// DryRun checks every change as before a write (a server-side dry-run, or check.go) and writes
+	// nothing.
 	DryRun bool
+	// DryRunEvery checks every object with a server-side dry-run before the first write, none
+	// against its CRD's schema in vmo-cue (check.go).
+	DryRunEvery bool
 	// Adopt takes over an API server recorded for another fleet or cluster (see ErrIdentityMismatch):
 	// its identity is rewritten. What the other owner applied is never pruned (it carries the other's
 	// marks): it is reported as not ours.
@@ -193,13 +197,13 @@ func (c *Cluster) Reconcile(ctx context.Context, d *Desired, opts Options) (*Res
 	// Objects in a namespace that this apply creates cannot be dry-run there yet: they are dry-run
 	// in a stand-in namespace. Objects whose kind does not exist yet (its CRD is part of this apply,
 	// or an operator creates it) are dry-run before their stage. Nothing is dry-run twice.
+	// New custom resources that no admission webhook or policy sees are checked here against their
+	// CRD's schema instead (check.go).
 	dryRunStart := time.Now()
 	now, later := c.resolvable(writes)
-	now, inNew := splitNewNamespaces(now, writes)
-	fails := c.applyAll(ctx, now, true, opts.Concurrency)
-	fails = append(fails, c.dryRunElsewhere(ctx, inNew, opts.Concurrency)...)
+	fails := c.checkBeforeWrite(ctx, now, writes, opts)
 	res.DryRunTook = time.Since(dryRunStart)
-	if n := len(now) + len(inNew); n > 0 && len(fails) == 0 {
+	if n := len(now); n > 0 && len(fails) == 0 {
 		logf("%s: dry-run: the server accepted all %d objects it can check now (%s)", d.Cluster, n, res.DryRunTook.Round(time.Millisecond))
 	}
 	if len(fails) > 0 {
@@ -248,6 +252,24 @@ func (c *Cluster) Reconcile(ctx context.Context, d *Desired, opts Options) (*Res
 	return res, nil
 }
 
+// checkBeforeWrite checks items (whose kinds the cluster serves) before the first write of writes:
+// against their CRD's schema (check.go) or, for the rest, by a server-side dry-run, in a stand-in
+// namespace for those whose namespace writes create. It returns every object refused.
+func (c *Cluster) checkBeforeWrite(ctx context.Context, items, writes []*Item, opts Options) []ObjectError {
+	local := make(chan []ObjectError, 1)
+	if opts.DryRunEvery {
+		local <- nil
+	} else {
+		var check func() []ObjectError
+		items, check = c.checkLocally(ctx, items, createdNamespaces(writes), opts.Concurrency)
+		go func() { local <- check() }() // while the server dry-runs the rest
+	}
+	items, inNew := splitNewNamespaces(items, writes)
+	fails := c.applyAll(ctx, items, true, opts.Concurrency)
+	fails = append(fails, c.dryRunElsewhere(ctx, inNew, opts.Concurrency)...)
+	return append(<-local, fails...)
+}
+
 // uncheckedItems returns the items no dry-run has accepted yet.
 func uncheckedItems(items []*Item) []*Item {
 	var out []*Item
@@ -259,14 +281,20 @@ func uncheckedItems(items []*Item) []*Item {
 	return out
 }
 
-// splitNewNamespaces separates items that live in a namespace created by this same apply.
-func splitNewNamespaces(items, writes []*Item) (ok, inNew []*Item) {
+// createdNamespaces names the namespaces that writes create.
+func createdNamespaces(writes []*Item) map[string]bool {
 	created := map[string]bool{}
 	for _, it := range writes {
 		if it.ID.Group == "" && it.ID.Kind == "Namespace" && (it.Action == Create || it.Action == Recreate) {
 			created[it.ID.Name] = true
 		}
 	}
+	return created
+}
+
+// splitNewNamespaces separates items that live in a namespace created by this same apply.
+func splitNewNamespaces(items, writes []*Item) (ok, inNew []*Item) {
+	created := createdNamespaces(writes)
 	for _, it := range items {
 		if it.ID.Namespace != "" && created[it.ID.Namespace] {
 			inNew = append(inNew, it)
@@ -331,7 +359,7 @@ func (c *Cluster) applyStages(ctx context.Context, writes []*Item, opts Options,
 // checkThenApply dry-runs the items no dry-run has accepted yet (their kind appeared after the first
 // dry-run), then applies them all; what names them in errors.
 func (c *Cluster) checkThenApply(ctx context.Context, items []*Item, opts Options, res *Result, what string) error {
-	if fails := c.applyAll(ctx, uncheckedItems(items), true, opts.Concurrency); len(fails) > 0 {
+	if fails := c.checkBeforeWrite(ctx, uncheckedItems(items), nil, opts); len(fails) > 0 {
 		res.Failed = fails
 		return fmt.Errorf("cluster %s: the server refused %d objects in a dry-run: %s not written", res.Cluster, len(fails), what)
 	}
