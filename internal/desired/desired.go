@@ -18,6 +18,8 @@ type Options struct {
 	Budget engine.Budget
 	// Only, if not empty, evaluates and validates only these clusters (see engine.Options.Only).
 	Only []string
+	// Lean keeps findings and counts, not the VMs' objects (see validate.Options.Lean): for vet.
+	Lean bool
 }
 
 // Load reads, evaluates and validates the fleet repository at dir. The error is for I/O and internal
@@ -27,11 +29,13 @@ func Load(dir string, opts Options) (*validate.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(repo, engine.Options{Budget: opts.Budget, Only: opts.Only})
+	b, err := engine.LoadBuiltin()
 	if err != nil {
 		return nil, err
 	}
-	b, err := engine.LoadBuiltin()
+	// Each cluster is checked as soon as it is evaluated, while the others evaluate.
+	check := validate.NewChecker(b, validate.Options{Lean: opts.Lean})
+	eng, err := engine.New(repo, engine.Options{Budget: opts.Budget, Only: opts.Only, Evaluated: check.Cluster})
 	if err != nil {
 		return nil, err
 	}
@@ -39,5 +43,5 @@ func Load(dir string, opts Options) (*validate.Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evaluating %s: %w", dir, err)
 	}
-	return validate.Fleet(f, b)
+	return check.Finish(f)
 }
