@@ -12,21 +12,30 @@ import (
 var interfacesPath = []string{"spec", "template", "spec", "domain", "devices", "interfaces"}
 
 // lighten drops the objects of a checked cluster's VMs (Options.Lean), keeping what the checks across
-// clusters use: each VM's identity and interfaces, and where each interface and its macAddress were
-// written (the MAC assignment and the layer-2 domain checks point there). A YAML VM keeps its way back
-// to every line, which holds only its file's bytes (parsed for positions when a finding asks). A CUE
-// VM's holds its evaluated value or syntax: the interfaces' positions are kept instead, and any other
-// path of the VM is placed at the VM itself.
+// clusters use: each VM's identity and interfaces, and where the interfaces that have or need a MAC
+// were written (the MAC assignment and the layer-2 domain checks point there). A YAML VM keeps its
+// way back to every line, which holds only its file's bytes (parsed for positions when a finding
+// asks). A CUE VM's holds its evaluated value or syntax: those positions are kept instead, and any
+// other path of the VM is placed at the VM itself.
 func lighten(c *Cluster) {
 	for _, vm := range c.VMs {
 		if vm.FromYAML {
 			vm.VM = &engine.VM{File: vm.File, Key: vm.Key, FromYAML: true, Pos: vm.Pos}
 			continue
 		}
-		at := make([]ifacePos, len(vm.Interfaces))
-		for i, ifc := range vm.Interfaces {
+		var at []ifacePos
+		for _, ifc := range vm.Interfaces {
 			p := append(slices.Clone(interfacesPath), strconv.Itoa(ifc.Index))
-			at[i] = ifacePos{index: ifc.Index, iface: vm.Pos(p...), mac: vm.Pos(append(p, "macAddress")...)}
+			switch {
+			case ifc.MAC != "":
+				// Only the macAddress is pointed at (uniqueness across the layer-2 domain).
+				at = append(at, ifacePos{index: ifc.Index, mac: vm.Pos(append(p, "macAddress")...)})
+			case ifc.NeedsMAC:
+				// The interface, for its assignment and its assigned MAC: the macAddress it has not
+				// is placed at it.
+				pos := vm.Pos(p...)
+				at = append(at, ifacePos{index: ifc.Index, iface: pos, mac: pos})
+			}
 		}
 		root := vm.Pos()
 		vm.VM = &engine.VM{File: vm.File, Key: vm.Key, FromYAML: vm.FromYAML,
