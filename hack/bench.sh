@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# make bench: measure vmo-cue vet and build on generated 1k- and 10k-VM fleets, and upstream `cue vet`
-# (built at the cuelang.org/go version of go.mod) on the same fleets.
+# make bench: measure vmo-cue vet and build on generated 1k-, 10k- and 100k-VM fleets (100,000 VMs in 100
+# clusters and in 1,000), and upstream `cue vet` (built at the cuelang.org/go version of go.mod) on the
+# 1k and 10k fleets.
 #
 # Fleets are generated into .cache/bench/ (git-ignored) and reused until the generator or the vendored
 # CUE module changes. Each command runs BENCH_RUNS times (default 5): first, min and median wall time and
 # peak RSS are reported, with PASS/MISS per target. A MISS is a measurement, not a failure; a command
 # that fails (non-zero exit) fails this script.
 #
-# Environment: BENCH_RUNS (runs per command), BENCH_UPSTREAM=0 (skip upstream cue vet, the slow part).
+# Environment: BENCH_RUNS (runs per command), BENCH_RUNS_100K (runs per 100k command, default 3 or
+# BENCH_RUNS if fewer), BENCH_100K=0 (skip the 100k fleets), BENCH_UPSTREAM=0 (skip upstream cue vet).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 GO=${GO:-go}
 RUNS=${BENCH_RUNS:-5}
+RUNS_100K=${BENCH_RUNS_100K:-$((RUNS < 3 ? RUNS : 3))}
+BIG=${BENCH_100K:-1}
 UPSTREAM=${BENCH_UPSTREAM:-1}
 CACHE=$ROOT/.cache
 BENCH=$CACHE/bench
@@ -70,13 +74,17 @@ fleet() {
 fleet fleet-1k-cue 10 1000 cue
 fleet fleet-10k-cue 100 10000 cue
 fleet fleet-10k-yaml 100 10000 yaml
+if [[ $BIG != 0 ]]; then
+	fleet fleet-100k-100-cue 100 100000 cue
+	fleet fleet-100k-1000-cue 1000 100000 cue
+fi
 
 RESULTS=$BENCH/results.jsonl
 rm -f "$RESULTS"
 measure() { # measure ID LABEL [-dir DIR] -- COMMAND...
 	local id=$1 label=$2
 	shift 2
-	"$CACHE/bin/benchrun" run -n "$RUNS" -out "$RESULTS" -id "$id" -label "$label" "$@"
+	"$CACHE/bin/benchrun" run -n "${N:-$RUNS}" -out "$RESULTS" -id "$id" -label "$label" "$@"
 }
 
 say "measuring ($RUNS runs each; $(nproc) CPUs)"
@@ -84,6 +92,10 @@ measure vet-10k-cue "vmo-cue vet 10k (CUE form)" -- "$BIN" vet "$BENCH/fleet-10k
 measure vet-10k-yaml "vmo-cue vet 10k (YAML form)" -- "$BIN" vet "$BENCH/fleet-10k-yaml"
 measure vet-1k-cue "vmo-cue vet 1k (CUE form)" -- "$BIN" vet "$BENCH/fleet-1k-cue"
 measure build-10k-cue "vmo-cue build --cluster c-000 10k (CUE form)" -- "$BIN" build --cluster c-000 "$BENCH/fleet-10k-cue"
+if [[ $BIG != 0 ]]; then
+	N=$RUNS_100K measure vet-100k-100-cue "vmo-cue vet 100k/100 clusters (CUE)" -- "$BIN" vet "$BENCH/fleet-100k-100-cue"
+	N=$RUNS_100K measure vet-100k-1000-cue "vmo-cue vet 100k/1,000 clusters (CUE)" -- "$BIN" vet "$BENCH/fleet-100k-1000-cue"
+fi
 if [[ $UPSTREAM != 0 ]]; then
 	measure cue-vet-10k "cue vet ./... 10k (CUE form)" -dir "$BENCH/fleet-10k-cue" -- "$CUE" vet ./...
 	measure cue-vet-1k "cue vet ./... 1k (CUE form)" -dir "$BENCH/fleet-1k-cue" -- "$CUE" vet ./...

@@ -19,6 +19,7 @@ func main() {
 	form := flag.String("form", "cue", "where VMs are written: cue (clusters/<name>/vms.cue) or yaml (clusters/<name>/vms/*.yaml)")
 	seed := flag.Uint64("seed", 1, "random seed (same seed, same fleet)")
 	perFile := flag.Int("vms-per-file", 5, "VMs per YAML file (yaml form)")
+	cuePerFile := flag.Int("cue-vms-per-file", 500, "VMs per CUE file at most (cue form): more go to vms-000.cue, vms-001.cue, ...")
 	flag.Parse()
 	if *out == "" || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: genfleet -out DIR [-clusters N] [-vms N] [-form cue|yaml] [-seed N]")
@@ -26,7 +27,7 @@ func main() {
 	}
 	start := time.Now()
 	st, err := genfleet.Generate(*out, genfleet.Options{Clusters: *clusters, VMs: *vms, Form: genfleet.Form(*form),
-		Seed: *seed, VMsPerFile: *perFile})
+		Seed: *seed, VMsPerFile: *perFile, CUEVMsPerFile: *cuePerFile})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "genfleet: %v\n", err)
 		os.Exit(1)

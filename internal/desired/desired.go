@@ -20,6 +20,8 @@ type Options struct {
 	Only []string
 	// NoFastPath evaluates every CUE VM on the general path (see engine.Options.NoFastPath).
 	NoFastPath bool
+	// Lean keeps findings and counts, not the VMs' objects (see validate.Options.Lean): for vet.
+	Lean bool
 }
 
 // Load reads, evaluates and validates the fleet repository at dir. The error is for I/O and internal
@@ -29,11 +31,13 @@ func Load(dir string, opts Options) (*validate.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(repo, engine.Options{Budget: opts.Budget, Only: opts.Only, NoFastPath: opts.NoFastPath})
+	b, err := engine.LoadBuiltin()
 	if err != nil {
 		return nil, err
 	}
-	b, err := engine.LoadBuiltin()
+	// Each cluster is checked as soon as it is evaluated, while the others evaluate.
+	check := validate.NewChecker(b, validate.Options{Lean: opts.Lean})
+	eng, err := engine.New(repo, engine.Options{Budget: opts.Budget, Only: opts.Only, NoFastPath: opts.NoFastPath, Evaluated: check.Cluster})
 	if err != nil {
 		return nil, err
 	}
@@ -41,5 +45,5 @@ func Load(dir string, opts Options) (*validate.Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evaluating %s: %w", dir, err)
 	}
-	return validate.Fleet(f, b)
+	return check.Finish(f)
 }

@@ -99,6 +99,7 @@ func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 				continue
 			}
 			doc := d
+			doc.Value = nil // the VM holds it: its Pos holds the document, not the object as well
 			c.VMs = append(c.VMs, &VM{Object: obj, File: f.Path, FromYAML: true,
 				Pos: func(path ...string) diag.Position { return doc.KeyPos(path) }})
 		}

@@ -37,6 +37,13 @@ type Options struct {
 	// the others are left out of the Fleet. MACs assigned and checked across a layer-2 domain need
 	// every cluster of the domain: a caller that finds an l2Domain evaluates the whole fleet.
 	Only []string
+	// Evaluated, if set, is called with each cluster as soon as its evaluation ends (outside its
+	// budget), from the goroutine that evaluated it: concurrently for different clusters. The Fleet's
+	// name, defaults, rollout and shared findings are set; its Clusters are not yet. A caller checks
+	// each cluster there while the others evaluate, and may drop what it no longer needs (vet keeps
+	// 100,000 VMs' findings, not their objects). Clusters of a fleet whose shared definitions
+	// exceeded the budget are not passed.
+	Evaluated func(*Fleet, *Cluster)
 }
 
 // DefaultFleetName names a fleet that declares no `fleet.name`.
@@ -141,6 +148,7 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 	for i, c := range selected {
 		if slices.Contains(e.opts.Budget.Known.Serial, c.Name) {
 			f.Clusters[i] = e.evalClusterBounded(w, c, shared)
+			e.evaluated(f, f.Clusters[i])
 		} else {
 			rest = append(rest, i)
 		}
@@ -157,11 +165,20 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			f.Clusters[i] = e.evalClusterBounded(w, selected[i], shared)
+			c := e.evalClusterBounded(w, selected[i], shared)
+			e.evaluated(f, c)
+			f.Clusters[i] = c
 		}()
 	}
 	wg.Wait()
 	return f, nil
+}
+
+// evaluated passes a cluster to Options.Evaluated.
+func (e *Engine) evaluated(f *Fleet, c *Cluster) {
+	if e.opts.Evaluated != nil {
+		e.opts.Evaluated(f, c)
+	}
 }
 
 // evalSharedBounded evaluates the shared definitions within the budget; it returns the budget

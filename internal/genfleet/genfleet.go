@@ -32,6 +32,9 @@ type Options struct {
 	Seed     uint64
 	// VMsPerFile is how many VMs one YAML file holds (FormYAML; default 5).
 	VMsPerFile int
+	// CUEVMsPerFile is how many VMs one CUE file holds at most (FormCUE; default 500, some 750 KB,
+	// under the 1 MiB a fleet file may take): a cluster with more has vms-000.cue, vms-001.cue, ...
+	CUEVMsPerFile int
 	// ModulePath is the fleet's CUE module (default bench.example/fleet@v0).
 	ModulePath string
 }
@@ -71,6 +74,9 @@ func Generate(dir string, o Options) (Stats, error) {
 	if o.VMsPerFile <= 0 {
 		o.VMsPerFile = 5
 	}
+	if o.CUEVMsPerFile <= 0 {
+		o.CUEVMsPerFile = 500
+	}
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		return st, fmt.Errorf("%s is not empty", dir)
 	}
@@ -99,17 +105,24 @@ func Generate(dir string, o Options) (Stats, error) {
 		}
 		switch o.Form {
 		case FormCUE:
-			var b strings.Builder
-			b.WriteString("package fleet\n\n")
-			for j, vm := range vms {
-				if j > 0 {
+			for start := 0; start < n || start == 0; start += o.CUEVMsPerFile {
+				end := min(start+o.CUEVMsPerFile, n)
+				var b strings.Builder
+				b.WriteString("package fleet\n\n")
+				for j := start; j < end; j++ {
+					if j > start {
+						b.WriteByte('\n')
+					}
+					fmt.Fprintf(&b, "vms: %q: ", names[j])
+					vms[j].writeCUE(&b, 0)
 					b.WriteByte('\n')
 				}
-				fmt.Fprintf(&b, "vms: %q: ", names[j])
-				vm.writeCUE(&b, 0)
-				b.WriteByte('\n')
+				name := "/vms.cue"
+				if n > o.CUEVMsPerFile {
+					name = fmt.Sprintf("/vms-%03d.cue", start/o.CUEVMsPerFile)
+				}
+				w.write(c.dir()+name, []byte(b.String()))
 			}
-			w.write(c.dir()+"/vms.cue", []byte(b.String()))
 		case FormYAML:
 			for start := 0; start < n; start += o.VMsPerFile {
 				end := min(start+o.VMsPerFile, n)

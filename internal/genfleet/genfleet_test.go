@@ -5,17 +5,28 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/genfleet"
 )
 
-// A generated fleet validates in both forms, and the same seed writes the same bytes.
+// A generated fleet validates in both forms, and in CUE files split by CUEVMsPerFile (7 VMs in a
+// cluster, 3 a file: vms-000.cue to vms-002.cue), and the same seed writes the same bytes.
 func TestGenerate(t *testing.T) {
-	for _, form := range []genfleet.Form{genfleet.FormCUE, genfleet.FormYAML} {
-		t.Run(string(form), func(t *testing.T) {
-			o := genfleet.Options{Clusters: 3, VMs: 20, Form: form, Seed: 7, VMsPerFile: 3}
+	for _, tc := range []struct {
+		name      string
+		form      genfleet.Form
+		cuePer    int
+		wantFiles []string // of clusters/c-000
+	}{
+		{"cue", genfleet.FormCUE, 0, []string{"cluster.cue", "vms.cue"}},
+		{"cue-split", genfleet.FormCUE, 3, []string{"cluster.cue", "vms-000.cue", "vms-001.cue", "vms-002.cue"}},
+		{"yaml", genfleet.FormYAML, 0, []string{"cluster.cue", "vms"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := genfleet.Options{Clusters: 3, VMs: 20, Form: tc.form, Seed: 7, VMsPerFile: 3, CUEVMsPerFile: tc.cuePer}
 			a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
 			st, err := genfleet.Generate(a, o)
 			if err != nil {
@@ -26,6 +37,17 @@ func TestGenerate(t *testing.T) {
 			}
 			if _, err := genfleet.Generate(b, o); err != nil {
 				t.Fatal(err)
+			}
+			entries, err := os.ReadDir(filepath.Join(a, "clusters", "c-000"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			if !slices.Equal(names, tc.wantFiles) {
+				t.Fatalf("clusters/c-000 holds %v, want %v", names, tc.wantFiles)
 			}
 			if diff := compareTrees(t, a, b); diff != "" {
 				t.Fatalf("not deterministic: %s differs", diff)

@@ -7,6 +7,7 @@ package validate
 import (
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
@@ -78,6 +79,76 @@ func (r *Result) Cluster(name string) *Cluster {
 
 // Fleet validates every evaluated cluster, then the checks that span clusters.
 func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
+	return NewChecker(b, Options{}).Finish(f)
+}
+
+// Options tune a Checker.
+type Options struct {
+	// Lean drops each VM's object and its way back to every line once the VM is checked, keeping
+	// its identity, interfaces and the positions the checks across clusters report: the result
+	// serves findings and counts (vet), not rendering. A 100,000-VM fleet's objects held until
+	// the end took more heap than the collector's limit.
+	Lean bool
+}
+
+// Checker validates clusters one by one as the engine evaluates them (its Cluster method is an
+// engine.Options.Evaluated hook), then the checks that span clusters (Finish).
+type Checker struct {
+	b    *engine.Builtin
+	opts Options
+
+	srcOnce sync.Once
+	src     *sources
+
+	mu      sync.Mutex
+	checked map[*engine.Cluster]*Cluster
+	err     error
+}
+
+// NewChecker returns a Checker with the built-in defaults b.
+func NewChecker(b *engine.Builtin, opts Options) *Checker {
+	return &Checker{b: b, opts: opts, checked: map[*engine.Cluster]*Cluster{}}
+}
+
+// Cluster checks one evaluated cluster on its own (safe for concurrent use).
+func (k *Checker) Cluster(f *engine.Fleet, ec *engine.Cluster) {
+	c, err := k.check(f, ec)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err != nil && k.err == nil {
+		k.err = err
+	}
+	if c != nil {
+		k.checked[ec] = c
+	}
+}
+
+// check runs the checks of one cluster that need no other cluster.
+func (k *Checker) check(f *engine.Fleet, ec *engine.Cluster) (*Cluster, error) {
+	k.srcOnce.Do(func() { k.src = newSources(f.Repo) })
+	c := &Cluster{Cluster: ec, Fleet: f.Name, src: k.src}
+	c.Diags = append(c.Diags, ec.Diags...)
+	resolveSettings(c, f, k.b)
+	vmSchema, err := SchemaFor("VirtualMachine", c.Releases())
+	if err != nil {
+		return nil, err
+	}
+	checkVMs(c, vmSchema)
+	checkMACs(c)
+	checkVLANFiltering(c) // vlanfilter.go
+	checkApplyPolicy(c)   // applypolicy.go
+	checkKustomize(c)     // kustomize.go
+	if k.opts.Lean {
+		lighten(c)
+	}
+	return c, nil
+}
+
+// Finish checks the clusters the Cluster hook did not see, then the checks that span clusters.
+func (k *Checker) Finish(f *engine.Fleet) (*Result, error) {
+	if k.err != nil {
+		return nil, k.err
+	}
 	// A file refused while reading the repository (symlink, size, encoding) fails what it belongs to:
 	// its cluster, or, outside every cluster folder, the shared definitions and so every cluster.
 	shared := append(diag.List(nil), f.Diags...)
@@ -87,20 +158,14 @@ func Fleet(f *engine.Fleet, b *engine.Builtin) (*Result, error) {
 		}
 	}
 	r := &Result{Fleet: f, Shared: shared}
-	src := newSources(f.Repo)
 	for _, ec := range f.Clusters {
-		c := &Cluster{Cluster: ec, Fleet: f.Name, src: src}
-		c.Diags = append(c.Diags, ec.Diags...)
-		resolveSettings(c, f, b)
-		vmSchema, err := SchemaFor("VirtualMachine", c.Releases())
-		if err != nil {
-			return nil, err
+		c := k.checked[ec]
+		if c == nil {
+			var err error
+			if c, err = k.check(f, ec); err != nil {
+				return nil, err
+			}
 		}
-		checkVMs(c, vmSchema)
-		checkMACs(c)
-		checkVLANFiltering(c) // vlanfilter.go
-		checkApplyPolicy(c)   // applypolicy.go
-		checkKustomize(c)     // kustomize.go
 		r.Clusters = append(r.Clusters, c)
 	}
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })

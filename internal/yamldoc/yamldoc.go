@@ -197,9 +197,17 @@ var lineRE = regexp.MustCompile(`line (\d+)`)
 // Decode reads every document of a file. A syntax error is returned as a diagnostic with its line;
 // documents before it are still returned.
 func Decode(file string, data []byte) ([]*Doc, diag.List) {
+	lazy := &lazyFile{data: data}
+	if docs, ok := fastDecode(file, data, lazy); ok {
+		return docs, nil
+	}
+	return decodeV3(file, data, lazy)
+}
+
+// decodeV3 decodes with yaml.v3 (what fastDecode does not read).
+func decodeV3(file string, data []byte, lazy *lazyFile) ([]*Doc, diag.List) {
 	var docs []*Doc
 	var problems diag.List
-	lazy := &lazyFile{data: data}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for i := 0; ; i++ {
 		var n yaml.Node
