@@ -115,6 +115,10 @@ func (c *Cluster) Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, bool)
 // rest returns the client for raw requests (request.go).
 func (c *Cluster) rest() rest.Interface { return c.raw }
 
+// CurrentClient is the cluster's client as it stands (Client is replaced, under a lock, when the API's
+// kinds change).
+func (c *Cluster) CurrentClient() client.Client { return c.client() }
+
 func (c *Cluster) client() client.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
