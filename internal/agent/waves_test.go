@@ -65,7 +65,7 @@ func TestCanaryFailsHealthLaterWaveNeverApplies(t *testing.T) {
 	})
 	assert.Equal(t, rev, canary.Spec.ReleasedRevision)
 	assert.Equal(t, "canary", canary.Spec.Wave)
-	assert.Contains(t, canary.Status.Message, "pos-server")
+	assert.Contains(t, canary.Status.Message, "not healthy within 3s")
 	require.NotNil(t, getVM(t, canaryC, "pos-server"), "the canary did not apply the revision")
 
 	// The edge wave is held: never released, Pending, naming the wave that failed.
