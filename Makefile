@@ -13,8 +13,11 @@ LDFLAGS := -X main.version=$(VERSION)
 
 all: build
 
+## build: bin/vmo-cue and, beside it, bin/vmo-cue-agent (the agent's own binary, which `vmo-cue agent`
+## hands over to: it does not link the fleet's evaluation, so an idle agent stays small).
 build:
 	$(GO) build -ldflags='$(LDFLAGS)' -o $(BIN) ./cmd/vmo-cue
+	$(GO) build -ldflags='$(LDFLAGS)' -o $(dir $(BIN))vmo-cue-agent ./cmd/vmo-cue-agent
 
 ## generate: the CRDs of KubeVirt v1.4–v1.8 and CDI read from their releases' modules (downloaded through
 ## the module proxy: ~9 MB per KubeVirt release, CDI's 200 MB once; docs/kubevirt-schemas.md), the VM
@@ -26,15 +29,16 @@ generate:
 	$(GO) run ./hack/gen-api
 
 ## image: the container image of vmo-cue, without a Docker daemon (hack/image, go-containerregistry): the
-## static binary (CGO_ENABLED=0, linux/IMAGE_ARCH) as /vmo-cue on an empty base with a CA bundle, user
+## static binaries (CGO_ENABLED=0, linux/IMAGE_ARCH) as /vmo-cue and /vmo-cue-agent on an empty base with a CA bundle, user
 ## 65532, written as an OCI layout into bin/image (push it with crane, skopeo or oras). Same commit, same digest.
 IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 IMAGE_VERSION ?= $(VERSION)
 IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 image:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w $(LDFLAGS)' -o bin/linux-$(IMAGE_ARCH)/vmo-cue ./cmd/vmo-cue
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w $(LDFLAGS)' -o bin/linux-$(IMAGE_ARCH)/vmo-cue-agent ./cmd/vmo-cue-agent
 	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)} \
-		$(GO) run ./hack/image -binary bin/linux-$(IMAGE_ARCH)/vmo-cue -arch $(IMAGE_ARCH) -out bin/image \
+		$(GO) run ./hack/image -binary bin/linux-$(IMAGE_ARCH)/vmo-cue -agent-binary bin/linux-$(IMAGE_ARCH)/vmo-cue-agent -arch $(IMAGE_ARCH) -out bin/image \
 		-version $(IMAGE_VERSION) -revision "$(IMAGE_REVISION)" -ref vmo-cue:$(IMAGE_VERSION)
 
 ## deps: Debian packages the tests use (pre-commit), installed only if missing.

@@ -29,6 +29,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
+	"github.com/vmo-cue/vmo-cue/reconciler/livediff"
 	"github.com/vmo-cue/vmo-cue/schemas/crds"
 )
 
@@ -391,7 +392,7 @@ func TestSecretValuesNeverShown(t *testing.T) {
 	changed.Reason = "fields set by vmo-cue were changed or removed (by someone)"
 
 	var out bytes.Buffer
-	require.NoError(t, rc.WriteDiff(ctx, []*reconciler.Item{newOne, changed}, &out))
+	require.NoError(t, livediff.Write(ctx, rc, []*reconciler.Item{newOne, changed}, &out))
 	text := out.String()
 	t.Logf("diff:\n%s", text)
 	assert.Contains(t, text, "Secret default/new")

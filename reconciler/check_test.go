@@ -17,6 +17,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
 	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/livediff"
 )
 
 // TestCheckBeforeWrite: before the first write, new VMs (a custom resource no webhook or admission
@@ -141,7 +142,7 @@ func TestCheckBeforeWrite(t *testing.T) {
 		p, err := rc.Observe(ctx, desiredOf(t, vc))
 		require.NoError(t, err)
 		var out strings.Builder
-		err = rc.WriteDiff(ctx, p.Changes(), &out)
+		err = livediff.Write(ctx, rc, p.Changes(), &out)
 		require.Error(t, err, "diff:\n%s", out.String())
 		sort.Slice(applied.Failed, func(i, j int) bool { return applied.Failed[i].Item.ID.String() < applied.Failed[j].Item.ID.String() })
 		assert.Equal(t, "the server refused 2 objects, as an apply would: "+applied.Failed[0].Error()+"\n"+applied.Failed[1].Error(), err.Error())

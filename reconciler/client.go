@@ -119,6 +119,10 @@ func (c *Cluster) Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, bool)
 func (c *Cluster) metadata() metadata.Interface { return c.meta }
 func (c *Cluster) dynamic() dynamic.Interface   { return c.dyn }
 
+// CurrentClient is the cluster's client as it stands (Client is replaced, under a lock, when the API's
+// kinds change).
+func (c *Cluster) CurrentClient() client.Client { return c.client() }
+
 func (c *Cluster) client() client.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -9,11 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
-	"github.com/fluxcd/cli-utils/pkg/object"
-	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Health of a cluster's objects. kstatus judges most of them (workloads rolled out, custom resources
@@ -57,7 +57,7 @@ var (
 // knows) and reports the VMs waiting for a restart. Objects whose kind the cluster does not serve are
 // left out (they are pending). It fails fast on an object kstatus finds Failed.
 func (c *Cluster) WaitHealthy(ctx context.Context, items []*Item, timeout time.Duration) (*HealthReport, error) {
-	var set object.ObjMetadataSet
+	var set []*Item
 	own := map[schema.GroupKind][]*Item{}
 	for _, it := range items {
 		gk := schema.GroupKind{Group: it.ID.Group, Kind: it.ID.Kind}
@@ -68,7 +68,7 @@ func (c *Cluster) WaitHealthy(ctx context.Context, items []*Item, timeout time.D
 			own[gk] = append(own[gk], it)
 			continue
 		}
-		set = append(set, object.ObjMetadata{GroupKind: gk, Namespace: it.ID.Namespace, Name: it.ID.Name})
+		set = append(set, it)
 	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -76,13 +76,8 @@ func (c *Cluster) WaitHealthy(ctx context.Context, items []*Item, timeout time.D
 	var wg sync.WaitGroup
 	var kerr error
 	if len(set) > 0 {
-		c.mu.Lock()
-		mapper := c.mapper
-		c.mu.Unlock()
-		poller := polling.NewStatusPoller(c.client(), mapper, polling.Options{})
-		rm := ssa.NewResourceManager(c.client(), poller, ssa.Owner{Field: FieldManager, Group: "vmo-cue.dev"})
 		wg.Go(func() {
-			kerr = rm.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: time.Second, Timeout: timeout, FailFast: true})
+			kerr = c.waitKstatus(ctx, set)
 			if kerr != nil {
 				cancel() // failed fast: the VMs need not be waited for
 			}
@@ -113,6 +108,76 @@ func (e *HealthError) Error() string {
 }
 
 func (e *HealthError) Unwrap() error { return e.Err }
+
+// waitKstatus polls the objects every second (a GET each) until kstatus finds every one Current, one
+// Failed (it fails fast), or ctx ends, as fluxcd/pkg/ssa's WaitForSet does with its poller and in its
+// words, without linking kubectl's packages (the agent's binary stays small).
+func (c *Cluster) waitKstatus(ctx context.Context, items []*Item) error {
+	last := make([]string, len(items))
+	for {
+		current, failed := true, false
+		for i, it := range items {
+			if last[i] == string(status.CurrentStatus) {
+				continue
+			}
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(it.Object.GroupVersionKind())
+			err := c.client().Get(ctx, client.ObjectKey{Namespace: it.ID.Namespace, Name: it.ID.Name}, u)
+			switch {
+			case apierrors.IsNotFound(err):
+				last[i] = string(status.NotFoundStatus)
+			case err != nil && ctx.Err() != nil:
+				// The deadline: what was last seen stands.
+			case err != nil:
+				last[i] = string(status.UnknownStatus) + ": " + err.Error()
+			default:
+				res, err := status.Compute(u)
+				if err != nil {
+					last[i] = string(status.UnknownStatus) + ": " + err.Error()
+				} else {
+					last[i] = string(res.Status)
+				}
+			}
+			current = current && last[i] == string(status.CurrentStatus)
+			failed = failed || last[i] == string(status.FailedStatus)
+		}
+		if current {
+			return nil
+		}
+		timedOut := false
+		if !failed {
+			select {
+			case <-ctx.Done():
+				if errors.Is(ctx.Err(), context.Canceled) {
+					return ctx.Err()
+				}
+				timedOut = true
+			case <-time.After(time.Second):
+				continue
+			}
+		}
+		var errs []string
+		for i, it := range items {
+			st, detail, _ := strings.Cut(last[i], ": ")
+			if st == string(status.FailedStatus) || timedOut && st != string(status.CurrentStatus) {
+				id := it.ID.Kind + "/"
+				if it.ID.Namespace != "" {
+					id += it.ID.Namespace + "/"
+				}
+				e := fmt.Sprintf("%s status: '%s'", id+it.ID.Name, st)
+				if detail != "" {
+					e += ": " + detail
+				}
+				errs = append(errs, e)
+			}
+		}
+		msg := "failed early due to stalled resources"
+		if timedOut {
+			msg = "timeout waiting for"
+		}
+		return fmt.Errorf("%s: [%s]", msg, strings.Join(errs, ", "))
+	}
+}
 
 // waitOwn polls VMs and DataVolumes (one LIST per kind and round) until all are healthy or stop ends;
 // the LISTs run under ctx, so that the last round before the deadline still tells what was unhealthy.

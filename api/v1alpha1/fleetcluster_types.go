@@ -4,6 +4,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// HeldAnnotation, on a pull cluster's FleetCluster, is why the controller holds the current revision
+// back from it ("rollout stopped: wave canary failed"), written by the controller with the spec and
+// removed when the revision is released: the agent, which may read only its own FleetCluster,
+// reports it in its Pending status.
+const HeldAnnotation = "fleet.vmo-cue.dev/held"
+
 // ClusterState is where one cluster of a fleet stands.
 // +kubebuilder:validation:Enum=InSync;Drifted;Syncing;Failed;Offline;Pending;Interrupted
 type ClusterState string

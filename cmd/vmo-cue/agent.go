@@ -1,121 +1,56 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"log"
 	"os"
-	"os/signal"
-	"strings"
+	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
 
 	"github.com/vmo-cue/vmo-cue/internal/agent"
-	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/internal/agentcmd"
 )
 
-type agentFlags struct {
-	sourceFlags
-	cluster, kubeconfig, context, drift, hubKubeconfig, hubContext, fleet string
-	prune                                                                 bool
-	interval, heartbeat, debounce, fightWindow, pendingTimeout            time.Duration
-	fightMax                                                              int
-}
+// AgentBinary is the agent's own binary (cmd/vmo-cue-agent), looked for beside vmo-cue.
+const AgentBinary = "vmo-cue-agent"
 
+// workerEnv tells vmo-cue-agent which vmo-cue evaluates its revisions.
+const workerEnv = "VMO_CUE_WORKER"
+
+// newAgentCmd is `vmo-cue agent` (internal/agentcmd). Run as a process with vmo-cue-agent beside it
+// (make build, the image), it replaces itself with that binary, same arguments: the agent does not
+// stay resident with every command's code and initialised packages. Else the agent runs in this
+// process; either way each revision is evaluated by `vmo-cue eval-worker`.
 func newAgentCmd(g *globalFlags) *cobra.Command {
-	f := &agentFlags{}
-	cmd := &cobra.Command{
-		Use:   "agent --cluster NAME --repo URL|PATH",
-		Short: "Sync this cluster from inside it (pull mode): drift seen within seconds, autonomous when the link is down",
-		Long: `agent runs inside one cluster (its in-cluster credentials; --kubeconfig outside one). It fetches the
-fleet repository itself, renders and validates only its own cluster, applies it as sync does, then
-watches what it applied: an object another manager changes or deletes is corrected (--drift correct)
-or reported (--drift report) within seconds. An object corrected --fight-max times within
---fight-window is Contested: no longer corrected, reported with the other manager's name.
-
-With --hub-kubeconfig and --fleet NAMESPACE/NAME the agent joins a Fleet of a vmo-cue controller: it
-applies only the revision the controller released to its FleetCluster (NAME.CLUSTER) and writes that
-FleetCluster's status on every change and every --heartbeat. Without them it follows --ref alone.
-When the hub or git cannot be reached it keeps the last released revision and keeps correcting drift;
-the latest status is delivered when the hub returns. The released revision and the status are
-recorded in the cluster (vmo-cue-system/vmo-cue-status), so a restart resumes from there.`,
-		Args: usageArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error { return runAgent(cmd, g, f) },
+	cmd := agentcmd.New(func() (agent.Worker, error) {
+		self, err := os.Executable()
+		if err != nil {
+			return agent.Worker{}, fmt.Errorf("finding vmo-cue for the evaluation worker: %w", err)
+		}
+		if g.rerun != nil { // a process of its own, not a test calling run()
+			slim := filepath.Join(filepath.Dir(self), AgentBinary)
+			if _, err := os.Stat(slim); err == nil {
+				env := append(os.Environ(), workerEnv+"="+self)
+				if err := syscall.Exec(slim, append([]string{slim}, os.Args[1:]...), env); err != nil {
+					return agent.Worker{}, fmt.Errorf("running %s: %w", slim, err)
+				}
+			}
+		}
+		return agent.Worker{Binary: self, Args: g.workerArgs()}, nil
+	})
+	run := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := run(cmd, args); err != nil {
+			return &exitCode{code: exitError, err: err}
+		}
+		return nil
 	}
-	fl := cmd.Flags()
-	f.sourceFlags.register(fl)
-	fl.StringVar(&f.cluster, "cluster", "", "this cluster's name in the fleet (required)")
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of this cluster (default: the in-cluster credentials)")
-	fl.StringVar(&f.context, "context", "", "context of --kubeconfig (default: its current context)")
-	fl.StringVar(&f.drift, "drift", "correct", "what to do with drift: correct, or report")
-	fl.BoolVar(&f.prune, "prune", false, "delete objects that left git (within the cluster's prune policy)")
-	fl.DurationVar(&f.interval, "interval", time.Minute, "how often git (or, joined to a Fleet, the FleetCluster) is polled and the whole cluster re-planned")
-	fl.StringVar(&f.hubKubeconfig, "hub-kubeconfig", "", "kubeconfig of the management cluster (a mounted Secret): join --fleet there")
-	fl.StringVar(&f.hubContext, "hub-context", "", "context of --hub-kubeconfig (default: its current context)")
-	fl.StringVar(&f.fleet, "fleet", "", "NAMESPACE/NAME of the Fleet in the management cluster")
-	fl.DurationVar(&f.heartbeat, "heartbeat", 30*time.Second, "how often the FleetCluster's status is written even when nothing changed")
-	fl.DurationVar(&f.debounce, "debounce", 100*time.Millisecond, "how long watch events are collected before drift is re-planned")
-	fl.IntVar(&f.fightMax, "fight-max", 5, "corrections of one object within --fight-window after which it is Contested (0: never)")
-	fl.DurationVar(&f.fightWindow, "fight-window", 10*time.Minute, "the fight guard's window")
-	fl.DurationVar(&f.pendingTimeout, "pending-timeout", reconciler.DefaultPendingTimeout, "how long objects wait for their kind to exist")
+	cmd.Args = usageArgs(0)
 	return cmd
 }
 
-func runAgent(cmd *cobra.Command, g *globalFlags, f *agentFlags) error {
-	usage := func(err error) error { return &exitCode{code: exitError, err: err} }
-	if f.cluster == "" {
-		return usage(fmt.Errorf("--cluster is required"))
-	}
-	spec, err := f.spec()
-	if err != nil {
-		return usage(err)
-	}
-	mode := reconciler.DriftMode(f.drift)
-	if mode != reconciler.DriftCorrect && mode != reconciler.DriftReport {
-		return usage(fmt.Errorf("--drift %s: want correct or report", f.drift))
-	}
-	budget, err := g.budget()
-	if err != nil {
-		return usage(err)
-	}
-	opts := agent.Options{Cluster: f.cluster, Source: spec, Drift: mode, Prune: f.prune, Interval: f.interval, Heartbeat: f.heartbeat,
-		Debounce: f.debounce, FightMax: f.fightMax, FightWindow: f.fightWindow, PendingTimeout: f.pendingTimeout,
-		MaxFileSize: g.maxFileSize, Budget: budget}
-	if f.kubeconfig != "" {
-		opts.Config, err = reconciler.RESTConfig(f.kubeconfig, f.context)
-	} else if opts.Config, err = rest.InClusterConfig(); err != nil {
-		err = fmt.Errorf("in-cluster credentials: %w (outside a cluster, give --kubeconfig)", err)
-	}
-	if err != nil {
-		return usage(err)
-	}
-	if (f.hubKubeconfig == "") != (f.fleet == "") {
-		return usage(fmt.Errorf("--hub-kubeconfig and --fleet go together"))
-	}
-	if f.fleet != "" {
-		ns, name, ok := strings.Cut(f.fleet, "/")
-		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
-			return usage(fmt.Errorf("--fleet %q: want NAMESPACE/NAME", f.fleet))
-		}
-		opts.HubNamespace, opts.HubFleet = ns, name
-		if opts.Hub, err = reconciler.RESTConfig(f.hubKubeconfig, f.hubContext); err != nil {
-			return usage(fmt.Errorf("hub: %w", err))
-		}
-	}
-	logger := log.New(cmd.ErrOrStderr(), "", log.LstdFlags|log.Lmicroseconds|log.LUTC)
-	opts.Logf = logger.Printf
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	mode2 := "standalone"
-	if opts.Hub != nil {
-		mode2 = "joined to Fleet " + f.fleet
-	}
-	logger.Printf("agent of cluster %s: %s, drift %s, interval %s", f.cluster, mode2, mode, f.interval)
-	if err := agent.Run(ctx, opts); err != nil && ctx.Err() == nil {
-		return &exitCode{code: exitError, err: err}
-	}
-	return nil
+// workerArgs are the global flags an evaluation worker is given: the evaluation's budget.
+func (g *globalFlags) workerArgs() []string {
+	return []string{fmt.Sprintf("--max-file-size=%d", g.maxFileSize), "--eval-timeout=" + g.evalTimeout.String(), fmt.Sprintf("--eval-memory=%d", uint64(g.evalMemory))}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vmo-cue/vmo-cue/reconciler/livediff"
 )
 
 func newDiffCmd(g *globalFlags) *cobra.Command {
@@ -38,7 +40,7 @@ vet result of the new revision (see diff_revs.go).`,
 				return &exitCode{code: exitError, err: err}
 			}
 			changes := p.Changes()
-			if err := rc.WriteDiff(ctx, changes, cmd.OutOrStdout()); err != nil {
+			if err := livediff.Write(ctx, rc, changes, cmd.OutOrStdout()); err != nil {
 				return &exitCode{code: exitError, err: err}
 			}
 			for _, o := range p.Orphans {

@@ -7,11 +7,13 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/evalworker"
 )
 
-// newEvalWorkerCmd is the controller's evaluation worker (internal/evalworker): hidden, started by
-// `vmo-cue controller` for each revision, speaking JSON on stdin and stdout. Its budget re-executes
-// it on a breach, as every command's does; the controller kills it past its deadline or memory limit.
+// newEvalWorkerCmd is the evaluation worker (internal/evalworker): hidden, started by `vmo-cue
+// controller` and by the agent (--only its cluster) for each revision, speaking JSON on stdin and
+// stdout. Its budget re-executes it on a breach, as every command's does; the controller kills it
+// past its deadline or memory limit.
 func newEvalWorkerCmd(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	var only []string
+	cmd := &cobra.Command{
 		Use:    evalworker.Command + " DIR",
 		Short:  "Evaluate a fleet checkout for the controller and render its clusters on request (internal)",
 		Hidden: true,
@@ -26,10 +28,13 @@ func newEvalWorkerCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return &exitCode{code: exitError, err: err}
 			}
-			if err := evalworker.Serve(cmd.InOrStdin(), cmd.OutOrStdout(), args[0], desired.Options{MaxFileSize: g.maxFileSize, Budget: budget}); err != nil {
+			if err := evalworker.Serve(cmd.InOrStdin(), cmd.OutOrStdout(), args[0], desired.Options{MaxFileSize: g.maxFileSize, Budget: budget, Only: only}); err != nil {
 				return &exitCode{code: exitError, err: err}
 			}
 			return nil
 		},
 	}
+	// An agent's worker evaluates its own cluster only (the whole fleet if it shares a layer-2 domain).
+	cmd.Flags().StringArrayVar(&only, "only", nil, "evaluate only this cluster (repeatable; default: every cluster)")
+	return cmd
 }

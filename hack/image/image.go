@@ -21,6 +21,8 @@ import (
 // Where things are in the image, and who runs it.
 const (
 	BinaryPath = "/vmo-cue"
+	// AgentBinaryPath is the agent's own binary, which `vmo-cue agent` hands over to.
+	AgentBinaryPath = "/vmo-cue-agent"
 	// CACertsPath is where Go's crypto/x509 looks for the system roots first on Linux.
 	CACertsPath = "/etc/ssl/certs/ca-certificates.crt"
 	// User is the uid:gid the image runs as: not root, and the same as distroless' nonroot user.
@@ -31,6 +33,9 @@ const (
 type Options struct {
 	// Binary is the static linux executable to ship as /vmo-cue.
 	Binary string
+	// AgentBinary is cmd/vmo-cue-agent's, shipped as /vmo-cue-agent ("": none; `vmo-cue agent` then
+	// runs the agent in its own, larger, process).
+	AgentBinary string
 	// CACerts is a PEM bundle shipped as /etc/ssl/certs/ca-certificates.crt, so that https git remotes
 	// can be verified; "" ships none.
 	CACerts string
@@ -49,7 +54,7 @@ var elfMachines = map[string]elf.Machine{
 	"386": elf.EM_386, "ppc64le": elf.EM_PPC64, "s390x": elf.EM_S390, "riscv64": elf.EM_RISCV,
 }
 
-// Build makes the image: an empty base and one layer holding the binary (and the CA bundle).
+// Build makes the image: an empty base and one layer holding the binaries (and the CA bundle).
 func Build(o Options) (v1.Image, error) {
 	bin, err := os.ReadFile(o.Binary)
 	if err != nil {
@@ -59,6 +64,16 @@ func Build(o Options) (v1.Image, error) {
 		return nil, err
 	}
 	files := []file{{BinaryPath, bin, 0o755}}
+	if o.AgentBinary != "" {
+		agent, err := os.ReadFile(o.AgentBinary)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkStatic(o.AgentBinary, agent, o.Arch); err != nil {
+			return nil, err
+		}
+		files = append(files, file{AgentBinaryPath, agent, 0o755})
+	}
 	if o.CACerts != "" {
 		pem, err := os.ReadFile(o.CACerts)
 		if err != nil {

@@ -23,9 +23,15 @@ const fakeCA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----
 // go build flags.
 func standIn(t *testing.T, flags ...string) string {
 	t.Helper()
+	return standInSaying(t, "stand-in", flags...)
+}
+
+// standInSaying is a stand-in printing what.
+func standInSaying(t *testing.T, what string, flags ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module standin\n\ngo 1.26\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"stand-in\") }\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\""+what+"\") }\n"), 0o644))
 	out := filepath.Join(dir, "vmo-cue")
 	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", out, ".")...)
 	cmd.Dir = dir
@@ -45,9 +51,10 @@ func options(t *testing.T, binary string) Options {
 // TestImageLayout builds the image of a stand-in binary into an OCI layout, reads it back and checks
 // what a container runtime uses: entrypoint, user, the binary in the layer, executable and unchanged.
 func TestImageLayout(t *testing.T) {
-	bin := standIn(t)
+	bin, agentBin := standIn(t), standInSaying(t, "agent stand-in")
 	dir := filepath.Join(t.TempDir(), "image")
 	o := options(t, bin)
+	o.AgentBinary = agentBin
 	require.NoError(t, run(o, dir, "vmo-cue:v1.2.3"))
 
 	idx, err := layout.ImageIndexFromPath(dir)
@@ -95,7 +102,7 @@ func TestImageLayout(t *testing.T) {
 		contents[h.Name], err = io.ReadAll(tr)
 		require.NoError(t, err)
 	}
-	require.Len(t, entries, 5, "vmo-cue, the CA bundle and its folders: %v", entries)
+	require.Len(t, entries, 6, "vmo-cue, vmo-cue-agent, the CA bundle and its folders: %v", entries)
 	for _, d := range []string{"etc/", "etc/ssl/", "etc/ssl/certs/"} {
 		require.Equal(t, byte(tar.TypeDir), entries[d].Typeflag, d)
 	}
@@ -110,13 +117,22 @@ func TestImageLayout(t *testing.T) {
 	require.True(t, bytes.Equal(want, contents["vmo-cue"]), "the binary changed on its way in")
 	require.Equal(t, fakeCA, string(contents["etc/ssl/certs/ca-certificates.crt"]))
 
+	a := entries["vmo-cue-agent"]
+	require.NotNil(t, a, "the agent's binary is /vmo-cue-agent")
+	require.Equal(t, int64(0o755), a.Mode)
+	want, err = os.ReadFile(agentBin)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(want, contents["vmo-cue-agent"]), "the agent's binary changed on its way in")
+
 	// What is in the layer runs (here, on linux, the image's OS).
 	if runtime.GOOS == "linux" {
-		extracted := filepath.Join(t.TempDir(), "vmo-cue")
-		require.NoError(t, os.WriteFile(extracted, contents["vmo-cue"], os.FileMode(h.Mode)))
-		out, err := exec.Command(extracted).Output()
-		require.NoError(t, err)
-		require.Equal(t, "stand-in\n", string(out))
+		for name, says := range map[string]string{"vmo-cue": "stand-in\n", "vmo-cue-agent": "agent stand-in\n"} {
+			extracted := filepath.Join(t.TempDir(), name)
+			require.NoError(t, os.WriteFile(extracted, contents[name], os.FileMode(entries[name].Mode)))
+			out, err := exec.Command(extracted).Output()
+			require.NoError(t, err)
+			require.Equal(t, says, string(out))
+		}
 	}
 
 	// The same inputs give the same image.
@@ -151,6 +167,7 @@ func TestImageRefusesWhatWouldNotRun(t *testing.T) {
 		{"not an executable", func(o *Options) { o.Binary = text }, text + " is not an ELF executable: bad magic number"},
 		{"a CA bundle without certificates", func(o *Options) { o.CACerts = noPEM }, "CA bundle " + noPEM + " holds no PEM certificate"},
 		{"no binary", func(o *Options) { o.Binary = filepath.Join(t.TempDir(), "none") }, "no such file or directory"},
+		{"a dynamically linked agent", func(o *Options) { o.AgentBinary = standIn(t, "-buildmode=pie") }, "is dynamically linked (interpreter /"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,6 @@
 // Command image builds the container image of vmo-cue without a Docker daemon
 // (github.com/google/go-containerregistry): an empty base, one layer holding the static binary as
-// /vmo-cue (mode 0755, owned by root) and a CA bundle for https git remotes, run as 65532:65532 with
+// /vmo-cue (mode 0755, owned by root), the agent's own as /vmo-cue-agent, and a CA bundle for https git remotes, run as 65532:65532 with
 // Entrypoint ["/vmo-cue"] and the org.opencontainers.image.* labels. It writes an OCI image layout
 // (push it with crane, skopeo or oras). Files and times are fixed (SOURCE_DATE_EPOCH), so the same
 // binary gives the same image digest. make image builds the binary (CGO_ENABLED=0) and runs this.
@@ -20,6 +20,7 @@ func main() {
 	out := flag.String("out", "bin/image", "OCI layout directory to write (replaced)")
 	ref := flag.String("ref", "", "the image's name in the layout (org.opencontainers.image.ref.name), e.g. its tag")
 	flag.StringVar(&o.Binary, "binary", "", "the static linux binary of vmo-cue (required)")
+	flag.StringVar(&o.AgentBinary, "agent-binary", "", "the static linux binary of vmo-cue-agent, shipped as /vmo-cue-agent")
 	flag.StringVar(&o.Arch, "arch", runtime.GOARCH, "GOARCH the binary was built for")
 	flag.StringVar(&o.CACerts, "ca-certs", "/etc/ssl/certs/ca-certificates.crt", "PEM CA bundle to ship for https (\"\": none)")
 	flag.StringVar(&o.Source, "source", "https://github.com/vmo-cue/vmo-cue", "org.opencontainers.image.source")

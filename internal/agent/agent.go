@@ -16,10 +16,9 @@ import (
 	"k8s.io/client-go/rest"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
-	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/source"
 	"github.com/vmo-cue/vmo-cue/reconciler"
-	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
 )
 
@@ -49,8 +48,8 @@ type Options struct {
 	FightWindow time.Duration
 	// PendingTimeout bounds the wait for kinds that do not exist yet.
 	PendingTimeout time.Duration
-	MaxFileSize    int64
-	Budget         engine.Budget
+	// Worker evaluates each new revision (a child process: see eval.go).
+	Worker Worker
 	// Logf receives one line per event (never a credential).
 	Logf func(format string, args ...any)
 }
@@ -112,7 +111,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 	// What the cluster recorded: the released revision, applied while the hub and git are away.
-	if s, found, err := fleet.ReadStatus(ctx, a.rc.Client); err == nil && found && s.Cluster == opts.Cluster {
+	if s, found, err := clusterstatus.Read(ctx, a.rc.Client); err == nil && found && s.Cluster == opts.Cluster {
 		a.released = s.Released
 		if s.Released != "" {
 			a.logf("recorded in the cluster: revision %s released", s.Released)
@@ -166,12 +165,16 @@ func (a *Agent) connect(ctx context.Context) error {
 func (a *Agent) pass(ctx context.Context) {
 	released := ""
 	if a.hub != nil {
-		r, err := a.hub.released(ctx)
+		r, held, err := a.hub.released(ctx)
 		if err == nil {
 			a.released = r
 		}
 		if a.released == "" {
-			a.report(fleetv1.StatePending, "waiting for the controller to release a revision to this cluster", nil)
+			msg := "waiting for the controller to release a revision to this cluster"
+			if held != "" {
+				msg += ": " + held
+			}
+			a.report(fleetv1.StatePending, msg, nil)
 			return
 		}
 		released = a.released
@@ -188,7 +191,7 @@ func (a *Agent) pass(ctx context.Context) {
 			if rev.Stale {
 				a.logf("git: remote unreachable, using the last good revision %s: %s", name, rev.StaleReason)
 			}
-			t, err := a.load(rev.Dir, name, rev.Commit)
+			t, err := a.load(ctx, rev.Dir, name, rev.Commit)
 			if err != nil {
 				var inv *invalidError
 				if a.cur != nil && errors.As(err, &inv) {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,7 +51,8 @@ const (
 	fleetName = "stores"
 )
 
-// vmoCue is the binary under test: $VMO_CUE_BIN (make test builds it), else built by TestMain.
+// vmoCue is the binary under test: $VMO_CUE_BIN (make build builds it and vmo-cue-agent beside it,
+// which `vmo-cue agent` hands over to), else both built by TestMain.
 var vmoCue string
 
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
@@ -65,12 +67,21 @@ func runTests(m *testing.M) int {
 		}
 		defer os.RemoveAll(dir)
 		vmoCue = filepath.Join(dir, "vmo-cue")
-		build := exec.Command("go", "build", "-o", vmoCue, "../../cmd/vmo-cue")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building vmo-cue:", err)
-			return 2
+		for _, cmd := range []string{"vmo-cue", "vmo-cue-agent"} {
+			build := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), "../../cmd/"+cmd)
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err := build.Run(); err != nil {
+				fmt.Fprintf(os.Stderr, "building %s: %v\n", cmd, err)
+				return 2
+			}
 		}
+		// The package's own tests (eval_test.go) start the worker from it too.
+		os.Setenv("VMO_CUE_BIN", vmoCue)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(vmoCue), "vmo-cue-agent")); err != nil {
+		fmt.Fprintf(os.Stderr, "the agent's binary is not beside $VMO_CUE_BIN (make build builds both; go build -o %s ./cmd/vmo-cue-agent): %v\n",
+			filepath.Join(filepath.Dir(vmoCue), "vmo-cue-agent"), err)
+		return 2
 	}
 	return m.Run()
 }
@@ -134,12 +145,21 @@ type repo struct {
 // health "accepted" (no operator runs in the test API servers to make objects healthy).
 func newRepo(t testing.TB) *repo {
 	t.Helper()
+	r := newRepoOf(t, edge)
+	r.edit("fleet.cue", "\tmaxConcurrent: 4\n", "\tmaxConcurrent: 4\n\thealth: \"accepted\"\n")
+	return r
+}
+
+// newRepoOf makes a repository from the example fleet narrowed to the given clusters, its health
+// check kstatus as the example's.
+func newRepoOf(t testing.TB, clusters ...string) *repo {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "fleet")
 	require.NoError(t, testfleet.CopyDir("../../fleet", dir))
 	entries, err := os.ReadDir(filepath.Join(dir, "clusters"))
 	require.NoError(t, err)
 	for _, e := range entries {
-		if e.Name() != edge {
+		if !slices.Contains(clusters, e.Name()) {
 			require.NoError(t, os.RemoveAll(filepath.Join(dir, "clusters", e.Name())))
 		}
 	}
@@ -147,9 +167,7 @@ func newRepo(t testing.TB) *repo {
 	require.NoError(t, err)
 	wt, err := g.Worktree()
 	require.NoError(t, err)
-	r := &repo{t: t, dir: dir, wt: wt, tick: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	r.edit("fleet.cue", "\tmaxConcurrent: 4\n", "\tmaxConcurrent: 4\n\thealth: \"accepted\"\n")
-	return r
+	return &repo{t: t, dir: dir, wt: wt, tick: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 }
 
 func (r *repo) url() string { return "file://" + r.dir }
@@ -195,11 +213,17 @@ type agentProc struct {
 // if the test failed.
 func startAgent(t testing.TB, dir string, args ...string) *agentProc {
 	t.Helper()
-	p := &agentProc{t: t, log: filepath.Join(dir, fmt.Sprintf("agent-%d.log", time.Now().UnixNano())), done: make(chan struct{})}
+	return startAgentOf(t, dir, edge, args...)
+}
+
+// startAgentOf is startAgent for the given cluster.
+func startAgentOf(t testing.TB, dir, cluster string, args ...string) *agentProc {
+	t.Helper()
+	p := &agentProc{t: t, log: filepath.Join(dir, fmt.Sprintf("agent-%s-%d.log", cluster, time.Now().UnixNano())), done: make(chan struct{})}
 	logFile, err := os.Create(p.log)
 	require.NoError(t, err)
 	defer logFile.Close()
-	p.cmd = exec.Command(vmoCue, append([]string{"agent", "--cluster", edge, "--cache-dir", filepath.Join(dir, "cache")}, args...)...)
+	p.cmd = exec.Command(vmoCue, append([]string{"agent", "--cluster", cluster, "--cache-dir", filepath.Join(dir, "cache")}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, p.cmd.Start())

@@ -53,15 +53,16 @@ func newHub(cfg *rest.Config, namespace, fleet, cluster string, heartbeat time.D
 // ref names the FleetCluster.
 func (h *hub) ref() string { return h.namespace + "/" + h.name }
 
-// released reads the revision the controller released to this cluster ("" if none yet).
-func (h *hub) released(ctx context.Context) (string, error) {
+// released reads the revision the controller released to this cluster ("" if none yet) and why the
+// controller holds the current one back from it ("" if it does not).
+func (h *hub) released(ctx context.Context) (released, held string, err error) {
 	var fc fleetv1.FleetCluster
 	if err := h.c.Get(ctx, client.ObjectKey{Namespace: h.namespace, Name: h.name}, &fc); err != nil {
 		h.markReachable(false, err)
-		return "", fmt.Errorf("reading FleetCluster %s: %w", h.ref(), err)
+		return "", "", fmt.Errorf("reading FleetCluster %s: %w", h.ref(), err)
 	}
 	h.markReachable(true, nil)
-	return fc.Spec.ReleasedRevision, nil
+	return fc.Spec.ReleasedRevision, fc.Annotations[fleetv1.HeldAnnotation], nil
 }
 
 // set replaces the status to send.

@@ -7,10 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/source"
-	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
 
@@ -74,53 +72,6 @@ func (a *Agent) fetch(ctx context.Context, released string) (*source.Revision, s
 		return nil, "", err
 	}
 	return rev, released, nil
-}
-
-// load renders this cluster at a checkout: evaluated and validated alone, or with the whole fleet
-// when it shares a layer-2 domain (MACs are assigned and checked across the domain). A cluster that
-// does not validate yields its findings in the error, at file:line.
-func (a *Agent) load(dir, revision, commit string) (*target, error) {
-	opts := desired.Options{MaxFileSize: a.opts.MaxFileSize, Budget: a.opts.Budget, Only: []string{a.opts.Cluster}}
-	res, err := desired.Load(dir, opts)
-	if err != nil {
-		return nil, err
-	}
-	vc := res.Cluster(a.opts.Cluster)
-	if vc != nil && vc.L2Domain != "" {
-		opts.Only = nil
-		if res, err = desired.Load(dir, opts); err != nil {
-			return nil, err
-		}
-		vc = res.Cluster(a.opts.Cluster)
-	}
-	if vc == nil {
-		return nil, fmt.Errorf("cluster %s: not in the fleet at %s (no folder %s)", diag.Name(a.opts.Cluster), revision, diag.Name("clusters/"+a.opts.Cluster))
-	}
-	if !vc.Valid() {
-		return nil, &invalidError{revision: revision, diags: vc.Diags.Errors().Cap(diag.MaxPerFile, diag.MaxPerRun)}
-	}
-	d, err := desired.Render(vc)
-	if err != nil {
-		return nil, err
-	}
-	t := &target{revision: revision, commit: commit, desired: d, vms: len(vc.VMs), health: "kstatus", healthTimeout: 5 * time.Minute}
-	readHealth(res, t)
-	return t, nil
-}
-
-// readHealth takes the rollout's health check and its timeout from the fleet.
-func readHealth(res *validate.Result, t *target) {
-	if res.Fleet == nil {
-		return
-	}
-	if h, ok := res.Fleet.Rollout["health"].(string); ok {
-		t.health = h
-	}
-	if s, ok := res.Fleet.Rollout["healthTimeout"].(string); ok {
-		if d, err := time.ParseDuration(s); err == nil {
-			t.healthTimeout = d
-		}
-	}
 }
 
 // invalidError is a revision whose definitions of this cluster do not validate: nothing is applied.

@@ -9,7 +9,7 @@ import (
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
 	"github.com/vmo-cue/vmo-cue/reconciler"
-	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 // maxNames bounds the object names in a status (the FleetCluster's lists hold at most 50).
@@ -73,7 +73,7 @@ func (a *Agent) report(state fleetv1.ClusterState, msg string, res *reconciler.R
 	if a.hub != nil {
 		agentName = a.opts.HubNamespace + "/" + a.opts.HubFleet
 	}
-	local := fleet.ClusterStatus{Cluster: a.opts.Cluster, State: fleet.State(st.State), Revision: st.Revision, Drifted: int(st.DriftedObjects),
+	local := clusterstatus.ClusterStatus{Cluster: a.opts.Cluster, State: clusterstatus.State(st.State), Revision: st.Revision, Drifted: int(st.DriftedObjects),
 		Orphans: int(st.Orphans), VMs: int(st.VMs), Message: msg, Agent: agentName, Released: a.released, DriftedObjects: st.Drifted, Contested: contested}
 	if a.lastSync != nil {
 		local.Synced = a.lastSync.Time
@@ -83,7 +83,7 @@ func (a *Agent) report(state fleetv1.ClusterState, msg string, res *reconciler.R
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := fleet.WriteStatus(ctx, a.rc.Client, local); err != nil {
+	if err := clusterstatus.Write(ctx, a.rc.Client, local); err != nil {
 		a.logf("status: %v", err)
 	}
 }

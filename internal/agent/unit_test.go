@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
-	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
 )
@@ -116,28 +115,4 @@ func TestStatusPatch(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"state":"InSync","revision":"main@sha1:x","lastSyncTime":null,"lastSeenTime":"2026-01-01T00:00:00Z",
 		"lastHeartbeatTime":"2026-01-01T00:00:00Z","driftedObjects":0,"drifted":null,"contested":null,"orphans":0,"vms":3,"message":null,"conditions":null}`, string(data))
-}
-
-// TestLoadOwnCluster: the agent renders its cluster alone, or with the whole fleet when it shares a
-// layer-2 domain; either way exactly what rendering the whole fleet gives (MACs derived across the
-// domain included).
-func TestLoadOwnCluster(t *testing.T) {
-	full, err := desired.Load("../../fleet", desired.Options{})
-	require.NoError(t, err)
-	for _, name := range []string{"edge-store-1", "dc-east"} {
-		t.Run(name, func(t *testing.T) {
-			a := &Agent{opts: Options{Cluster: name}}
-			got, err := a.load("../../fleet", "main@sha1:x", "x")
-			require.NoError(t, err)
-			want, err := desired.Render(full.Cluster(name))
-			require.NoError(t, err)
-			require.Equal(t, len(want.Objects), len(got.desired.Objects))
-			for i := range want.Objects {
-				assert.Equal(t, want.Objects[i].Object, got.desired.Objects[i].Object)
-			}
-		})
-	}
-	a := &Agent{opts: Options{Cluster: "nowhere"}}
-	_, err = a.load("../../fleet", "main@sha1:x", "x")
-	assert.EqualError(t, err, "cluster nowhere: not in the fleet at main@sha1:x (no folder clusters/nowhere)")
 }

@@ -137,7 +137,8 @@ func (r *FleetReconciler) agentOfflineAfter() time.Duration {
 }
 
 // recordPull writes what the controller owns of a pull cluster's FleetCluster: its mode, wave and
-// released revision (spec), with one merge patch when one of them changed. The status is the agent's.
+// released revision (spec), and why a held revision is held (HeldAnnotation), with one merge patch
+// when one of them changed. The status is the agent's.
 func (r *FleetReconciler) recordPull(ctx context.Context, fc *fleetv1.FleetCluster, o fleet.Outcome, revision string) error {
 	base := fc.DeepCopy()
 	fc.Spec.Mode = fleetv1.ModePull
@@ -147,7 +148,20 @@ func (r *FleetReconciler) recordPull(ctx context.Context, fc *fleetv1.FleetClust
 	if o.State != fleet.Held && o.State != fleet.Invalid {
 		fc.Spec.ReleasedRevision = revision
 	}
-	if fc.Spec == base.Spec {
+	// Why the revision is held back, for the agent to report (it cannot read the Fleet).
+	held := ""
+	if o.State == fleet.Held {
+		held = o.Message
+	}
+	if held != "" {
+		if fc.Annotations == nil {
+			fc.Annotations = map[string]string{}
+		}
+		fc.Annotations[fleetv1.HeldAnnotation] = held
+	} else {
+		delete(fc.Annotations, fleetv1.HeldAnnotation)
+	}
+	if fc.Spec == base.Spec && fc.Annotations[fleetv1.HeldAnnotation] == base.Annotations[fleetv1.HeldAnnotation] {
 		return nil
 	}
 	if err := r.Patch(ctx, fc, client.MergeFrom(base), client.FieldOwner(Name)); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/livediff"
 )
 
 // TestDashboard runs every page of the dashboard against a fleet synced to real API servers (one
@@ -81,7 +82,7 @@ func wantDiff(t *testing.T, f *fixture, cluster string) string {
 	p, err := rc.Observe(context.Background(), d)
 	require.NoError(t, err)
 	var buf bytes.Buffer
-	require.NoError(t, rc.WriteDiff(context.Background(), p.Changes(), &buf))
+	require.NoError(t, livediff.Write(context.Background(), rc, p.Changes(), &buf))
 	return buf.String()
 }
 

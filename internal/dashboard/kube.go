@@ -16,6 +16,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+	"github.com/vmo-cue/vmo-cue/reconciler/livediff"
 )
 
 // KubeSource reads every cluster of a kubeconfig (a context per cluster), as `vmo-cue status` does:
@@ -175,7 +176,7 @@ func (k *KubeSource) Live(ctx context.Context, cluster string, g *GitView) (*Liv
 	}
 	for _, it := range p.Changes() {
 		var buf bytes.Buffer
-		if err := rc.WriteDiff(ctx, []*reconciler.Item{it}, &buf); err != nil {
+		if err := livediff.Write(ctx, rc, []*reconciler.Item{it}, &buf); err != nil {
 			buf.WriteString(err.Error())
 		}
 		l.Drift = append(l.Drift, Drift{ID: it.ID.String(), Kind: it.ID.Kind, Namespace: it.ID.Namespace, Name: it.ID.Name,

@@ -14,7 +14,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
-// Serve is the worker: it loads the fleet at dir (within opts' budget), writes the header to out,
+// Serve is the worker: it loads the fleet at dir (within opts' budget; opts.Only: see load), writes the header to out,
 // then answers each request read from in with the cluster's desired state, until in ends. Nothing is
 // written before the load ends (the budget may re-execute the process until then).
 func Serve(in io.Reader, out io.Writer, dir string, opts desired.Options) error {
@@ -29,7 +29,7 @@ func Serve(in io.Reader, out io.Writer, dir string, opts desired.Options) error 
 		}
 		return nil
 	}
-	res, err := desired.Load(dir, opts)
+	res, err := load(dir, opts)
 	if err != nil {
 		return errors.Join(err, send(header{Error: err.Error()}))
 	}
@@ -61,6 +61,23 @@ func Serve(in io.Reader, out io.Writer, dir string, opts desired.Options) error 
 			return err
 		}
 	}
+}
+
+// load evaluates and validates the fleet at dir: only opts.Only's clusters if it names some (an
+// agent's own), the whole fleet when one of them shares a layer-2 domain (MACs are assigned and
+// checked across the domain, which spans clusters).
+func load(dir string, opts desired.Options) (*validate.Result, error) {
+	res, err := desired.Load(dir, opts)
+	if err != nil || len(opts.Only) == 0 {
+		return res, err
+	}
+	for _, name := range opts.Only {
+		if c := res.Cluster(name); c != nil && c.L2Domain != "" {
+			opts.Only = nil
+			return desired.Load(dir, opts)
+		}
+	}
+	return res, nil
 }
 
 // release drops what only findings need: the way back from each VM's fields to the lines that

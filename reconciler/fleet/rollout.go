@@ -14,30 +14,24 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
-// State is a cluster's state after a sync.
-type State string
+// State is a cluster's state after a sync (reconciler/clusterstatus, where the agent records it).
+type State = clusterstatus.State
 
+// The states (clusterstatus).
 const (
-	InSync  State = "InSync"
-	Synced  State = "Synced"
-	Drifted State = "Drifted"
-	Syncing State = "Syncing"
-	// Failed: the cluster refused the revision (an object, the health check) or its prune was
-	// refused by the share guard. It holds later waves.
-	Failed State = "Failed"
-	// Offline: the cluster did not answer before anything was written to it. It never holds the
-	// rest of the fleet back, and is retried with backoff.
-	Offline State = "Offline"
-	// Interrupted: the cluster stopped answering after vmo-cue began writing to it; it is partly at
-	// the new revision. A failure, not an offline site: it holds later waves (the revision was not
-	// proven there) and the next sync resumes it from the intent inventory, without backoff.
-	Interrupted State = "Interrupted"
-	// Invalid: the cluster's own definitions do not validate; it was skipped.
-	Invalid State = "Invalid"
-	// Held: not started because an earlier wave failed.
-	Held State = "Held"
+	InSync      = clusterstatus.InSync
+	Synced      = clusterstatus.Synced
+	Drifted     = clusterstatus.Drifted
+	Syncing     = clusterstatus.Syncing
+	Failed      = clusterstatus.Failed
+	Offline     = clusterstatus.Offline
+	Interrupted = clusterstatus.Interrupted
+	Invalid     = clusterstatus.Invalid
+	Held        = clusterstatus.Held
 )
 
 // Outcome is what syncing one cluster gave.
@@ -101,13 +95,6 @@ type Schedule struct {
 	// Progress is told of every state change (may be nil; called from several goroutines).
 	Progress func(Outcome)
 }
-
-// Failure reports whether a cluster in this state fails its wave (Failed, Interrupted).
-func (s State) Failure() bool { return s == Failed || s == Interrupted }
-
-// OK reports whether a cluster in this state lets a sync succeed: in sync, synced, or offline (not
-// reached, nothing written: an edge site that is away is not an error).
-func (s State) OK() bool { return s == InSync || s == Synced || s == Offline }
 
 // Run syncs the waves in order and returns every cluster's outcome. A wave with a Failed or Interrupted
 // cluster stops the rollout: later waves are Held. A wave with an Awaiting cluster (released, not yet

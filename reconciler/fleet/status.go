@@ -6,121 +6,29 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/vmo-cue/vmo-cue/reconciler"
-	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 // StatusName is the ConfigMap (in inventory.Namespace) where a cluster's sync status lives, so that
-// `vmo-cue status` reads it from the cluster itself.
-const StatusName = "vmo-cue-status"
+// `vmo-cue status` reads it from the cluster itself (reconciler/clusterstatus).
+const StatusName = clusterstatus.Name
 
 // ClusterStatus is what a cluster says about its last sync.
-type ClusterStatus struct {
-	Cluster  string    `json:"cluster"`
-	State    State     `json:"state"`
-	Revision string    `json:"revision,omitempty"`
-	Synced   time.Time `json:"synced,omitempty"`
-	Drifted  int       `json:"drifted"`
-	Orphans  int       `json:"orphans"`
-	VMs      int       `json:"vms"`
-	Message  string    `json:"message,omitempty"`
-	// LastSeen is when the cluster last answered (from the local state for an offline cluster).
-	LastSeen time.Time `json:"lastSeen,omitempty"`
-	// Context is the kubeconfig context it was read through.
-	Context string `json:"context,omitempty"`
-
-	// Written by an agent (pull mode, `vmo-cue agent`) only. Agent names the fleet it reports to
-	// ("NAMESPACE/NAME", or "standalone"); Released is the revision released to the cluster, which a
-	// restarted agent applies while the hub and git cannot be reached; DriftedObjects names drifted
-	// objects (at most 50) and Contested the objects another manager keeps changing, which the agent
-	// stopped correcting ("kind/namespace/name by MANAGER after N corrections").
-	Agent          string   `json:"agent,omitempty"`
-	Released       string   `json:"released,omitempty"`
-	DriftedObjects []string `json:"driftedObjects,omitempty"`
-	Contested      []string `json:"contested,omitempty"`
-}
-
-func (s ClusterStatus) data() map[string]string {
-	m := map[string]string{
-		"cluster": s.Cluster, "state": string(s.State), "revision": s.Revision,
-		"synced": s.Synced.UTC().Format(time.RFC3339), "drifted": fmt.Sprint(s.Drifted),
-		"orphans": fmt.Sprint(s.Orphans), "vms": fmt.Sprint(s.VMs), "message": s.Message,
-	}
-	if s.Agent != "" {
-		m["agent"], m["released"] = s.Agent, s.Released
-		m["driftedObjects"], m["contested"] = strings.Join(s.DriftedObjects, "\n"), strings.Join(s.Contested, "\n")
-	}
-	return m
-}
+type ClusterStatus = clusterstatus.ClusterStatus
 
 // WriteStatus records the status in the cluster, unless it already says the same (one GET then).
 func WriteStatus(ctx context.Context, c client.Client, s ClusterStatus) error {
-	var cm corev1.ConfigMap
-	err := c.Get(ctx, client.ObjectKey{Namespace: inventory.Namespace, Name: StatusName}, &cm)
-	want := s.data()
-	if err == nil {
-		same := len(cm.Data) == len(want)
-		for k, v := range want {
-			if k != "synced" && cm.Data[k] != v {
-				same = false
-			}
-		}
-		if same {
-			return nil
-		}
-	} else if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("reading %s/%s: %w", inventory.Namespace, StatusName, err)
-	}
-	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: inventory.Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}}}
-	if err := c.Patch(ctx, ns, client.Apply, client.FieldOwner(reconciler.FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("writing namespace %s: %w", inventory.Namespace, err)
-	}
-	out := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: metav1.ObjectMeta{Name: StatusName, Namespace: inventory.Namespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}},
-		Data: want}
-	if err := c.Patch(ctx, out, client.Apply, client.FieldOwner(reconciler.FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("writing %s/%s: %w", inventory.Namespace, StatusName, err)
-	}
-	return nil
+	return clusterstatus.Write(ctx, c, s)
 }
 
 // ReadStatus reads a cluster's status; found is false when vmo-cue never synced it.
 func ReadStatus(ctx context.Context, c client.Client) (s ClusterStatus, found bool, err error) {
-	var cm corev1.ConfigMap
-	err = c.Get(ctx, client.ObjectKey{Namespace: inventory.Namespace, Name: StatusName}, &cm)
-	if apierrors.IsNotFound(err) {
-		return s, false, nil
-	}
-	if err != nil {
-		return s, false, err
-	}
-	d := cm.Data
-	s = ClusterStatus{Cluster: d["cluster"], State: State(d["state"]), Revision: d["revision"], Message: d["message"]}
-	s.Synced, _ = time.Parse(time.RFC3339, d["synced"])
-	fmt.Sscan(d["drifted"], &s.Drifted)
-	fmt.Sscan(d["orphans"], &s.Orphans)
-	fmt.Sscan(d["vms"], &s.VMs)
-	s.Agent, s.Released = d["agent"], d["released"]
-	s.DriftedObjects, s.Contested = lines(d["driftedObjects"]), lines(d["contested"])
-	return s, true, nil
-}
-
-func lines(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
+	return clusterstatus.Read(ctx, c)
 }
 
 // LocalState is what this machine remembers of clusters between runs: when each was last seen, at

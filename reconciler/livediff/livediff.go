@@ -1,51 +1,40 @@
-package reconciler
+// Package livediff prints what applying git would change in a cluster, object by object: a unified
+// diff between the live object and a server-side dry-run of the apply (fluxcd/pkg/ssa). It is apart
+// from the reconciler, which does not link fluxcd/pkg/ssa (nor through it kubectl's packages), so
+// that the agent's binary, which never diffs, stays small.
+package livediff
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/pmezard/go-difflib/difflib"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/vmo-cue/vmo-cue/reconciler"
 )
 
-// WriteDiff prints, object by object, a unified diff between the live object and what applying git
+// Write prints, object by object, a unified diff between the live object and what applying git
 // would make of it (a server-side dry-run, through fluxcd/pkg/ssa), with Secret values masked. Only
 // the items that need a write are diffed: the rest are known to be in sync from the inventory.
-// The items are first checked as an apply checks them before its first write (the same field
-// validation, Strict: a field the cluster does not know is refused, not dropped from the diff); if
-// any is refused, nothing is printed and the error names every refused object with the server's words.
-func (c *Cluster) WriteDiff(ctx context.Context, items []*Item, w io.Writer) error {
-	var writes []*Item
-	for _, it := range items {
-		if it.Action != None {
-			if it.body == nil {
-				it.body = encode(it.Object)
-			}
-			writes = append(writes, it)
-		}
+// The items are first checked as an apply checks them before its first write (Cluster.CheckWrites:
+// the same field validation, Strict, so a field the cluster does not know is refused, not dropped
+// from the diff); if any is refused, nothing is printed and the error names every refused object.
+func Write(ctx context.Context, c *reconciler.Cluster, items []*reconciler.Item, w io.Writer) error {
+	if err := c.CheckWrites(ctx, items); err != nil {
+		return err
 	}
-	now, _ := c.resolvable(writes)
-	if fails := c.checkBeforeWrite(ctx, now, writes, Options{}); len(fails) > 0 {
-		sort.Slice(fails, func(i, j int) bool { return fails[i].Item.ID.String() < fails[j].Item.ID.String() })
-		errs := make([]error, len(fails))
-		for i, f := range fails {
-			errs[i] = f
-		}
-		return fmt.Errorf("the server refused %d objects, as an apply would: %w", len(fails), errors.Join(errs...))
-	}
-	rm := ssa.NewResourceManager(c.client(), nil, ssa.Owner{Field: FieldManager, Group: "vmo-cue.dev"})
+	rm := ssa.NewResourceManager(c.CurrentClient(), nil, ssa.Owner{Field: reconciler.FieldManager, Group: "vmo-cue.dev"})
 	for _, it := range items {
-		if it.Action == None {
+		if it.Action == reconciler.None {
 			continue
 		}
 		var before, after *unstructured.Unstructured
-		if _, ok := c.Mapping(it.Object.GroupVersionKind()); !ok || it.Action == Create || it.Action == Recreate {
+		if _, ok := c.Mapping(it.Object.GroupVersionKind()); !ok || it.Action == reconciler.Create || it.Action == reconciler.Recreate {
 			// Not served yet, or not in the cluster: the whole object is new (and its namespace may not
 			// exist yet, which a dry-run would refuse).
 			after = it.Object.DeepCopy()

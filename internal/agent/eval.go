@@ -1,0 +1,196 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+
+	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/reconciler"
+)
+
+// The agent evaluates each new revision in a child process, `vmo-cue eval-worker` (internal/evalworker:
+// the controller's worker, here asked for one cluster): the long-lived agent never runs CUE, so
+// neither the evaluator's heap nor its code stays resident between revisions, and the agent's own
+// binary (cmd/vmo-cue-agent) does not even link it. The messages are the worker's (protocol.go of
+// internal/evalworker), decoded here into what the agent needs of them.
+
+// WorkerCommand is the worker's hidden subcommand of vmo-cue (evalworker.Command).
+const WorkerCommand = "eval-worker"
+
+// Worker says how to start the evaluation worker.
+type Worker struct {
+	// Binary is the full vmo-cue executable.
+	Binary string
+	// Args are its global flags, before the subcommand (--eval-timeout, --eval-memory,
+	// --max-file-size: the evaluation's budget).
+	Args []string
+}
+
+// workerHeader is the worker's first message (evalworker's header), as far as the agent reads it.
+type workerHeader struct {
+	Rollout  map[string]any `json:"rollout,omitempty"`
+	Shared   diag.List      `json:"shared,omitempty"`
+	Clusters []struct {
+		Name        string    `json:"name"`
+		Unevaluated string    `json:"unevaluated,omitempty"`
+		VMs         int       `json:"vms"`
+		Errors      diag.List `json:"errors,omitempty"`
+	} `json:"clusters,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// workerAnswer is the worker's answer to a request for one cluster (evalworker's answer).
+type workerAnswer struct {
+	Cluster     string                         `json:"cluster"`
+	Objects     []json.RawMessage              `json:"objects,omitempty"`
+	DriftIgnore map[string][][]string          `json:"driftIgnore"`
+	VMs         map[string]reconciler.VMOwners `json:"vms,omitempty"`
+	Prune       reconciler.PrunePolicy         `json:"prune"`
+	Fleet       string                         `json:"fleet"`
+	Error       string                         `json:"error,omitempty"`
+}
+
+// load renders this cluster at a checkout, in a worker process: evaluated and validated alone, or
+// with the whole fleet when it shares a layer-2 domain (the worker's --only). A cluster that does
+// not validate yields its findings in the error, at file:line.
+func (a *Agent) load(ctx context.Context, dir, revision, commit string) (*target, error) {
+	w := a.opts.Worker
+	args := append(append(append([]string{}, w.Args...), WorkerCommand, "--only", a.opts.Cluster), "--", dir)
+	cmd := exec.Command(w.Binary, args...)
+	// Its own process group, killed as a whole; it dies with the agent.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var stderr tail
+	cmd.Stderr = &stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("evaluation worker: %w", err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("evaluation worker: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the evaluation worker %s: %w", w.Binary, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	defer func() {
+		stop()
+		_ = in.Close() // its input ends: it exits by itself
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+		}
+		// Anything of its group left goes with it.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}()
+	failed := func(what string, err error) error {
+		select {
+		case <-exited:
+			err = errors.New(cmd.ProcessState.String())
+		case <-time.After(2 * time.Second):
+		}
+		msg := fmt.Sprintf("evaluation worker (pid %d): %s of revision %s: %v", cmd.Process.Pid, what, revision, err)
+		if s := strings.TrimSpace(stderr.String()); s != "" {
+			msg += "; its last words: " + s
+		}
+		return errors.New(msg)
+	}
+	dec := json.NewDecoder(bufio.NewReaderSize(out, 64<<10))
+	var h workerHeader
+	if err := dec.Decode(&h); err != nil {
+		return nil, failed("evaluation", err)
+	}
+	if h.Error != "" {
+		return nil, fmt.Errorf("revision %s: %s", revision, h.Error)
+	}
+	if len(h.Shared) > 0 {
+		return nil, &invalidError{revision: revision, diags: h.Shared.Cap(diag.MaxPerFile, diag.MaxPerRun)}
+	}
+	t := &target{revision: revision, commit: commit, vms: -1, health: "kstatus", healthTimeout: 5 * time.Minute}
+	for _, c := range h.Clusters {
+		if c.Name != a.opts.Cluster {
+			continue
+		}
+		if len(c.Errors) > 0 {
+			return nil, &invalidError{revision: revision, diags: c.Errors.Cap(diag.MaxPerFile, diag.MaxPerRun)}
+		}
+		if c.Unevaluated != "" {
+			return nil, fmt.Errorf("revision %s: cluster %s not evaluated: %s", revision, diag.Name(a.opts.Cluster), c.Unevaluated)
+		}
+		t.vms = c.VMs
+	}
+	if t.vms < 0 {
+		return nil, fmt.Errorf("cluster %s: not in the fleet at %s (no folder %s)", diag.Name(a.opts.Cluster), revision, diag.Name("clusters/"+a.opts.Cluster))
+	}
+	readHealth(h.Rollout, t)
+	if err := json.NewEncoder(in).Encode(map[string]string{"cluster": a.opts.Cluster}); err != nil {
+		return nil, failed("rendering", err)
+	}
+	var ans workerAnswer
+	if err := dec.Decode(&ans); err != nil {
+		return nil, failed("rendering", err)
+	}
+	if ans.Error != "" {
+		return nil, fmt.Errorf("revision %s: rendering cluster %s: %s", revision, diag.Name(a.opts.Cluster), ans.Error)
+	}
+	d := &reconciler.Desired{Fleet: ans.Fleet, Cluster: a.opts.Cluster, DriftIgnore: ans.DriftIgnore, Prune: ans.Prune, VMs: ans.VMs,
+		Objects: make([]*unstructured.Unstructured, len(ans.Objects))}
+	for i, raw := range ans.Objects {
+		obj := map[string]any{}
+		// utiljson keeps integers int64, as rendered objects hold them.
+		if err := utiljson.Unmarshal(raw, &obj); err != nil {
+			return nil, fmt.Errorf("evaluation worker: revision %s, object %d: %w", revision, i, err)
+		}
+		d.Objects[i] = &unstructured.Unstructured{Object: obj}
+	}
+	t.desired = d
+	return t, nil
+}
+
+// readHealth takes the rollout's health check and its timeout from the fleet's rollout.
+func readHealth(rollout map[string]any, t *target) {
+	if h, ok := rollout["health"].(string); ok {
+		t.health = h
+	}
+	if s, ok := rollout["healthTimeout"].(string); ok {
+		if d, err := time.ParseDuration(s); err == nil {
+			t.healthTimeout = d
+		}
+	}
+}
+
+// tail keeps the last 2 KiB written to it (the worker's stderr).
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if n := len(t.buf); n > 2<<10 {
+		t.buf = append(t.buf[:0], t.buf[n-2<<10:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.ToValidUTF8(string(t.buf), "")
+}
