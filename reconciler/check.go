@@ -23,11 +23,28 @@ import (
 // and its validation. For a custom resource that this apply creates, and that no admission webhook
 // or policy of the cluster matches, in a namespace without a ResourceQuota, what the dry-run adds is
 // only the validation against the schema of the cluster's own CRD: vmo-cue runs that itself, with the
-// API server's own code (crschema.go), against the CRD read from the cluster (one GET per kind), and
+// API server's own code (reconciler/crcheck, given by UseLocalSchemaCheck), against the CRD read from the cluster (one GET per kind), and
 // asks the server whether it may create the kind there (a SelfSubjectAccessReview per kind and
 // namespace). Such objects need no request of their own; every other object keeps its dry-run. Where
 // vmo-cue cannot read what it needs (webhooks, CRDs, namespaces, quotas: a least-privilege
 // credential), every object is dry-run as before.
+
+// CRSchema checks a new custom resource's JSON as the API server's create would: nil if accepted, else
+// the server's error.
+type CRSchema interface {
+	Validate(ctx context.Context, body []byte) error
+}
+
+// CRSchemaFunc prepares the CRSchema of one served version of a CRD (crcheck.New).
+type CRSchemaFunc func(crd *apiextensionsv1.CustomResourceDefinition, gvk schema.GroupVersionKind) (CRSchema, error)
+
+var localSchemaCheck CRSchemaFunc
+
+// UseLocalSchemaCheck lets the reconciler check new custom resources itself (see above) with f, for
+// the rest of the process; without it every object is dry-run on the server. The vmo-cue binary
+// calls it with reconciler/crcheck; the agent's binary does not, so that it does not link the API
+// server's packages.
+func UseLocalSchemaCheck(f CRSchemaFunc) { localSchemaCheck = f }
 
 // admissionView is what the cluster's admission would do with a new custom resource.
 type admissionView struct {
@@ -51,7 +68,7 @@ func (c *Cluster) checkLocally(ctx context.Context, items []*Item, created map[s
 			rest = append(rest, it)
 		}
 	}
-	if len(candidates) == 0 {
+	if len(candidates) == 0 || localSchemaCheck == nil {
 		return items, none
 	}
 	view, err := c.admission(ctx)
@@ -80,7 +97,7 @@ func (c *Cluster) checkLocally(ctx context.Context, items []*Item, created map[s
 		g.SetLimit(max(workers, 1))
 		for _, it := range local {
 			g.Go(func() error {
-				if err := schemas[it.Object.GroupVersionKind()].validate(ctx, it.body); err != nil {
+				if err := schemas[it.Object.GroupVersionKind()].Validate(ctx, it.body); err != nil {
 					mu.Lock()
 					fails = append(fails, ObjectError{Item: it, Err: err})
 					mu.Unlock()
@@ -207,7 +224,7 @@ func matches(r admissionregistrationv1.Rule, gr schema.GroupResource) bool {
 // crSchemas reads the CRD of each kind among items that no webhook or policy matches, and returns
 // the validators of those it can check (kinds whose CRD converts through a webhook are not: the
 // server's dry-run calls it).
-func (c *Cluster) crSchemas(ctx context.Context, items []*Item, view *admissionView, workers int) map[schema.GroupVersionKind]*crSchema {
+func (c *Cluster) crSchemas(ctx context.Context, items []*Item, view *admissionView, workers int) map[schema.GroupVersionKind]CRSchema {
 	kinds := map[schema.GroupVersionKind]*meta.RESTMapping{}
 	for _, it := range items {
 		gvk := it.Object.GroupVersionKind()
@@ -219,7 +236,7 @@ func (c *Cluster) crSchemas(ctx context.Context, items []*Item, view *admissionV
 		}
 	}
 	var mu sync.Mutex
-	out := map[schema.GroupVersionKind]*crSchema{}
+	out := map[schema.GroupVersionKind]CRSchema{}
 	g := new(errgroup.Group)
 	g.SetLimit(max(workers, 1))
 	for gvk, m := range kinds {
@@ -236,7 +253,7 @@ func (c *Cluster) crSchemas(ctx context.Context, items []*Item, view *admissionV
 			if crd.Spec.Conversion != nil && crd.Spec.Conversion.Strategy == apiextensionsv1.WebhookConverter {
 				return nil
 			}
-			s, err := newCRSchema(&crd, gvk)
+			s, err := localSchemaCheck(&crd, gvk)
 			if err != nil {
 				return nil
 			}

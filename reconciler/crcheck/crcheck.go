@@ -1,4 +1,9 @@
-package reconciler
+// Package crcheck checks a new custom resource as the API server's create does, with the server's own
+// code (k8s.io/apiextensions-apiserver) and the cluster's own CRD: the same verdict and the same message
+// as a server dry-run, without a request per object. It is apart from the reconciler, which gets it
+// through reconciler.UseLocalSchemaCheck, because it links the API server's packages: the agent's
+// binary, which leaves it out, stays small (its new objects are dry-run on the server).
+package crcheck
 
 import (
 	"context"
@@ -22,20 +27,20 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 )
 
-// crSchema checks a new custom resource as the API server's create does (the CRD handler of
+// Schema checks a new custom resource as the API server's create does (the CRD handler of
 // k8s.io/apiextensions-apiserver: decoding with unknown fields refused, pruning and defaulting, then
 // the create strategy's validation: metadata, the OpenAPI schema, embedded objects, list types and
 // x-kubernetes-validations rules), built from the cluster's own CRD: the same code gives the same
 // verdict and the same message as the server's dry-run.
-type crSchema struct {
+type Schema struct {
 	gvk             schema.GroupVersionKind
 	structural      *structuralschema.Structural
 	preserveUnknown bool
 	strategy        rest.RESTCreateStrategy
 }
 
-// newCRSchema prepares the check of one served version of a CRD, as the server's CRD handler does.
-func newCRSchema(crd *apiextensionsv1.CustomResourceDefinition, gvk schema.GroupVersionKind) (*crSchema, error) {
+// New prepares the check of one served version of a CRD, as the server's CRD handler does.
+func New(crd *apiextensionsv1.CustomResourceDefinition, gvk schema.GroupVersionKind) (*Schema, error) {
 	var version *apiextensionsv1.CustomResourceDefinitionVersion
 	for i := range crd.Spec.Versions {
 		if v := &crd.Spec.Versions[i]; v.Name == gvk.Version && v.Served {
@@ -93,12 +98,12 @@ func newCRSchema(crd *apiextensionsv1.CustomResourceDefinition, gvk schema.Group
 	}
 	strategy := customresource.NewStrategy(unstructuredscheme.NewUnstructuredObjectTyper(), crd.Spec.Scope == apiextensionsv1.NamespaceScoped,
 		gvk, validator, statusValidator, s, status, scale, version.SelectableFields)
-	return &crSchema{gvk: gvk, structural: s, preserveUnknown: crd.Spec.PreserveUnknownFields, strategy: strategy}, nil
+	return &Schema{gvk: gvk, structural: s, preserveUnknown: crd.Spec.PreserveUnknownFields, strategy: strategy}, nil
 }
 
-// validate checks the object's JSON (the bytes an apply sends) as the server's create would, and
+// Validate checks the object's JSON (the bytes an apply sends) as the server's create would, and
 // returns the server's error for it (nil if it would be accepted).
-func (s *crSchema) validate(ctx context.Context, body []byte) error {
+func (s *Schema) Validate(ctx context.Context, body []byte) error {
 	obj, err := runtime.Decode(unstructured.UnstructuredJSONScheme, body)
 	if err != nil {
 		return s.decodeError(err)
@@ -138,6 +143,6 @@ func (s *crSchema) validate(ctx context.Context, body []byte) error {
 }
 
 // decodeError words a decoding error as the server's create handler does (transformDecodeError).
-func (s *crSchema) decodeError(err error) error {
+func (s *Schema) decodeError(err error) error {
 	return apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", s.gvk.Kind, s.gvk.Version, s.gvk.Kind, err))
 }
