@@ -64,7 +64,7 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 				if err != nil {
 					return &exitCode{code: exitError, err: err}
 				}
-				w.Deadline = o.Worker.Deadline
+				w.Deadline, w.Batch = o.Worker.Deadline, o.Worker.Batch
 				o.Worker = w
 			}
 			if o.Namespace == "" {
@@ -115,6 +115,7 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 	fl.DurationVar(&o.AgentOfflineAfter, "agent-offline-after", controller.DefaultAgentOfflineAfter, "a pull cluster whose agent's heartbeat is older is Offline")
 	fl.BoolVar(&inProcess, "eval-in-process", false, "evaluate revisions in the controller's process instead of a worker process it can end (a runaway evaluation then runs on)")
 	fl.DurationVar(&o.Worker.Deadline, "eval-deadline", 10*time.Minute, "longest load of a revision by the evaluation worker, every cluster and re-run included: past it the worker is killed and the pass fails")
+	fl.IntVar(&o.Worker.Batch, "eval-batch", 100, "clusters the evaluation worker evaluates at a time (its heap holds one batch; clusters of one layer-2 domain or kubeconfig context are evaluated together); 0: the whole fleet at once")
 	fl.Var(&workerRSS, "eval-worker-max-rss", "resident memory at which the evaluation worker is killed (default: --eval-memory and half of it again)")
 	fl.StringVar(&logLevel, "log-level", "info", "info or debug (JSON logs on stderr)")
 	return cmd
