@@ -95,6 +95,7 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 	fl.IntVar(&burst, "kube-api-burst", 300, "burst of requests to the management cluster's API server, at most")
 	fl.StringVar(&o.Namespace, "namespace", "", "namespace whose Fleets are served (default: $POD_NAMESPACE)")
 	fl.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
+	fl.StringVar(&o.PprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof profiles (empty: off)")
 	fl.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":9440", "address of /healthz and /readyz")
 	fl.StringVar(&o.WebhookAddr, "webhook-bind-address", ":9292", "address of the webhook receiver (/hook/<namespace>/<fleet>)")
 	fl.StringVar(&o.DashboardAddr, "dashboard-bind-address", "", "address of the read-only dashboard, behind TokenReview/SubjectAccessReview (empty: off)")
