@@ -65,7 +65,7 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 				if err != nil {
 					return &exitCode{code: exitError, err: err}
 				}
-				w.Deadline = o.Worker.Deadline
+				w.Deadline, w.Batch = o.Worker.Deadline, o.Worker.Batch
 				o.Worker = w
 			}
 			if o.Namespace == "" {
@@ -96,6 +96,7 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 	fl.IntVar(&burst, "kube-api-burst", 300, "burst of requests to the management cluster's API server, at most")
 	fl.StringVar(&o.Namespace, "namespace", "", "namespace whose Fleets are served (default: $POD_NAMESPACE)")
 	fl.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 to disable)")
+	fl.StringVar(&o.PprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof profiles (empty: off)")
 	fl.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":9440", "address of /healthz and /readyz")
 	fl.StringVar(&o.WebhookAddr, "webhook-bind-address", ":9292", "address of the webhook receiver (/hook/<namespace>/<fleet>)")
 	fl.StringVar(&o.DashboardAddr, "dashboard-bind-address", "", "address of the read-only dashboard, behind TokenReview/SubjectAccessReview (empty: off)")
@@ -116,6 +117,7 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 	fl.DurationVar(&o.AgentOfflineAfter, "agent-offline-after", controller.DefaultAgentOfflineAfter, "a pull cluster whose agent's heartbeat is older is Offline")
 	fl.BoolVar(&inProcess, "eval-in-process", false, "evaluate revisions in the controller's process instead of a worker process it can end (a runaway evaluation then runs on)")
 	fl.DurationVar(&o.Worker.Deadline, "eval-deadline", 10*time.Minute, "longest load of a revision by the evaluation worker, every cluster and re-run included: past it the worker is killed and the pass fails")
+	fl.IntVar(&o.Worker.Batch, "eval-batch", 100, "clusters the evaluation worker evaluates at a time (its heap holds one batch; clusters of one layer-2 domain or kubeconfig context are evaluated together); 0: the whole fleet at once")
 	fl.Var(&workerRSS, "eval-worker-max-rss", "resident memory at which the evaluation worker is killed (default: --eval-memory and half of it again)")
 	fl.StringVar(&logLevel, "log-level", "info", "info or debug (JSON logs on stderr)")
 	return cmd

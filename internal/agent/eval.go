@@ -3,10 +3,13 @@ package agent
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,7 +53,7 @@ type workerHeader struct {
 	Error string `json:"error,omitempty"`
 }
 
-// workerAnswer is the worker's answer to a request for one cluster (evalworker's answer).
+// workerAnswer is the worker's file of one cluster (evalworker's answer).
 type workerAnswer struct {
 	Cluster     string                         `json:"cluster"`
 	Objects     []json.RawMessage              `json:"objects,omitempty"`
@@ -66,17 +69,18 @@ type workerAnswer struct {
 // not validate yields its findings in the error, at file:line.
 func (a *Agent) load(ctx context.Context, dir, revision, commit string) (*target, error) {
 	w := a.opts.Worker
-	args := append(append(append([]string{}, w.Args...), WorkerCommand, "--only", a.opts.Cluster), "--", dir)
+	out, err := os.MkdirTemp("", "vmo-cue-eval-")
+	if err != nil {
+		return nil, fmt.Errorf("evaluation worker: %w", err)
+	}
+	defer os.RemoveAll(out)
+	args := append(append(append([]string{}, w.Args...), WorkerCommand, "--only", a.opts.Cluster, "--out", out), "--", dir)
 	cmd := exec.Command(w.Binary, args...)
 	// Its own process group, killed as a whole; it dies with the agent.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var stderr tail
 	cmd.Stderr = &stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, fmt.Errorf("evaluation worker: %w", err)
-	}
-	out, err := cmd.StdoutPipe()
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("evaluation worker: %w", err)
 	}
@@ -88,8 +92,7 @@ func (a *Agent) load(ctx context.Context, dir, revision, commit string) (*target
 	stop := context.AfterFunc(ctx, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 	defer func() {
 		stop()
-		_ = in.Close() // its input ends: it exits by itself
-		select {
+		select { // it exits by itself once the header is written
 		case <-exited:
 		case <-time.After(5 * time.Second):
 		}
@@ -109,7 +112,7 @@ func (a *Agent) load(ctx context.Context, dir, revision, commit string) (*target
 		}
 		return errors.New(msg)
 	}
-	dec := json.NewDecoder(bufio.NewReaderSize(out, 64<<10))
+	dec := json.NewDecoder(bufio.NewReaderSize(stdout, 64<<10))
 	var h workerHeader
 	if err := dec.Decode(&h); err != nil {
 		return nil, failed("evaluation", err)
@@ -137,12 +140,22 @@ func (a *Agent) load(ctx context.Context, dir, revision, commit string) (*target
 		return nil, fmt.Errorf("cluster %s: not in the fleet at %s (no folder %s)", diag.Name(a.opts.Cluster), revision, diag.Name("clusters/"+a.opts.Cluster))
 	}
 	readHealth(h.Rollout, t)
-	if err := json.NewEncoder(in).Encode(map[string]string{"cluster": a.opts.Cluster}); err != nil {
-		return nil, failed("rendering", err)
+	// The worker rendered the cluster into its file of out (evalworker's renderFile) and exits.
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if !cmd.ProcessState.Success() {
+		return nil, failed("rendering", errors.New(cmd.ProcessState.String()))
+	}
+	data, err := os.ReadFile(filepath.Join(out, "cluster-"+hex.EncodeToString([]byte(a.opts.Cluster))+".json"))
+	if err != nil {
+		return nil, fmt.Errorf("evaluation worker: revision %s, cluster %s: %w", revision, diag.Name(a.opts.Cluster), err)
 	}
 	var ans workerAnswer
-	if err := dec.Decode(&ans); err != nil {
-		return nil, failed("rendering", err)
+	if err := json.Unmarshal(data, &ans); err != nil {
+		return nil, fmt.Errorf("evaluation worker: revision %s, cluster %s: %w", revision, diag.Name(a.opts.Cluster), err)
 	}
 	if ans.Error != "" {
 		return nil, fmt.Errorf("revision %s: rendering cluster %s: %s", revision, diag.Name(a.opts.Cluster), ans.Error)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/vmo-cue/vmo-cue/internal/dashboard"
+	"os"
 	"sync"
 	"time"
 
@@ -183,4 +184,7 @@ func (r *FleetReconciler) forget(key types.NamespacedName) {
 	r.mu.Unlock()
 	r.Stats.forget(key.Namespace, key.Name)
 	forgetWorker(key.Namespace, key.Name)
+	if r.CacheDir != "" {
+		_ = os.RemoveAll(r.evalDir(key.Namespace, key.Name))
+	}
 }

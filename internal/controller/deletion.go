@@ -72,7 +72,7 @@ func (r *FleetReconciler) deleteApplied(ctx context.Context, obj *fleetv1.Fleet)
 	revision := revisionOf(rev)
 	rep, err := fleet.Delete(ctx, fleet.Options{Dir: rev.Dir, MaxFileSize: r.MaxFileSize, Budget: r.Budget, Revision: revision, RESTConfig: connect,
 		Select: sel, Drift: reconciler.DriftCorrect, ConnectTimeout: r.ConnectTimeout, PendingTimeout: r.PendingTimeout,
-		Pull: func(string) fleet.Target { return nil }})
+		Pull: func(string) fleet.Target { return nil }, Load: r.loader(ctx, obj, revision)})
 	if err != nil {
 		return r.deletionPending(ctx, obj, deadline, fmt.Sprintf("revision %s: %v", revision, err))
 	}

@@ -167,7 +167,7 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 	rep, err := fleet.Sync(ctx, fleet.Options{Dir: rev.Dir, MaxFileSize: r.MaxFileSize, Budget: r.Budget, Revision: revision, RESTConfig: connect,
 		Select: sel, Drift: drift, Prune: obj.Spec.Prune, ConnectTimeout: r.ConnectTimeout, PendingTimeout: r.PendingTimeout,
 		State: r.state(key, existing), Pull: r.pullTargets(existing, revision, p.pulls), Adopt: p.adopt,
-		BeforeWrite: r.beforeWrite(ctx, obj, existing, p, revision), Load: r.loader(ctx, obj)})
+		BeforeWrite: r.beforeWrite(ctx, obj, existing, p, revision), Load: r.loader(ctx, obj, revision)})
 	if err != nil {
 		r.fail(obj, meta.ReconciliationFailedReason, fmt.Sprintf("revision %s: %v", revision, err))
 		return ctrl.Result{}, err

@@ -38,6 +38,8 @@ type RunOptions struct {
 	Namespace string
 	// MetricsAddr serves /metrics, ProbeAddr /healthz and /readyz, WebhookAddr the receiver.
 	MetricsAddr, ProbeAddr, WebhookAddr string
+	// PprofAddr serves Go's /debug/pprof (empty or "0": off).
+	PprofAddr string
 	// WatchLabelSelector shards Fleets between controllers, as Flux's --watch-label-selector does
 	// (e.g. "sharding.fluxcd.io/key in (shard1)"); each shard has its own Lease.
 	WatchLabelSelector string
@@ -108,6 +110,7 @@ func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
 		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:        o.ProbeAddr,
+		PprofBindAddress:              o.PprofAddr,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              LeaderElectionID(o.WatchLabelSelector),
 		LeaderElectionNamespace:       o.Namespace,

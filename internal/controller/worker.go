@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,15 +44,24 @@ func forgetWorker(namespace, name string) {
 	workerKills.DeletePartialMatch(l)
 }
 
-// loader is how a pass loads its revision: in an evaluation worker process (Options.Worker), whose
-// figures are logged and recorded; in this process when no worker binary is set.
-func (r *FleetReconciler) loader(ctx context.Context, obj *fleetv1.Fleet) fleet.Loader {
+// loader is how a pass loads revision: in an evaluation worker process (Options.Worker), whose
+// figures are logged and recorded; in this process when no worker binary is set. The Fleet's last
+// evaluation is kept under the cache directory (evalDir): a pass of the same revision starts no
+// worker.
+func (r *FleetReconciler) loader(ctx context.Context, obj *fleetv1.Fleet, revision string) fleet.Loader {
 	if r.Worker.Binary == "" {
 		return nil
 	}
 	log := ctrl.LoggerFrom(ctx)
 	o := r.Worker
+	if r.CacheDir != "" {
+		o.CacheDir, o.Key = r.evalDir(obj.Namespace, obj.Name), revision
+	}
 	o.Observe = func(s evalworker.Stats) {
+		if s.Reused {
+			log.Info("evaluation reused", "revision", revision)
+			return
+		}
 		workerPeakRSS.WithLabelValues(obj.Namespace, obj.Name).Set(float64(s.PeakRSS))
 		workerEvaluation.WithLabelValues(obj.Namespace, obj.Name).Set(s.Evaluated.Seconds())
 		if s.Killed != "" {
@@ -61,4 +71,9 @@ func (r *FleetReconciler) loader(ctx context.Context, obj *fleetv1.Fleet) fleet.
 			"evaluation", s.Evaluated.Round(time.Millisecond).String(), "took", s.Took.Round(time.Millisecond).String(), "killed", s.Killed, "peakRSSBytes", s.PeakRSS)
 	}
 	return evalworker.Loader(o)
+}
+
+// evalDir is where a Fleet's last evaluation is kept.
+func (r *FleetReconciler) evalDir(namespace, name string) string {
+	return filepath.Join(r.CacheDir, "evaluations", namespace, name)
 }

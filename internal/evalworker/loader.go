@@ -9,18 +9,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
-
-	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
-	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -33,8 +29,13 @@ type Options struct {
 	Args []string
 	// Deadline bounds the evaluation, from the start until the header (0: only the context's).
 	Deadline time.Duration
-	// RenderDeadline bounds each cluster's render (30 s if 0).
-	RenderDeadline time.Duration
+	// Batch is how many clusters the worker evaluates at a time (0: the fleet at once; see Serve).
+	Batch int
+	// CacheDir, with Key, keeps the last evaluation: a load of the same Key (the revision), options
+	// and binary reads it back instead of starting a worker. Empty: nothing is kept.
+	CacheDir string
+	// Key names what is loaded: the revision (its commit), whose checkout is the loaded directory.
+	Key string
 	// MaxRSS kills the worker when its resident memory exceeds it, in bytes (0: no bound).
 	MaxRSS uint64
 	// MemoryLimit is the worker's GOMEMLIMIT, in bytes (0: the one it inherits).
@@ -54,23 +55,67 @@ type Stats struct {
 	Evaluated, Took time.Duration
 	// Killed says why the worker was killed ("" if it ended by itself).
 	Killed string
+	// Reused: no worker ran, the evaluation kept for the same revision was read back (Options.Key).
+	Reused bool
 }
 
 // sampleEvery is how often a worker's memory is sampled.
 const sampleEvery = 50 * time.Millisecond
 
 // Loader is a fleet.Loader that loads each revision in a worker process (`vmo-cue eval-worker`): the
-// process evaluates and validates every cluster, then renders one cluster per Render. The worker is
-// killed (its process group) when the context ends, past the deadline, or over MaxRSS; Close ends
-// it and waits for it.
+// process evaluates and validates every cluster (in batches, Options.Batch), writes each cluster's
+// desired state to a file, sends the header and exits, so that no worker lives while the rollout
+// runs. The worker is killed (its process group) when the context ends, past the deadline, or over
+// MaxRSS. The rollout reads one cluster's objects at a time from its file. With CacheDir and Key, the
+// evaluation is kept (the last one of the directory) and a load of the same revision reads it back
+// without a worker; otherwise its files go with Close.
 func Loader(o Options) fleet.Loader {
 	return func(ctx context.Context, dir string) (*fleet.Loaded, error) {
-		w, err := start(ctx, o, dir)
+		key, err := o.cacheKey()
 		if err != nil {
 			return nil, err
 		}
-		return w.load()
+		if key != "" {
+			if l, err := open(filepath.Join(o.CacheDir, key)); err == nil {
+				if o.Observe != nil {
+					o.Observe(Stats{Reused: true})
+				}
+				return l, nil
+			}
+		}
+		base := o.CacheDir
+		if base == "" {
+			base = os.TempDir()
+		} else if err := os.MkdirAll(base, 0o700); err != nil {
+			return nil, fmt.Errorf("evaluation worker: %w", err)
+		}
+		out, err := os.MkdirTemp(base, ".tmp-")
+		if err != nil {
+			return nil, fmt.Errorf("evaluation worker: %w", err)
+		}
+		h, err := run(ctx, o, dir, out)
+		if err != nil {
+			_ = os.RemoveAll(out)
+			return nil, err
+		}
+		if key != "" && cacheable(h) {
+			if err := keep(o.CacheDir, key, out, h); err != nil {
+				_ = os.RemoveAll(out)
+				return nil, err
+			}
+			return loaded(h, filepath.Join(o.CacheDir, key), nil)
+		}
+		return loaded(h, out, func() error { return os.RemoveAll(out) })
 	}
+}
+
+// run starts a worker that writes its renders to out, and returns its header; the worker is gone.
+func run(ctx context.Context, o Options, dir, out string) (*header, error) {
+	w, err := start(ctx, o, dir, out)
+	if err != nil {
+		return nil, err
+	}
+	return w.load()
 }
 
 // worker is one running worker process.
@@ -96,11 +141,8 @@ type worker struct {
 	watchDone chan struct{}
 }
 
-func start(ctx context.Context, o Options, dir string) (*worker, error) {
-	if o.RenderDeadline <= 0 {
-		o.RenderDeadline = 30 * time.Second
-	}
-	args := append(append([]string{Command}, o.Args...), "--", dir)
+func start(ctx context.Context, o Options, dir, out string) (*worker, error) {
+	args := append(append([]string{Command}, o.Args...), "--out", out, "--batch", strconv.Itoa(o.Batch), "--", dir)
 	cmd := exec.Command(o.Binary, args...)
 	cmd.Env = append(os.Environ(), o.Env...)
 	if o.MemoryLimit > 0 {
@@ -114,11 +156,11 @@ func start(ctx context.Context, o Options, dir string) (*worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evaluation worker: %w", err)
 	}
-	out, err := cmd.StdoutPipe()
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("evaluation worker: %w", err)
 	}
-	w.in, w.dec = in, json.NewDecoder(bufio.NewReaderSize(out, 64<<10))
+	w.in, w.dec = in, json.NewDecoder(bufio.NewReaderSize(stdout, 64<<10))
 	w.start = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the evaluation worker %s: %w", o.Binary, err)
@@ -214,8 +256,8 @@ func (w *worker) failure(what string, err error) error {
 	return errors.New(b.String())
 }
 
-// load reads the header and returns the revision.
-func (w *worker) load() (*fleet.Loaded, error) {
+// load reads the header; the worker, done, is waited for.
+func (w *worker) load() (*header, error) {
 	var h header
 	if err := w.dec.Decode(&h); err != nil {
 		err = w.failure("evaluating the revision", err)
@@ -225,65 +267,11 @@ func (w *worker) load() (*fleet.Loaded, error) {
 	w.kmu.Lock()
 	w.evaluated = time.Since(w.start)
 	w.kmu.Unlock()
+	w.close()
 	if h.Error != "" {
-		w.close()
 		return nil, errors.New(h.Error)
 	}
-	l := &fleet.Loaded{Fleet: h.Fleet, Shared: h.Shared, Clusters: h.Clusters, Close: w.close}
-	if len(h.Rollout) > 0 {
-		if err := utiljson.Unmarshal(h.Rollout, &l.Rollout); err != nil {
-			w.close()
-			return nil, fmt.Errorf("evaluation worker: the rollout: %w", err)
-		}
-	}
-	if len(h.Shared) == 0 {
-		l.Render = w.render
-	} else {
-		// Nothing to render: the worker goes now.
-		w.close()
-		l.Close = nil
-	}
-	return l, nil
-}
-
-// render asks the worker for one cluster's desired state.
-func (w *worker) render(ctx context.Context, cluster string) (*reconciler.Desired, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	select {
-	case <-w.exited:
-		return nil, w.failure("rendering cluster "+diag.Name(cluster), io.EOF)
-	default:
-	}
-	timer := time.AfterFunc(w.o.RenderDeadline, func() {
-		w.kill(fmt.Sprintf("rendering cluster %s took longer than %s", diag.Name(cluster), w.o.RenderDeadline))
-	})
-	defer timer.Stop()
-	if err := json.NewEncoder(w.in).Encode(request{Cluster: cluster}); err != nil {
-		return nil, w.failure("rendering cluster "+diag.Name(cluster), err)
-	}
-	var a answer
-	if err := w.dec.Decode(&a); err != nil {
-		return nil, w.failure("rendering cluster "+diag.Name(cluster), err)
-	}
-	if a.Cluster != cluster {
-		w.kill("")
-		return nil, fmt.Errorf("evaluation worker: asked for cluster %s, got %s", diag.Name(cluster), diag.Name(a.Cluster))
-	}
-	if a.Error != "" {
-		return nil, errors.New(a.Error)
-	}
-	d := &reconciler.Desired{Fleet: a.Fleet, Cluster: cluster, DriftIgnore: a.DriftIgnore, Prune: a.Prune, VMs: a.VMs,
-		Objects: make([]*unstructured.Unstructured, len(a.Objects))}
-	for i, raw := range a.Objects {
-		obj := map[string]any{}
-		// utiljson keeps integers int64, as rendered objects hold them.
-		if err := utiljson.Unmarshal(raw, &obj); err != nil {
-			return nil, fmt.Errorf("evaluation worker: cluster %s, object %d: %w", diag.Name(cluster), i, err)
-		}
-		d.Objects[i] = &unstructured.Unstructured{Object: obj}
-	}
-	return d, nil
+	return &h, nil
 }
 
 // close ends the worker: its input closes (it exits by itself), and its process group is killed if

@@ -64,50 +64,100 @@ func exampleFleet(t *testing.T) string {
 
 // TestWorkerGivesWhatInProcessGives: the worker's revision — fleet, rollout, every cluster's labels
 // and findings (file:line:col), every cluster's rendered objects — is what the in-process loader
-// gives, and the worker is gone after Close.
+// gives, whether the worker evaluates the fleet at once or a cluster at a time (dc-east and dc-west
+// share layer-2 domain dc-stretched: their MACs are assigned and checked together all the same); the
+// worker is gone once the revision is loaded, and its renders with Close.
 func TestWorkerGivesWhatInProcessGives(t *testing.T) {
 	dir := exampleFleet(t)
 	ctx := t.Context()
 	want, err := fleet.InProcess(desired.Options{})(ctx, dir)
 	require.NoError(t, err)
-	var stats []evalworker.Stats
-	got, err := evalworker.Loader(evalworker.Options{Binary: vmoCue, Observe: func(s evalworker.Stats) { stats = append(stats, s) }})(ctx, dir)
-	require.NoError(t, err)
+	for _, batch := range []int{0, 1, 2} {
+		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
+			var stats []evalworker.Stats
+			got, err := evalworker.Loader(evalworker.Options{Binary: vmoCue, Batch: batch, Observe: func(s evalworker.Stats) { stats = append(stats, s) }})(ctx, dir)
+			require.NoError(t, err)
+			require.Len(t, stats, 1)
+			assert.Empty(t, stats[0].Killed)
+			assert.Positive(t, stats[0].PeakRSS)
+			assert.True(t, errors.Is(syscall.Kill(stats[0].PID, 0), syscall.ESRCH), "the worker is gone before the rollout")
 
-	assert.Equal(t, want.Fleet, got.Fleet)
-	assert.Equal(t, want.Rollout, got.Rollout)
-	assert.Empty(t, got.Shared)
-	require.Equal(t, want.Clusters, got.Clusters)
-	var withFindings int
-	for _, c := range got.Clusters {
-		for _, d := range c.Errors {
-			withFindings++
-			require.NotEmpty(t, d.Positions, d.Message)
-			assert.Equal(t, "clusters/edge-store-2/cluster.cue", d.Positions[0].File)
-			assert.Positive(t, d.Positions[0].Line, "a line")
-		}
-		if !c.Valid() {
-			continue
-		}
-		w, err := want.Render(ctx, c.Name)
-		require.NoError(t, err)
-		g, err := got.Render(ctx, c.Name)
-		require.NoError(t, err, c.Name)
-		// Objects compare as the JSON that is applied: in this process, numbers from YAML are float64,
-		// from the worker int64 (as client-go decodes objects); both encode alike.
-		require.Equal(t, objectsJSON(t, w), objectsJSON(t, g), c.Name)
-		w.Objects, g.Objects = nil, nil
-		require.Equal(t, w, g, c.Name)
+			assert.Equal(t, want.Fleet, got.Fleet)
+			assert.Equal(t, want.Rollout, got.Rollout)
+			assert.Empty(t, got.Shared)
+			require.Equal(t, want.Clusters, got.Clusters)
+			var withFindings int
+			for _, c := range got.Clusters {
+				for _, d := range c.Errors {
+					withFindings++
+					require.NotEmpty(t, d.Positions, d.Message)
+					assert.Equal(t, "clusters/edge-store-2/cluster.cue", d.Positions[0].File)
+					assert.Positive(t, d.Positions[0].Line, "a line")
+				}
+				if !c.Valid() {
+					continue
+				}
+				w, err := want.Render(ctx, c.Name)
+				require.NoError(t, err)
+				g, err := got.Render(ctx, c.Name)
+				require.NoError(t, err, c.Name)
+				// Objects compare as the JSON that is applied: in this process, numbers from YAML are
+				// float64, from the worker int64 (as client-go decodes objects); both encode alike.
+				require.Equal(t, objectsJSON(t, w), objectsJSON(t, g), c.Name)
+				w.Objects, g.Objects = nil, nil
+				require.Equal(t, w, g, c.Name)
+			}
+			assert.Equal(t, 1, withFindings)
+			_, err = got.Render(ctx, "no-such-cluster")
+			assert.EqualError(t, err, "cluster no-such-cluster: not in the revision")
+			require.NoError(t, got.Close())
+			_, err = got.Render(ctx, "dc-east")
+			assert.EqualError(t, err, "cluster dc-east: not in the revision", "the renders went with Close")
+		})
 	}
-	assert.Equal(t, 1, withFindings)
-	_, err = got.Render(ctx, "no-such-cluster")
-	assert.EqualError(t, err, "cluster no-such-cluster: not in the revision")
+}
 
-	require.NoError(t, got.Close())
+// TestWorkerEvaluationKept: with a cache folder, the evaluation of a revision is kept: loading the
+// same revision again starts no worker and gives the same; another revision starts one, and replaces
+// what was kept.
+func TestWorkerEvaluationKept(t *testing.T) {
+	dir := exampleFleet(t)
+	ctx := t.Context()
+	cache := filepath.Join(t.TempDir(), "evaluations")
+	var stats []evalworker.Stats
+	o := evalworker.Options{Binary: vmoCue, Batch: 2, CacheDir: cache, Key: "main@sha1:1111", Observe: func(s evalworker.Stats) { stats = append(stats, s) }}
+	first, err := evalworker.Loader(o)(ctx, dir)
+	require.NoError(t, err)
 	require.Len(t, stats, 1)
-	assert.Empty(t, stats[0].Killed)
-	assert.Positive(t, stats[0].PeakRSS)
-	assert.True(t, errors.Is(syscall.Kill(stats[0].PID, 0), syscall.ESRCH), "the worker is gone")
+	assert.False(t, stats[0].Reused)
+	assert.Positive(t, stats[0].PID, "a worker ran")
+	want, err := first.Render(ctx, "dc-west")
+	require.NoError(t, err)
+	if first.Close != nil {
+		require.NoError(t, first.Close())
+	}
+
+	again, err := evalworker.Loader(o)(ctx, dir)
+	require.NoError(t, err)
+	require.Len(t, stats, 2)
+	assert.Equal(t, evalworker.Stats{Reused: true}, stats[1], "no worker for the same revision")
+	assert.Equal(t, first.Clusters, again.Clusters)
+	got, err := again.Render(ctx, "dc-west")
+	require.NoError(t, err)
+	assert.Equal(t, objectsJSON(t, want), objectsJSON(t, got))
+	kept, err := os.ReadDir(cache)
+	require.NoError(t, err)
+	require.Len(t, kept, 1)
+
+	o.Key = "main@sha1:2222"
+	_, err = evalworker.Loader(o)(ctx, dir)
+	require.NoError(t, err)
+	require.Len(t, stats, 3)
+	assert.False(t, stats[2].Reused, "another revision is evaluated")
+	now, err := os.ReadDir(cache)
+	require.NoError(t, err)
+	require.Len(t, now, 1, "only the last evaluation is kept")
+	assert.NotEqual(t, kept[0].Name(), now[0].Name())
 }
 
 func objectsJSON(t *testing.T, d *reconciler.Desired) []string {
@@ -134,6 +184,7 @@ func TestWorkerSharedErrors(t *testing.T) {
 	assert.Equal(t, 3, got.Shared[0].Positions[0].Line)
 	assert.Nil(t, got.Render)
 	require.Len(t, stats, 1, "the worker ended with the header")
+	assert.True(t, errors.Is(syscall.Kill(stats[0].PID, 0), syscall.ESRCH), "the worker is gone")
 }
 
 // TestWorkerKilled: a worker over its resident-memory limit, past its evaluation deadline, or whose

@@ -3,16 +3,16 @@
 // goroutine, so a runaway evaluation is stopped for good only by ending its process, and the
 // controller's own memory never holds an evaluation.
 //
-// The worker is `vmo-cue eval-worker DIR` (Serve): it loads the fleet at DIR within the evaluation
-// budget (re-executing itself on a breach, as every vmo-cue command does), writes a header — the
-// fleet's name and rollout, the shared definitions' errors, and per cluster what planning the rollout
-// needs — then renders one cluster per request, on demand, until its input ends. The controller side
-// (Loader) starts it, kills its process group past a deadline or a resident-memory limit, and hands
-// the rollout (reconciler/fleet) one cluster's objects at a time: the controller never holds every
-// cluster's objects at once.
-//
-// Messages are JSON values, one after the other, on the worker's stdin (requests) and stdout
-// (the header, then one answer per request).
+// The worker is `vmo-cue eval-worker --out OUT --batch N DIR` (Serve): it loads the fleet at DIR
+// within the evaluation budget (re-executing itself on a breach, as every vmo-cue command does), N
+// clusters at a time so that its heap holds one batch (the checks that span clusters still see every
+// cluster they compare: see loadBatched), writes each valid cluster's desired state to a file of OUT,
+// then a header on stdout — the fleet's name and rollout, the shared definitions' errors, and per
+// cluster what planning the rollout needs — and exits: no worker lives while the rollout runs. The
+// controller side (Loader) starts it, kills its process group past a deadline or a resident-memory
+// limit, keeps the evaluation of the last revision (a pass of the same revision starts no worker),
+// and hands the rollout (reconciler/fleet) one cluster's objects at a time, read from its file: the
+// controller never holds every cluster's objects at once.
 package evalworker
 
 import (
@@ -36,12 +36,7 @@ type header struct {
 	Error string `json:"error,omitempty"`
 }
 
-// request asks for one cluster's desired state.
-type request struct {
-	Cluster string `json:"cluster"`
-}
-
-// answer is one cluster's desired state, or why it has none.
+// answer is one cluster's desired state, or why it has none (a file of OUT).
 type answer struct {
 	Cluster     string                `json:"cluster"`
 	Objects     []json.RawMessage     `json:"objects,omitempty"`

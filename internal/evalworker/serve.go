@@ -2,11 +2,12 @@ package evalworker
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
@@ -14,70 +15,91 @@ import (
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
-// Serve is the worker: it loads the fleet at dir (within opts' budget; opts.Only: see load), writes the header to out,
-// then answers each request read from in with the cluster's desired state, until in ends. Nothing is
-// written before the load ends (the budget may re-execute the process until then).
-func Serve(in io.Reader, out io.Writer, dir string, opts desired.Options) error {
-	w := bufio.NewWriterSize(out, 64<<10)
-	enc := json.NewEncoder(w)
-	send := func(v any) error {
-		if err := enc.Encode(v); err != nil {
+// Serve is the worker: it loads the fleet at dir (within opts' budget) in batches of at most batch
+// clusters (0: all at once; see loadBatched; with opts.Only, only those clusters, see loadOnly), writes each valid cluster's desired state to a file of
+// out (renderFile), then the header to w, and returns: the worker is gone before the rollout begins.
+// Nothing is written to w before the load ends (the budget may re-execute the process until then).
+func Serve(w io.Writer, dir, out string, batch int, opts desired.Options) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	send := func(h header) error {
+		if err := json.NewEncoder(bw).Encode(h); err != nil {
 			return fmt.Errorf("writing to the controller: %w", err)
 		}
-		if err := w.Flush(); err != nil {
+		if err := bw.Flush(); err != nil {
 			return fmt.Errorf("writing to the controller: %w", err)
 		}
 		return nil
 	}
-	res, err := load(dir, opts)
+	// A re-execution (the budget), or a new round of batches, starts over: what was written goes.
+	reset := func() error {
+		if err := os.RemoveAll(out); err != nil {
+			return fmt.Errorf("clearing %s: %w", out, err)
+		}
+		if err := os.MkdirAll(out, 0o700); err != nil {
+			return fmt.Errorf("creating %s: %w", out, err)
+		}
+		return nil
+	}
+	h, err := loadBatched(dir, opts, batch, reset, func(res *validate.Result) error {
+		release(res)
+		for _, c := range res.Clusters {
+			if !c.Declared || !c.Valid() || !wanted(opts.Only, c.Name) {
+				continue
+			}
+			if err := writeRender(out, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return errors.Join(err, send(header{Error: err.Error()}))
 	}
-	loaded := fleet.FromResult(res)
-	h := header{Fleet: loaded.Fleet, Shared: loaded.Shared, Clusters: loaded.Clusters}
-	if loaded.Rollout != nil {
-		if h.Rollout, err = json.Marshal(loaded.Rollout); err != nil {
-			return errors.Join(err, send(header{Error: fmt.Sprintf("encoding the rollout: %v", err)}))
-		}
-	}
-	if err := send(h); err != nil {
-		return err
-	}
-	// The worker lives on only to render: what served findings goes, and is given back to the system.
-	h, loaded.Clusters = header{}, nil
-	release(res)
-	res = nil
-	debug.FreeOSMemory()
-	dec := json.NewDecoder(bufio.NewReader(in))
-	for {
-		var req request
-		if err := dec.Decode(&req); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("reading a request of the controller: %w", err)
-		}
-		if err := send(render(loaded, req.Cluster)); err != nil {
-			return err
-		}
-	}
+	return send(*h)
 }
 
-// load evaluates and validates the fleet at dir: only opts.Only's clusters if it names some (an
-// agent's own), the whole fleet when one of them shares a layer-2 domain (MACs are assigned and
-// checked across the domain, which spans clusters).
-func load(dir string, opts desired.Options) (*validate.Result, error) {
-	res, err := desired.Load(dir, opts)
-	if err != nil || len(opts.Only) == 0 {
-		return res, err
+// wanted reports whether a cluster's desired state is asked for: with only (an agent's own cluster),
+// the fleet may have been evaluated whole for a layer-2 domain, but only those are rendered.
+func wanted(only []string, name string) bool {
+	if len(only) == 0 {
+		return true
 	}
-	for _, name := range opts.Only {
-		if c := res.Cluster(name); c != nil && c.L2Domain != "" {
-			opts.Only = nil
-			return desired.Load(dir, opts)
+	for _, o := range only {
+		if o == name {
+			return true
 		}
 	}
-	return res, nil
+	return false
+}
+
+// writeRender renders a cluster into its file of out.
+func writeRender(out string, c *validate.Cluster) error {
+	a := answer{Cluster: c.Name}
+	if d, err := desired.Render(c); err != nil {
+		a.Error = err.Error()
+	} else {
+		a.Fleet, a.DriftIgnore, a.Prune, a.VMs = d.Fleet, d.DriftIgnore, d.Prune, d.VMs
+		a.Objects = make([]json.RawMessage, len(d.Objects))
+		for i, o := range d.Objects {
+			if a.Objects[i], err = json.Marshal(o.Object); err != nil {
+				a = answer{Cluster: c.Name, Error: fmt.Sprintf("encoding %s %s: %v", o.GetKind(), o.GetName(), err)}
+				break
+			}
+		}
+	}
+	data, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("encoding cluster %s: %w", c.Name, err)
+	}
+	if err := os.WriteFile(renderFile(out, c.Name), data, 0o600); err != nil {
+		return fmt.Errorf("writing cluster %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// renderFile is where a cluster's desired state is kept in dir.
+func renderFile(dir, cluster string) string {
+	return filepath.Join(dir, "cluster-"+hexName(cluster)+".json")
 }
 
 // release drops what only findings need: the way back from each VM's fields to the lines that
@@ -90,24 +112,14 @@ func release(res *validate.Result) {
 	}
 }
 
-// render answers one request.
-func render(l *fleet.Loaded, cluster string) answer {
-	a := answer{Cluster: cluster}
-	if l.Render == nil {
-		a.Error = "the revision does not validate: nothing is rendered"
-		return a
+// summaries are the header's clusters of a batch.
+func summaries(res *validate.Result) []fleet.LoadedCluster {
+	out := make([]fleet.LoadedCluster, 0, len(res.Clusters))
+	for _, c := range res.Clusters {
+		out = append(out, fleet.Summary(c))
 	}
-	d, err := l.Render(context.Background(), cluster)
-	if err != nil {
-		a.Error = err.Error()
-		return a
-	}
-	a.Fleet, a.DriftIgnore, a.Prune, a.VMs = d.Fleet, d.DriftIgnore, d.Prune, d.VMs
-	a.Objects = make([]json.RawMessage, len(d.Objects))
-	for i, o := range d.Objects {
-		if a.Objects[i], err = json.Marshal(o.Object); err != nil {
-			return answer{Cluster: cluster, Error: fmt.Sprintf("encoding %s %s: %v", o.GetKind(), o.GetName(), err)}
-		}
-	}
-	return a
+	return out
 }
+
+// freeBatch gives a batch's memory back before the next.
+func freeBatch() { debug.FreeOSMemory() }

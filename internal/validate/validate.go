@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
+	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
 	"github.com/vmo-cue/vmo-cue/internal/macs"
 )
 
@@ -153,7 +154,8 @@ func (k *Checker) Finish(f *engine.Fleet) (*Result, error) {
 	// its cluster, or, outside every cluster folder, the shared definitions and so every cluster.
 	shared := append(diag.List(nil), f.Diags...)
 	for _, p := range f.Repo.Problems.Errors() {
-		if len(p.Positions) == 0 || !slices.ContainsFunc(f.Clusters, func(c *engine.Cluster) bool { return inDir(p.Positions[0].File, c.Dir) }) {
+		// A cluster's folder is any of the repository's, evaluated or not (engine.Options.Only).
+		if len(p.Positions) == 0 || !slices.ContainsFunc(f.Repo.Clusters, func(c *fleetfs.Cluster) bool { return inDir(p.Positions[0].File, c.Dir) }) {
 			shared = append(shared, p)
 		}
 	}

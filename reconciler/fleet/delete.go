@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
@@ -18,7 +17,8 @@ import (
 // UID recorded at its apply; never a system object, never a CRD), and each cluster's prune policy
 // keeps VMs, DataVolumes, PVCs and the namespaces holding them unless it allows them. A cluster
 // recorded for another fleet or cluster is left alone (Failed). Clusters stood in for by Options.Pull
-// are not touched (their agents applied what they hold). Outcomes: Synced (done; Pruned and Orphans,
+// are not touched (their agents applied what they hold). The revision is loaded as Sync loads it
+// (Options.Load: the controller's evaluation worker). Outcomes: Synced (done; Pruned and Orphans,
 // the objects kept, say what), Offline, Interrupted or Failed (to retry).
 func Delete(ctx context.Context, opts Options) (*Report, error) {
 	start := time.Now()
@@ -28,18 +28,26 @@ func Delete(ctx context.Context, opts Options) (*Report, error) {
 	opts.State, _ = OpenState("")
 	opts.RetryOffline = true
 	rep := &Report{Revision: opts.Revision, Invalid: map[string]diag.List{}}
-	res, err := desired.Load(opts.Dir, desired.Options{MaxFileSize: opts.MaxFileSize, Budget: opts.Budget})
+	load := opts.Load
+	if load == nil {
+		load = InProcess(budgetOf(&opts))
+	}
+	res, err := load(ctx, opts.Dir)
 	if err != nil {
 		return rep, err
 	}
-	if res.Shared.HasErrors() {
-		rep.FleetErrors = res.Shared.Errors()
+	if res.Close != nil {
+		defer res.Close()
+	}
+	if len(res.Shared) > 0 {
+		rep.FleetErrors = res.Shared
 		return rep, nil
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
-	for _, c := range res.Clusters {
+	for i := range res.Clusters {
+		c := &res.Clusters[i]
 		if !c.Declared || !matches(c.Labels, opts.Selector) || (opts.Select != nil && !opts.Select(c.Labels)) {
 			continue
 		}
@@ -47,14 +55,12 @@ func Delete(ctx context.Context, opts Options) (*Report, error) {
 			continue
 		}
 		if !c.Valid() {
-			rep.Invalid[c.Name] = c.Diags.Errors()
+			rep.Invalid[c.Name] = c.Errors
 			rep.Outcomes = append(rep.Outcomes, Outcome{Cluster: c.Name, State: Invalid,
-				Message: diag.Plural(len(c.Diags.Errors()), "error") + " in its definitions: its prune policy is unknown, nothing deleted"})
+				Message: diag.Plural(len(c.Errors), "error") + " in its definitions: its prune policy is unknown, nothing deleted"})
 			continue
 		}
-		c := c
-		sum := Summary(c)
-		t := &clusterTarget{vc: &sum, opts: &opts, render: func(context.Context, string) (*reconciler.Desired, error) { return desired.Render(c) }}
+		t := &clusterTarget{vc: c, opts: &opts, render: res.Render}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
