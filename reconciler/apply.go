@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -33,24 +34,19 @@ func forEach(items []*Item, workers int, fn func(*Item) error) []ObjectError {
 	}
 	var mu sync.Mutex
 	var errs []ObjectError
-	work := make(chan *Item)
-	var wg sync.WaitGroup
-	for i := 0; i < workers && i < len(items); i++ {
-		wg.Go(func() {
-			for it := range work {
-				if err := fn(it); err != nil {
-					mu.Lock()
-					errs = append(errs, ObjectError{Item: it, Err: err})
-					mu.Unlock()
-				}
+	var g errgroup.Group
+	g.SetLimit(workers)
+	for _, it := range items {
+		g.Go(func() error {
+			if err := fn(it); err != nil {
+				mu.Lock()
+				errs = append(errs, ObjectError{Item: it, Err: err})
+				mu.Unlock()
 			}
+			return nil // every failure is kept, not only the first
 		})
 	}
-	for _, it := range items {
-		work <- it
-	}
-	close(work)
-	wg.Wait()
+	_ = g.Wait()
 	return errs
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/reconciler"
@@ -37,8 +39,8 @@ func Delete(ctx context.Context, opts Options) (*Report, error) {
 		return rep, nil
 	}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
+	var g errgroup.Group
+	g.SetLimit(4)
 	for _, c := range res.Clusters {
 		if !c.Declared || !matches(c.Labels, opts.Selector) || (opts.Select != nil && !opts.Select(c.Labels)) {
 			continue
@@ -47,26 +49,25 @@ func Delete(ctx context.Context, opts Options) (*Report, error) {
 			continue
 		}
 		if !c.Valid() {
+			mu.Lock() // the deletions started before it append too
 			rep.Invalid[c.Name] = c.Diags.Errors()
 			rep.Outcomes = append(rep.Outcomes, Outcome{Cluster: c.Name, State: Invalid,
 				Message: fmt.Sprintf("%d errors in its definitions: its prune policy is unknown, nothing deleted", len(c.Diags.Errors()))})
+			mu.Unlock()
 			continue
 		}
 		c := c
 		sum := Summary(c)
 		t := &clusterTarget{vc: &sum, opts: &opts, render: func(context.Context, string) (*reconciler.Desired, error) { return desired.Render(c) }}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			o := t.deleteAll(ctx)
 			mu.Lock()
 			rep.Outcomes = append(rep.Outcomes, o)
 			mu.Unlock()
-		}()
+			return nil // a cluster's failure is its outcome
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	sort.SliceStable(rep.Outcomes, func(i, j int) bool { return rep.Outcomes[i].Cluster < rep.Outcomes[j].Cluster })
 	rep.Took = time.Since(start)
 	return rep, nil
