@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
@@ -63,20 +64,22 @@ func (c *Cluster) userSet(path ...string) bool {
 	return ok && p.File != ""
 }
 
+// get, getBool and getStr read a field of nested maps: nil, false or "" where it is absent or of
+// another type.
 func get(m map[string]any, path ...string) any {
-	var v any = m
-	for _, p := range path {
-		mm, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = mm[p]
-	}
+	v, _, _ := unstructured.NestedFieldNoCopy(m, path...)
 	return v
 }
 
-func getBool(m map[string]any, path ...string) bool  { b, _ := get(m, path...).(bool); return b }
-func getStr(m map[string]any, path ...string) string { s, _ := get(m, path...).(string); return s }
+func getBool(m map[string]any, path ...string) bool {
+	b, _, _ := unstructured.NestedBool(m, path...)
+	return b
+}
+
+func getStr(m map[string]any, path ...string) string {
+	s, _, _ := unstructured.NestedString(m, path...)
+	return s
+}
 
 // minorOf returns the minor of a version ("v1.7" of "v1.7.0", "v1.7" or "v1.7.0-rc.1"); a version
 // that is no "v"-prefixed major.minor is returned as it is (no table knows it).
