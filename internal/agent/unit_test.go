@@ -141,3 +141,21 @@ func TestLoadOwnCluster(t *testing.T) {
 	_, err = a.load("../../fleet", "main@sha1:x", "x")
 	assert.EqualError(t, err, "cluster nowhere: not in the fleet at main@sha1:x (no folder clusters/nowhere)")
 }
+
+// TestHubRetryBackoff: a failed status send is retried after 500 ms, doubling, at most maxRetry.
+func TestHubRetryBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		maxRetry time.Duration
+		want     []time.Duration
+	}{
+		{5 * time.Second, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}},
+		{200 * time.Millisecond, []time.Duration{200 * time.Millisecond, 200 * time.Millisecond}},
+	} {
+		b := (&hub{maxRetry: tc.maxRetry}).retryBackoff()
+		var got []time.Duration
+		for range tc.want {
+			got = append(got, b.Step())
+		}
+		assert.Equal(t, tc.want, got, "maxRetry %s", tc.maxRetry)
+	}
+}
