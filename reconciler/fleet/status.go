@@ -13,8 +13,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/vmo-cue/vmo-cue/reconciler"
@@ -82,16 +82,14 @@ func WriteStatus(ctx context.Context, c client.Client, s ClusterStatus) error {
 	} else if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("reading %s/%s: %w", inventory.Namespace, StatusName, err)
 	}
-	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: inventory.Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}}}
-	if err := c.Patch(ctx, ns, client.Apply, client.FieldOwner(reconciler.FieldManager), client.ForceOwnership); err != nil {
+	ns := corev1ac.Namespace(inventory.Namespace).WithLabels(map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"})
+	if err := c.Apply(ctx, ns, client.FieldOwner(reconciler.FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("writing namespace %s: %w", inventory.Namespace, err)
 	}
-	out := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: metav1.ObjectMeta{Name: StatusName, Namespace: inventory.Namespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}},
-		Data: want}
-	if err := c.Patch(ctx, out, client.Apply, client.FieldOwner(reconciler.FieldManager), client.ForceOwnership); err != nil {
+	out := corev1ac.ConfigMap(StatusName, inventory.Namespace).
+		WithLabels(map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}).
+		WithData(want)
+	if err := c.Apply(ctx, out, client.FieldOwner(reconciler.FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("writing %s/%s: %w", inventory.Namespace, StatusName, err)
 	}
 	return nil

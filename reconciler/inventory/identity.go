@@ -7,7 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -47,13 +47,10 @@ func WriteIdentity(ctx context.Context, c client.Client, id Identity, fieldOwner
 	if err := writeNamespace(ctx, c, fieldOwner); err != nil {
 		return err
 	}
-	cm := &corev1.ConfigMap{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: metav1.ObjectMeta{Name: IdentityName, Namespace: Namespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue", LabelFleet: id.Fleet, LabelCluster: id.Cluster}},
-		Data: map[string]string{"fleet": id.Fleet, "cluster": id.Cluster, "since": id.Since.UTC().Format(time.RFC3339)},
-	}
-	if err := c.Patch(ctx, cm, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+	cm := corev1ac.ConfigMap(IdentityName, Namespace).
+		WithLabels(map[string]string{"app.kubernetes.io/managed-by": "vmo-cue", LabelFleet: id.Fleet, LabelCluster: id.Cluster}).
+		WithData(map[string]string{"fleet": id.Fleet, "cluster": id.Cluster, "since": id.Since.UTC().Format(time.RFC3339)})
+	if err := c.Apply(ctx, cm, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("writing the cluster identity %s/%s: %w", Namespace, IdentityName, err)
 	}
 	return nil

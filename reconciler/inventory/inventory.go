@@ -18,7 +18,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
@@ -168,18 +168,15 @@ func Write(ctx context.Context, c client.Client, inv *Inventory, fieldOwner stri
 	if err := zw.Close(); err != nil {
 		return err
 	}
-	cm := &corev1.ConfigMap{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: Namespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue", LabelFleet: inv.Fleet, LabelCluster: inv.Cluster},
-			Annotations: map[string]string{
-				"vmo-cue.dev/revision": inv.Revision,
-				"vmo-cue.dev/applied":  inv.Applied.UTC().Format(time.RFC3339),
-				"vmo-cue.dev/objects":  fmt.Sprint(len(inv.Entries)),
-			}},
-		BinaryData: map[string][]byte{dataKey: buf.Bytes()},
-	}
-	if err := c.Patch(ctx, cm, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+	cm := corev1ac.ConfigMap(Name, Namespace).
+		WithLabels(map[string]string{"app.kubernetes.io/managed-by": "vmo-cue", LabelFleet: inv.Fleet, LabelCluster: inv.Cluster}).
+		WithAnnotations(map[string]string{
+			"vmo-cue.dev/revision": inv.Revision,
+			"vmo-cue.dev/applied":  inv.Applied.UTC().Format(time.RFC3339),
+			"vmo-cue.dev/objects":  fmt.Sprint(len(inv.Entries)),
+		}).
+		WithBinaryData(map[string][]byte{dataKey: buf.Bytes()})
+	if err := c.Apply(ctx, cm, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("writing inventory %s/%s: %w", Namespace, Name, err)
 	}
 	return nil
@@ -187,9 +184,8 @@ func Write(ctx context.Context, c client.Client, inv *Inventory, fieldOwner stri
 
 // writeNamespace creates (or keeps) the namespace of vmo-cue's state.
 func writeNamespace(ctx context.Context, c client.Client, fieldOwner string) error {
-	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}}}
-	if err := c.Patch(ctx, ns, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+	ns := corev1ac.Namespace(Namespace).WithLabels(map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"})
+	if err := c.Apply(ctx, ns, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("writing namespace %s: %w", Namespace, err)
 	}
 	return nil
