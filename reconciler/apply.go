@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // ObjectError is one object the server refused.
@@ -33,24 +30,19 @@ func forEach(items []*Item, workers int, fn func(*Item) error) []ObjectError {
 	}
 	var mu sync.Mutex
 	var errs []ObjectError
-	work := make(chan *Item)
-	var wg sync.WaitGroup
-	for i := 0; i < workers && i < len(items); i++ {
-		wg.Go(func() {
-			for it := range work {
-				if err := fn(it); err != nil {
-					mu.Lock()
-					errs = append(errs, ObjectError{Item: it, Err: err})
-					mu.Unlock()
-				}
+	var g errgroup.Group
+	g.SetLimit(workers)
+	for _, it := range items {
+		g.Go(func() error {
+			if err := fn(it); err != nil {
+				mu.Lock()
+				errs = append(errs, ObjectError{Item: it, Err: err})
+				mu.Unlock()
 			}
+			return nil // every failure is kept, not only the first
 		})
 	}
-	for _, it := range items {
-		work <- it
-	}
-	close(work)
-	wg.Wait()
+	_ = g.Wait()
 	return errs
 }
 
@@ -104,51 +96,4 @@ func (c *Cluster) resolvable(items []*Item) (ok, absent []*Item) {
 		}
 	}
 	return ok, absent
-}
-
-// waitEstablished waits until the CRDs among items are Established, then refreshes discovery.
-func (c *Cluster) waitEstablished(ctx context.Context, items []*Item, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	crds := 0
-	for _, it := range items {
-		if it.Object.GetKind() != "CustomResourceDefinition" {
-			continue
-		}
-		crds++
-		for {
-			u := &unstructured.Unstructured{}
-			u.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
-			err := c.client().Get(ctx, client.ObjectKey{Name: it.Object.GetName()}, u)
-			if err == nil && established(u) {
-				break
-			}
-			if err != nil && !apierrors.IsNotFound(err) {
-				// The server stopped answering (or refuses the read): waiting longer tells nothing.
-				return fmt.Errorf("waiting for CRD %s to be Established: %w", it.Object.GetName(), err)
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("CRD %s not Established after %s", it.Object.GetName(), timeout)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
-	if crds == 0 {
-		return nil // no new kind: discovery stands
-	}
-	return c.Refresh()
-}
-
-func established(u *unstructured.Unstructured) bool {
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, c := range conds {
-		m, _ := c.(map[string]any)
-		if m["type"] == "Established" && m["status"] == "True" {
-			return true
-		}
-	}
-	return false
 }

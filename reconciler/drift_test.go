@@ -242,7 +242,7 @@ cluster: drift: ignore: VirtualMachine: ["spec.runStrategy"]
 			u.SetNamespace("kube-system")
 			u.SetName("descheduler-policy")
 			u.SetLabels(map[string]string{"vmo-cue.dev/component": "descheduler"})
-			require.NoError(t, other.Patch(ctx, u, client.Apply, client.FieldOwner("helm")))
+			require.NoError(t, other.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("helm")))
 		}},
 		{"someone stops a VM, a field the cluster ignores", func(t *testing.T) {
 			editAs(t, other, "virtctl", gvkVM, "vms", "pos-1", func(u *unstructured.Unstructured) {

@@ -34,7 +34,7 @@ func desiredHash(body []byte) string {
 func ownFields(managed []metav1.ManagedFieldsEntry) []byte {
 	for _, m := range managed {
 		if m.Manager == FieldManager && m.Operation == metav1.ManagedFieldsOperationApply && m.Subresource == "" && m.FieldsV1 != nil {
-			return m.FieldsV1.Raw
+			return m.FieldsV1.GetRawBytes()
 		}
 	}
 	return nil

@@ -54,7 +54,7 @@ func TestPruneOnlyWhatIsProvablyOurs(t *testing.T) {
 		"metadata": map[string]any{"name": "vm-dashboard", "labels": toAny(role.GetLabels())},
 		"rules":    []any{map[string]any{"apiGroups": []any{""}, "resources": []any{"pods"}, "verbs": []any{"get"}}},
 	}}
-	require.NoError(t, other.Patch(ctx, remade, client.Apply, client.FieldOwner(reconciler.FieldManager), client.ForceOwnership))
+	require.NoError(t, other.Apply(ctx, client.ApplyConfigurationFromUnstructured(remade), client.FieldOwner(reconciler.FieldManager), client.ForceOwnership))
 	require.NotEqual(t, appliedUID, remade.GetUID())
 
 	// The forged inventory: every entry carries the live object's UID.

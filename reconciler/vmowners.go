@@ -217,7 +217,7 @@ func ownersOf(managed []metav1.ManagedFieldsEntry, path []string) []string {
 			continue
 		}
 		var tree map[string]any
-		if json.Unmarshal(m.FieldsV1.Raw, &tree) != nil {
+		if json.Unmarshal(m.FieldsV1.GetRawBytes(), &tree) != nil {
 			continue
 		}
 		cur, found := tree, true

@@ -166,7 +166,7 @@ func TestKubeVirtWrites(t *testing.T) {
 					"interfaces": []any{map[string]any{"name": "default", "masquerade": map[string]any{}, "macAddress": "02:5e:00:00:00:0b"}},
 				}}}}},
 			}}
-			require.NoError(t, other.Patch(ctx, u, client.Apply, client.FieldOwner("kubectl"), client.ForceOwnership))
+			require.NoError(t, other.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("kubectl"), client.ForceOwnership))
 		}, []check{{"shop", "db", []string{"spec", "template", "spec", "domain", "devices", "interfaces"},
 			`[{"macAddress":"02:5e:00:00:00:0b","masquerade":{},"name":"default"}]`}}},
 		{"virtctl stop of a VM whose power state its operators own", func(t *testing.T) {

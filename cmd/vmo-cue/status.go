@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -66,15 +66,15 @@ controller last recorded them.`,
 			sort.Strings(contexts)
 			statuses := make([]*fleet.ClusterStatus, len(contexts))
 			reached := make([]bool, len(contexts))
-			var wg sync.WaitGroup
+			var g errgroup.Group
+			g.SetLimit(fleet.DefaultConnectConcurrency)
 			for i, ctxName := range contexts {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				g.Go(func() error {
 					statuses[i], reached[i] = readOne(raw, ctxName, timeout, state)
-				}()
+					return nil // a cluster that does not answer is listed Offline
+				})
 			}
-			wg.Wait()
+			_ = g.Wait()
 			if err := remember(stateDir, statuses, reached); err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "vmo-cue: the clusters seen are not remembered: %v\n", err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -81,7 +83,7 @@ func (h *hub) set(st fleetv1.FleetClusterStatus) {
 func (h *hub) run(ctx context.Context) {
 	tick := time.NewTicker(h.heartbeat)
 	defer tick.Stop()
-	retry := time.Duration(0)
+	retry := h.retryBackoff()
 	var retryC <-chan time.Time
 	for {
 		select {
@@ -96,12 +98,16 @@ func (h *hub) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			retry = min(max(2*retry, 500*time.Millisecond), h.maxRetry)
-			retryC = time.After(retry)
+			retryC = time.After(retry.Step())
 			continue
 		}
-		retry = 0
+		retry = h.retryBackoff()
 	}
+}
+
+// retryBackoff is the schedule of a failed send's retries: 500 ms doubling, at most maxRetry.
+func (h *hub) retryBackoff() wait.Backoff {
+	return wait.Backoff{Duration: min(500*time.Millisecond, h.maxRetry), Factor: 2, Cap: h.maxRetry, Steps: math.MaxInt32}
 }
 
 func (h *hub) markReachable(ok bool, err error) {

@@ -116,3 +116,21 @@ func TestStatusPatch(t *testing.T) {
 	assert.JSONEq(t, `{"state":"InSync","revision":"main@sha1:x","lastSyncTime":null,"lastSeenTime":"2026-01-01T00:00:00Z",
 		"lastHeartbeatTime":"2026-01-01T00:00:00Z","driftedObjects":0,"drifted":null,"contested":null,"orphans":0,"vms":3,"message":null,"conditions":null}`, string(data))
 }
+
+// TestHubRetryBackoff: a failed status send is retried after 500 ms, doubling, at most maxRetry.
+func TestHubRetryBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		maxRetry time.Duration
+		want     []time.Duration
+	}{
+		{5 * time.Second, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}},
+		{200 * time.Millisecond, []time.Duration{200 * time.Millisecond, 200 * time.Millisecond}},
+	} {
+		b := (&hub{maxRetry: tc.maxRetry}).retryBackoff()
+		var got []time.Duration
+		for range tc.want {
+			got = append(got, b.Step())
+		}
+		assert.Equal(t, tc.want, got, "maxRetry %s", tc.maxRetry)
+	}
+}

@@ -237,8 +237,8 @@ func TestJSONFieldsFollowEncodingJSON(t *testing.T) {
 		*Named `json:",inline"` // flattened too: no name in the tag
 		B      int              `json:"b"` // shallower: wins over Inner.B
 		Skip   string           `json:"-"`
-		hidden string
-		Ptr    *string `json:"ptr"`
+		hidden string           //lint:ignore U1000 an unexported field, which jsonFields must skip
+		Ptr    *string          `json:"ptr"`
 	}
 	var names []string
 	for _, f := range jsonFields(typeOf[Outer]()) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/go-git/go-git/v5"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
@@ -259,20 +260,14 @@ func cpuOf(o map[string]any) string {
 	return strings.Join(parts, ", ")
 }
 
+// get and str read a field of nested maps: nil or "" where it is absent or of another type.
 func get(m map[string]any, path ...string) any {
-	var v any = m
-	for _, p := range path {
-		mm, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = mm[p]
-	}
+	v, _, _ := unstructured.NestedFieldNoCopy(m, path...)
 	return v
 }
 
 func str(m map[string]any, path ...string) string {
-	s, _ := get(m, path...).(string)
+	s, _, _ := unstructured.NestedString(m, path...)
 	return s
 }
 

@@ -5,9 +5,9 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
@@ -65,15 +65,15 @@ func (k *KubeSource) Clusters(ctx context.Context) ([]ClusterRow, error) {
 	sort.Strings(contexts)
 	rows := make([]*ClusterRow, len(contexts))
 	reached := make([]bool, len(contexts))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(fleet.DefaultConnectConcurrency)
 	for i, name := range contexts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			rows[i], reached[i] = k.readOne(ctx, raw, name, state)
-		}()
+			return nil // a cluster that does not answer is a row Offline
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	var out []ClusterRow
 	index := map[string]int{}
 	for j, r := range rows {

@@ -127,6 +127,7 @@ func (e *Engine) checkYAMLVMs(v cue.Value, s *sharedResult, c *Cluster) {
 			continue // a CUE VM of the same name: reported as a duplicate
 		}
 		// Encoded, not filled as Go data: FillPath makes a Go nil `_`, Encode makes it null.
+		//lint:ignore SA1019 v and the encoded VM are of the one context this cluster was built in
 		obj := v.Context().Encode(withoutNulls(vm.Object))
 		filled := v.FillPath(cue.MakePath(cue.Str("vms"), cue.Str(vm.Name())), obj)
 		err := filled.LookupPath(cue.MakePath(cue.Str("vms"), cue.Str(vm.Name()))).Validate(cue.All(), cue.Concrete(true))

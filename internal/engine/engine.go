@@ -9,12 +9,12 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/load"
+	"golang.org/x/sync/errgroup"
 
 	vmocue "github.com/vmo-cue/vmo-cue"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
@@ -157,20 +157,17 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	sem := make(chan struct{}, workers)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(workers)
 	for _, i := range rest {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			c := e.evalClusterBounded(w, selected[i], shared)
 			e.evaluated(f, c)
 			f.Clusters[i] = c
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the clusters carry their own findings: no goroutine returns an error
 	return f, nil
 }
 

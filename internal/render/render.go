@@ -15,6 +15,7 @@ import (
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/vmo-cue/vmo-cue/internal/applypolicy"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
@@ -87,7 +88,7 @@ func Cluster(c *validate.Cluster) ([]Object, error) {
 // DataVolume keeps CDI from garbage-collecting it once complete (validate.DeleteAfterCompletion
 // "false") unless its file says otherwise.
 func familyObject(c *validate.Cluster, o *validate.Object) Object {
-	obj := deepCopy(o.Object).(map[string]any)
+	obj := runtime.DeepCopyJSON(o.Object) // JSON values: every object is as JSON decodes it
 	delete(obj, "status")
 	md, _ := obj["metadata"].(map[string]any)
 	if md == nil {
@@ -254,7 +255,7 @@ func vmNamespaces(c *validate.Cluster, stack []Object) []Object {
 
 // vmObject is the VM as written, with its namespace, its assigned MACs and vmo-cue's labels.
 func vmObject(c *validate.Cluster, vm *validate.VM) Object {
-	obj := deepCopy(vm.Object).(map[string]any)
+	obj := runtime.DeepCopyJSON(vm.Object)
 	delete(obj, "status")
 	md, _ := obj["metadata"].(map[string]any)
 	md["namespace"] = vm.Namespace
@@ -285,24 +286,6 @@ func dig(v any, path ...string) any {
 		default:
 			return nil
 		}
-	}
-	return v
-}
-
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		l := make([]any, len(x))
-		for i, e := range x {
-			l[i] = deepCopy(e)
-		}
-		return l
 	}
 	return v
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
 // maxRefsKept bounds how many refs of one remote keep a last good revision (and a checkout).
@@ -27,7 +28,7 @@ const maxRefsKept = 16
 type entry struct {
 	dir   string
 	repo  *git.Repository
-	lock  *os.File
+	lock  *lockedfile.File
 	state *state
 }
 
@@ -84,7 +85,7 @@ func openEntry(ctx context.Context, cacheDir string, rem *remote, shallow bool) 
 
 func (e *entry) close() {
 	if e.lock != nil {
-		unlockFile(e.lock)
+		_ = e.lock.Close() // releases the lock
 		e.lock = nil
 	}
 }

@@ -190,7 +190,7 @@ func sshClientKey(t *testing.T, passphrase string) (string, ssh.PublicKey) {
 		require.NoError(t, err)
 		der, err := x509.MarshalECPrivateKey(priv)
 		require.NoError(t, err)
-		//nolint:staticcheck // legacy PEM encryption: what `ssh-keygen -m PEM` writes, and fast to test
+		//lint:ignore SA1019 legacy PEM encryption is what `ssh-keygen -m PEM` writes: the key format under test
 		block, err = x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", der, []byte(passphrase), x509.PEMCipherAES256)
 		require.NoError(t, err)
 		signer, err = ssh.NewSignerFromKey(priv)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/rogpeppe/go-internal/txtar"
 )
 
 // CopyDir copies the tree at from into to (created if needed).
@@ -29,9 +31,10 @@ func CopyDir(from, to string) error {
 	})
 }
 
-// Case is one file of testdata/vet/cases: a header (exit code, expected output fragments, arguments,
-// symlinks and big files to make) and files written over the base fleet, each after a line
-// "-- NAME --" (NAME a Go string literal when it holds control characters).
+// Case is one file of testdata/vet/cases, a txtar archive (github.com/rogpeppe/go-internal/txtar): its
+// comment is the header (exit code, expected output fragments, arguments, symlinks and big files to
+// make), its files are written over the base fleet, each after a line "-- NAME --" (NAME a Go string
+// literal when it holds control characters).
 type Case struct {
 	Name     string
 	Exit     int
@@ -44,30 +47,13 @@ type Case struct {
 
 // ReadCase reads a case file.
 func ReadCase(path string) (Case, error) {
-	data, err := os.ReadFile(path)
+	a, err := txtar.ParseFile(path)
 	if err != nil {
 		return Case{}, err
 	}
 	c := Case{Name: strings.TrimSuffix(filepath.Base(path), ".txt"), Files: map[string][]byte{}, BigFiles: map[string]int{}}
-	var current string
 	hasExit := false
-	for n, line := range bytes.SplitAfter(data, []byte("\n")) {
-		text := strings.TrimRight(string(line), "\n")
-		if strings.HasPrefix(text, "-- ") && strings.HasSuffix(text, " --") {
-			current = strings.TrimSuffix(strings.TrimPrefix(text, "-- "), " --")
-			if strings.HasPrefix(current, `"`) {
-				// A name with control characters is written as a Go string: -- "vms/a\x1b[2J.yaml" --
-				if current, err = strconv.Unquote(current); err != nil {
-					return c, fmt.Errorf("%s:%d: file name: %w", path, n+1, err)
-				}
-			}
-			c.Files[current] = nil
-			continue
-		}
-		if current != "" {
-			c.Files[current] = append(c.Files[current], line...)
-			continue
-		}
+	for n, text := range strings.Split(string(a.Comment), "\n") {
 		key, val, _ := strings.Cut(text, ": ")
 		switch key {
 		case "exit":
@@ -95,6 +81,21 @@ func ReadCase(path string) (Case, error) {
 	}
 	if !hasExit {
 		return c, fmt.Errorf("%s: no exit: header", path)
+	}
+	line := 1 + bytes.Count(a.Comment, []byte("\n")) // of the next file's marker
+	for _, f := range a.Files {
+		name := f.Name
+		if strings.HasPrefix(name, `"`) {
+			// A name with control characters is written as a Go string: -- "vms/a\x1b[2J.yaml" --
+			if name, err = strconv.Unquote(name); err != nil {
+				return c, fmt.Errorf("%s:%d: file name: %w", path, line, err)
+			}
+		}
+		c.Files[name] = nil // an empty file
+		if len(f.Data) > 0 {
+			c.Files[name] = f.Data
+		}
+		line += 1 + bytes.Count(f.Data, []byte("\n"))
 	}
 	return c, nil
 }

@@ -2,10 +2,12 @@ package validate
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
@@ -57,45 +59,47 @@ func (c *Cluster) userSet(path ...string) bool {
 	return ok && p.File != ""
 }
 
+// get, getBool and getStr read a field of nested maps: nil, false or "" where it is absent or of
+// another type.
 func get(m map[string]any, path ...string) any {
-	var v any = m
-	for _, p := range path {
-		mm, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = mm[p]
-	}
+	v, _, _ := unstructured.NestedFieldNoCopy(m, path...)
 	return v
 }
 
-func getBool(m map[string]any, path ...string) bool  { b, _ := get(m, path...).(bool); return b }
-func getStr(m map[string]any, path ...string) string { s, _ := get(m, path...).(string); return s }
-
-var minorRE = regexp.MustCompile(`^(v[0-9]+\.[0-9]+)`)
-
-func minorOf(version string) string {
-	if m := minorRE.FindStringSubmatch(version); m != nil {
-		return m[1]
-	}
-	return version
+func getBool(m map[string]any, path ...string) bool {
+	b, _, _ := unstructured.NestedBool(m, path...)
+	return b
 }
 
+func getStr(m map[string]any, path ...string) string {
+	s, _, _ := unstructured.NestedString(m, path...)
+	return s
+}
+
+// minorOf returns the minor of a version ("v1.7" of "v1.7.0", "v1.7" or "v1.7.0-rc.1"); a version
+// that is no "v"-prefixed major.minor is returned as it is (no table knows it).
+func minorOf(v string) string {
+	if !strings.HasPrefix(v, "v") {
+		return v
+	}
+	p, err := version.ParseGeneric(v)
+	if err != nil {
+		return v
+	}
+	return fmt.Sprintf("v%d.%d", p.Major(), p.Minor())
+}
+
+// minorLess orders minors ("v1.9" before "v1.10"); one that does not parse counts as v0.0.
 func minorLess(a, b string) bool {
-	pa, pb := versionParts(a), versionParts(b)
-	if pa[0] != pb[0] {
-		return pa[0] < pb[0]
-	}
-	return pa[1] < pb[1]
+	return parseMinor(a).LessThan(parseMinor(b))
 }
 
-func versionParts(v string) [2]int {
-	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
-	var out [2]int
-	for i := 0; i < 2 && i < len(parts); i++ {
-		out[i], _ = strconv.Atoi(parts[i])
+func parseMinor(m string) *version.Version {
+	v, err := version.ParseGeneric(m)
+	if err != nil {
+		return version.MajorMinor(0, 0)
 	}
-	return out
+	return version.MajorMinor(v.Major(), v.Minor())
 }
 
 func knownMinors(t map[string]map[string]engine.GateState) string {

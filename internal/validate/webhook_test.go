@@ -63,8 +63,6 @@ cluster: {
 `
 }
 
-const gateHint = "which cluster edge-1 does not enable: add `stack: kubevirt: featureGates: %s: true` in ./clusters/edge-1/cluster.cue"
-
 func TestWebhookRules(t *testing.T) {
 	hostDisk := withVLAN("", "", "      volumes:\n        - {name: data, hostDisk: {path: /data/disk.img, type: DiskOrCreate, capacity: 1Gi}}\n")
 	gate := func(what, gate, state, version, at string) string {

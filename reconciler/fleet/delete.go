@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
@@ -44,8 +46,8 @@ func Delete(ctx context.Context, opts Options) (*Report, error) {
 		return rep, nil
 	}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
+	var g errgroup.Group
+	g.SetLimit(4)
 	for i := range res.Clusters {
 		c := &res.Clusters[i]
 		if !c.Declared || !matches(c.Labels, opts.Selector) || (opts.Select != nil && !opts.Select(c.Labels)) {
@@ -55,24 +57,23 @@ func Delete(ctx context.Context, opts Options) (*Report, error) {
 			continue
 		}
 		if !c.Valid() {
+			mu.Lock() // the deletions started before it append too
 			rep.Invalid[c.Name] = c.Errors
 			rep.Outcomes = append(rep.Outcomes, Outcome{Cluster: c.Name, State: Invalid,
 				Message: diag.Plural(len(c.Errors), "error") + " in its definitions: its prune policy is unknown, nothing deleted"})
+			mu.Unlock()
 			continue
 		}
 		t := &clusterTarget{vc: c, opts: &opts, render: res.Render}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			o := t.deleteAll(ctx)
 			mu.Lock()
 			rep.Outcomes = append(rep.Outcomes, o)
 			mu.Unlock()
-		}()
+			return nil // a cluster's failure is its outcome
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	sort.SliceStable(rep.Outcomes, func(i, j int) bool { return rep.Outcomes[i].Cluster < rep.Outcomes[j].Cluster })
 	rep.Took = time.Since(start)
 	return rep, nil

@@ -24,6 +24,7 @@ func TestRestoreOffline(t *testing.T) {
 		{30 * time.Second, 2, 90 * time.Second},
 		{100 * time.Second, 3, 210 * time.Second},
 		{2 * time.Hour, 12, 2*time.Hour + 30*time.Second},
+		{365 * 24 * time.Hour, 35044, 365*24*time.Hour + 30*time.Second},
 	} {
 		t.Run(tc.after.String(), func(t *testing.T) {
 			s, _ := fleet.OpenState("")

@@ -12,8 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
@@ -89,12 +90,16 @@ type Wave struct {
 type Schedule struct {
 	// MaxConcurrent bounds the clusters being changed at once.
 	MaxConcurrent int
-	// ConnectConcurrency bounds connection checks in flight (64 if 0): checks are cheap and run
+	// ConnectConcurrency bounds connection checks in flight (DefaultConnectConcurrency if 0): checks are cheap and run
 	// apart from changes, so unreachable sites cost at most their timeout, in parallel.
 	ConnectConcurrency int
 	// Progress is told of every state change (may be nil; called from several goroutines).
 	Progress func(Outcome)
 }
+
+// DefaultConnectConcurrency is how many clusters are reached at once (a sync's connection checks, the
+// reads of `vmo-cue status` and the dashboard).
+const DefaultConnectConcurrency = 64
 
 // Run syncs the waves in order and returns every cluster's outcome. A wave with a Failed or Interrupted
 // cluster stops the rollout: later waves are Held. A wave with an Awaiting cluster (released, not yet
@@ -105,7 +110,7 @@ func Run(ctx context.Context, waves []Wave, s Schedule) []Outcome {
 		s.MaxConcurrent = DefaultMaxConcurrent
 	}
 	if s.ConnectConcurrency <= 0 {
-		s.ConnectConcurrency = 64
+		s.ConnectConcurrency = DefaultConnectConcurrency
 	}
 	progress := s.Progress
 	if progress == nil {
@@ -142,36 +147,46 @@ func Run(ctx context.Context, waves []Wave, s Schedule) []Outcome {
 
 func runWave(ctx context.Context, w Wave, s Schedule, progress func(Outcome)) []Outcome {
 	results := make([]Outcome, len(w.Targets))
-	connectSem := make(chan struct{}, s.ConnectConcurrency)
-	changeSem := make(chan struct{}, s.MaxConcurrent)
-	var wg sync.WaitGroup
-	for i, t := range w.Targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			connectSem <- struct{}{}
-			err := t.Connect(ctx)
-			<-connectSem
-			if err != nil {
-				st := Failed
-				if IsOffline(err) {
-					st = Offline
+	start := time.Now() // every target of the wave starts now: the waits for a slot count in its time
+	// Connections (ConnectConcurrency at once) feed the changes (MaxConcurrent at once): a target
+	// waiting for a change slot holds no connection slot, so every cluster is reached (or found
+	// offline) while the first ones sync.
+	connected := make(chan int, len(w.Targets))
+	var connects errgroup.Group
+	connects.SetLimit(s.ConnectConcurrency)
+	go func() {
+		defer close(connected)
+		for i, t := range w.Targets {
+			connects.Go(func() error {
+				if err := t.Connect(ctx); err != nil {
+					st := Failed
+					if IsOffline(err) {
+						st = Offline
+					}
+					o := Outcome{Cluster: t.Name(), Wave: w.Name, State: st, Message: err.Error(), Started: start, Took: time.Since(start)}
+					results[i] = o
+					progress(o)
+					return nil
 				}
-				o := Outcome{Cluster: t.Name(), Wave: w.Name, State: st, Message: err.Error(), Started: start, Took: time.Since(start)}
-				results[i] = o
-				progress(o)
-				return
-			}
-			changeSem <- struct{}{}
+				connected <- i
+				return nil
+			})
+		}
+		_ = connects.Wait() // a failure to connect is the target's outcome, not the group's error
+	}()
+	var changes errgroup.Group
+	changes.SetLimit(s.MaxConcurrent)
+	for i := range connected {
+		t := w.Targets[i]
+		changes.Go(func() error {
 			progress(Outcome{Cluster: t.Name(), Wave: w.Name, State: Syncing, Started: start})
 			o := t.Sync(ctx)
-			<-changeSem
 			o.Cluster, o.Wave, o.Started, o.Took = t.Name(), w.Name, start, time.Since(start)
 			results[i] = o
 			progress(o)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = changes.Wait()
 	return results
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
@@ -130,12 +132,13 @@ func (s *LocalState) Save() error {
 
 // backoff is the wait before retrying a cluster offline n times in a row: 30 s doubling, at most 15 min.
 func backoff(n int) time.Duration {
-	d := 30 * time.Second
-	for i := 1; i < n && d < 15*time.Minute; i++ {
-		d *= 2
-	}
-	if d > 15*time.Minute {
-		d = 15 * time.Minute
+	b := offlineBackoff
+	d := b.Step()
+	for i := 1; i < n && d < b.Cap; i++ { // at the cap it stays
+		d = b.Step()
 	}
 	return d
 }
+
+// offlineBackoff is the schedule of an offline cluster's retries (Steps: until the cap).
+var offlineBackoff = wait.Backoff{Duration: 30 * time.Second, Factor: 2, Cap: 15 * time.Minute, Steps: math.MaxInt32}

@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
@@ -200,9 +201,8 @@ func encode(inv *Inventory) (*corev1.ConfigMap, error) {
 
 // writeNamespace creates (or keeps) the namespace of vmo-cue's state.
 func writeNamespace(ctx context.Context, c client.Client, fieldOwner string) error {
-	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: metav1.ObjectMeta{Name: Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}}}
-	if err := c.Patch(ctx, ns, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+	ns := corev1ac.Namespace(Namespace).WithLabels(map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"})
+	if err := c.Apply(ctx, ns, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("writing namespace %s: %w", Namespace, err)
 	}
 	return nil

@@ -13,11 +13,11 @@ package crds
 import (
 	"embed"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/yaml"
 )
 
@@ -72,19 +72,13 @@ func KubeVirtSets() []string {
 	return out
 }
 
-// minor returns "v1.7" of "v1.7.0" (or of "v1.7").
-func minor(version string) (string, int, int, bool) {
-	v := strings.TrimPrefix(version, "v")
-	parts := strings.SplitN(v, ".", 3)
-	if len(parts) < 2 {
+// minor returns "v1.7" of "v1.7.0" (or of "v1.7", "1.7.0").
+func minor(v string) (string, int, int, bool) {
+	p, err := version.ParseGeneric(v)
+	if err != nil {
 		return "", 0, 0, false
 	}
-	maj, err1 := strconv.Atoi(parts[0])
-	min, err2 := strconv.Atoi(parts[1])
-	if err1 != nil || err2 != nil {
-		return "", 0, 0, false
-	}
-	return fmt.Sprintf("v%d.%d", maj, min), maj, min, true
+	return fmt.Sprintf("v%d.%d", p.Major(), p.Minor()), int(p.Major()), int(p.Minor()), true
 }
 
 // KubeVirtSet returns the set of a KubeVirt version ("kubevirt/v1.7" for "v1.7.0"), or an error naming
