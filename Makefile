@@ -46,7 +46,7 @@ deps:
 	hack/ci-deps.sh
 
 ## test: everything, against real kube-apiservers (built by `make testenv` on first use), with -race.
-test: deps testenv build
+test: deps lint testenv build
 	@echo "==> go test -race ./... (real kube-apiservers, git servers and pre-commit; several minutes)"
 	VMO_CUE_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 45m ./...
 

@@ -101,7 +101,7 @@ func TestOthersWritesAndMACAdopt(t *testing.T) {
 		assert.Contains(t, string(after), "            - name: default\n              macAddress: \"02:5e:00:00:00:0a\"\n              masquerade: {}")
 		code, out, stderr = cli(t, "vet", dir)
 		assert.Equal(t, 0, code, "%s\n%s", out, stderr)
-		code, out, stderr = cli(t, append([]string{"diff", dir}, flags...)...)
+		code, _, stderr = cli(t, append([]string{"diff", dir}, flags...)...)
 		assert.Equal(t, 1, code, "git changed: the MACs are now git's (%s)", stderr)
 		code, out, stderr = cli(t, append([]string{"apply", dir}, flags...)...)
 		require.Equal(t, 0, code, "%s\n%s", out, stderr)

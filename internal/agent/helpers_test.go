@@ -360,14 +360,6 @@ func newFleetCluster(t testing.TB, hub client.Client, released string) {
 	}))
 }
 
-// release writes the released revision into the FleetCluster's spec, as the controller does.
-func release(t testing.TB, hub client.Client, released string) {
-	t.Helper()
-	fc := &fleetv1.FleetCluster{ObjectMeta: metav1.ObjectMeta{Namespace: hubNS, Name: fleetName + "." + edge}}
-	patch := fmt.Sprintf(`{"spec":{"releasedRevision":%q}}`, released)
-	require.NoError(t, hub.Patch(context.Background(), fc, client.RawPatch(types.MergePatchType, []byte(patch))))
-}
-
 // fleetCluster reads the FleetCluster of edge-store-1 from the hub.
 func fleetCluster(t testing.TB, hub client.Client) *fleetv1.FleetCluster {
 	t.Helper()

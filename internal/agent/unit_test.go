@@ -87,8 +87,8 @@ func TestSlim(t *testing.T) {
 	o := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "pos", Namespace: "vms", UID: "u1", ResourceVersion: "7",
 		Labels: map[string]string{"a": "b"}, Annotations: map[string]string{"big": "x"},
 		ManagedFields: []metav1.ManagedFieldsEntry{
-			{Manager: reconciler.FieldManager, Operation: metav1.ManagedFieldsOperationApply, Time: &now, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: ours}},
-			{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate, Time: &now, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}},
+			{Manager: reconciler.FieldManager, Operation: metav1.ManagedFieldsOperationApply, Time: &now, FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(string(ours))},
+			{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate, Time: &now, FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{}}`)},
 		}}}
 	want := reconciler.FieldsRef(o.ManagedFields)
 	require.NotEmpty(t, want)

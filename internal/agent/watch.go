@@ -155,25 +155,6 @@ func (w *watcher) drifted(key string) bool {
 	return m.Annotations[refAnnotation] != e.FieldsRef || e.UID != "" && string(m.UID) != e.UID
 }
 
-// managers names the other managers that wrote the object after vmo-cue's last apply (from the cache).
-func (w *watcher) managers(id inventory.ID) string {
-	w.mu.Lock()
-	inf := w.informer[schema.GroupKind{Group: id.Group, Kind: id.Kind}]
-	w.mu.Unlock()
-	if inf == nil {
-		return ""
-	}
-	ck := id.Name
-	if id.Namespace != "" {
-		ck = id.Namespace + "/" + id.Name
-	}
-	o, exists, err := inf.GetStore().GetByKey(ck)
-	if err != nil || !exists {
-		return ""
-	}
-	return otherManagers(o.(*metav1.PartialObjectMetadata).ManagedFields)
-}
-
 // otherManagers names the managers other than vmo-cue (status writers aside) that wrote the object at
 // or after vmo-cue's last apply.
 func otherManagers(managed []metav1.ManagedFieldsEntry) string {

@@ -253,7 +253,7 @@ func (h *HeartbeatReconciler) Reconcile(ctx context.Context, req reconcile.Reque
 	conditions.MarkFalse(fc, meta.ReadyCondition, ReasonOffline, "%s", why)
 	err := h.Status().Patch(ctx, fc, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}), client.FieldOwner(Name))
 	if apierrors.IsConflict(err) {
-		return reconcile.Result{Requeue: true}, nil // a heartbeat came in: look again
+		return reconcile.Result{RequeueAfter: time.Millisecond}, nil // a heartbeat came in: look again
 	}
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("marking FleetCluster %s Offline: %w", req.NamespacedName, err)

@@ -243,9 +243,7 @@ func (n *snapshot) join(rows []ClusterRow) {
 func waveOrder(g *GitView) []string {
 	names := []string{"canary"}
 	if g.Result != nil {
-		for _, w := range readWaveNames(g.Result.Fleet.Rollout) {
-			names = append(names, w)
-		}
+		names = append(names, readWaveNames(g.Result.Fleet.Rollout)...)
 	}
 	return append(names, "rest")
 }

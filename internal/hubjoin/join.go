@@ -24,6 +24,7 @@ import (
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
 	"github.com/vmo-cue/vmo-cue/internal/controller"
+	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
 )
 
 // FieldManager is the field manager of what join writes.
@@ -104,7 +105,7 @@ func JoinWith(ctx context.Context, c client.Client, cs kubernetes.Interface, cfg
 	}
 	binding.TypeMeta, binding.ObjectMeta = meta("RoleBinding", "rbac.authorization.k8s.io/v1")
 	for _, obj := range []client.Object{sa, role, binding} {
-		if err := c.Patch(ctx, obj, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		if err := inventory.ApplyObject(ctx, c, obj, FieldManager); err != nil {
 			return nil, fmt.Errorf("writing %s %s/%s: %w", obj.GetObjectKind().GroupVersionKind().Kind, o.Namespace, name, err)
 		}
 	}

@@ -24,7 +24,7 @@ func policiesValue(t *testing.T) cue.Value {
 }
 
 func accepts(def cue.Value, s string) bool {
-	return def.Unify(def.Context().Encode(s)).Validate(cue.Concrete(true)) == nil
+	return def.Unify(cuecontext.New().Encode(s)).Validate(cue.Concrete(true)) == nil
 }
 
 // TestMACRuleAgreesWithPolicy: policies.#MAC (what CUE checks on a VM's macAddress) and macs.Check

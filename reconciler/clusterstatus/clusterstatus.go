@@ -113,14 +113,14 @@ func Write(ctx context.Context, c client.Client, s ClusterStatus) error {
 	}
 	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: metav1.ObjectMeta{Name: inventory.Namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}}}
-	if err := c.Patch(ctx, ns, client.Apply, client.FieldOwner(reconciler.FieldManager), client.ForceOwnership); err != nil {
+	if err := inventory.ApplyObject(ctx, c, ns, reconciler.FieldManager); err != nil {
 		return fmt.Errorf("writing namespace %s: %w", inventory.Namespace, err)
 	}
 	out := &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: inventory.Namespace,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "vmo-cue"}},
 		Data: want}
-	if err := c.Patch(ctx, out, client.Apply, client.FieldOwner(reconciler.FieldManager), client.ForceOwnership); err != nil {
+	if err := inventory.ApplyObject(ctx, c, out, reconciler.FieldManager); err != nil {
 		return fmt.Errorf("writing %s/%s: %w", inventory.Namespace, Name, err)
 	}
 	return nil

@@ -22,7 +22,7 @@ import (
 // recorder watches fake targets: when each Connect and Sync ran, and how many ran at once.
 type recorder struct {
 	mu                     sync.Mutex
-	syncs, connects        int
+	syncs                  int
 	maxSyncs, maxConnects  int
 	syncStart, syncEnd     map[string]time.Time
 	connectEnd             map[string]time.Time

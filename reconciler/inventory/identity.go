@@ -52,7 +52,7 @@ func WriteIdentity(ctx context.Context, c client.Client, id Identity, fieldOwner
 	if err := writeNamespace(ctx, c, fieldOwner); err != nil {
 		return err
 	}
-	if err := c.Patch(ctx, identityConfigMap(id), client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+	if err := ApplyObject(ctx, c, identityConfigMap(id), fieldOwner); err != nil {
 		return fmt.Errorf("writing the cluster identity %s/%s: %w", Namespace, IdentityName, err)
 	}
 	return nil

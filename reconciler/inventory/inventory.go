@@ -167,7 +167,7 @@ func Write(ctx context.Context, c client.Client, inv *Inventory, fieldOwner stri
 	if err != nil {
 		return err
 	}
-	if err := c.Patch(ctx, cm, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+	if err := ApplyObject(ctx, c, cm, fieldOwner); err != nil {
 		return fmt.Errorf("writing inventory %s/%s: %w", Namespace, Name, err)
 	}
 	return nil
