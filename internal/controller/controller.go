@@ -35,6 +35,7 @@ import (
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/evalworker"
+	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -103,7 +104,7 @@ func (r *FleetReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager
 		r.ConnectTimeout = 5 * time.Second
 	}
 	if r.PendingTimeout == 0 {
-		r.PendingTimeout = 30 * time.Second
+		r.PendingTimeout = reconciler.DefaultPendingTimeout
 	}
 	if r.Concurrent <= 0 {
 		r.Concurrent = 4

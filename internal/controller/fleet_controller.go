@@ -322,7 +322,7 @@ func readiness(rep *fleet.Report, revision string) (ready bool, reason, msg stri
 	}
 	list("offline", by[fleet.Offline])
 	if rep.OK() && (inSync > 0 || len(rep.Outcomes) == 0) {
-		msg = fmt.Sprintf("Applied revision %s to %d of %d clusters", revision, inSync, len(rep.Outcomes))
+		msg = fmt.Sprintf("Applied revision %s to %s", revision, diag.OfPlural(inSync, len(rep.Outcomes), "cluster"))
 		if len(notes) > 0 {
 			msg += "; " + strings.Join(notes, "; ")
 		}
@@ -352,7 +352,7 @@ func readiness(rep *fleet.Report, revision string) (ready bool, reason, msg stri
 		reason = ReasonOffline
 	}
 	sort.Strings(failures)
-	msg = fmt.Sprintf("revision %s: %d of %d clusters in sync; %s", revision, inSync, len(rep.Outcomes), strings.Join(notes, "; "))
+	msg = fmt.Sprintf("revision %s: %s in sync; %s", revision, diag.OfPlural(inSync, len(rep.Outcomes), "cluster"), strings.Join(notes, "; "))
 	if len(failures) > 0 {
 		msg = truncate(msg+": ", strings.Join(failures, "; "))
 	}

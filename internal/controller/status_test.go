@@ -79,13 +79,13 @@ func TestReadiness(t *testing.T) {
 		{"one offline", []fleet.Outcome{{Cluster: "a", State: fleet.Offline}, {Cluster: "b", State: fleet.Synced}}, true,
 			"ReconciliationSucceeded", "Applied revision main@sha1:abc to 1 of 2 clusters; 1 offline (a)"},
 		{"every one offline", []fleet.Outcome{{Cluster: "a", State: fleet.Offline}}, false,
-			"ClusterOffline", "revision main@sha1:abc: 0 of 1 clusters in sync; 1 offline (a)"},
+			"ClusterOffline", "revision main@sha1:abc: 0 of 1 cluster in sync; 1 offline (a)"},
 		{"one failed, the next wave held", []fleet.Outcome{{Cluster: "a", State: fleet.Failed, Message: "refused"}, {Cluster: "b", State: fleet.Held}}, false,
 			"SyncFailed", "revision main@sha1:abc: 0 of 2 clusters in sync; 1 failed (a); 1 held (b): a: refused"},
 		{"one invalid", []fleet.Outcome{{Cluster: "a", State: fleet.Invalid, Message: "2 errors"}, {Cluster: "b", State: fleet.InSync}}, false,
 			"ValidationFailed", "revision main@sha1:abc: 1 of 2 clusters in sync; 1 invalid (a): a: 2 errors"},
 		{"drift reported", []fleet.Outcome{{Cluster: "a", State: fleet.Drifted}}, false,
-			"DriftDetected", "revision main@sha1:abc: 0 of 1 clusters in sync; 1 drifted (a)"},
+			"DriftDetected", "revision main@sha1:abc: 0 of 1 cluster in sync; 1 drifted (a)"},
 		{"no cluster selected", nil, true, "ReconciliationSucceeded", "Applied revision main@sha1:abc to 0 of 0 clusters"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
