@@ -9,7 +9,7 @@ export VMO_TESTBIN := $(TESTBIN)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test test-unit bench bench-reconcile bench-controller generate image lint testenv clusters clusters-down demo
+.PHONY: all build deps test test-unit bench bench-reconcile bench-agent bench-controller generate image lint testenv clusters clusters-down demo
 
 all: build
 
@@ -64,6 +64,11 @@ bench: build
 bench-reconcile: testenv
 	@echo "==> go test -bench ./reconciler/ (each benchmark starts its own API servers)"
 	set -o pipefail; $(GO) test ./reconciler/ -run '^$$' -bench . -benchtime 1x -count $${BENCH_RUNS:-1} -v 2>&1 | grep -E 'bench_test.go:[0-9]+: [a-z]|^Benchmark.*-[0-9]|^(ok|FAIL|---)'
+
+## bench-agent: `vmo-cue agent` (a process) on a real API server with 1,000 applied objects: drift latency
+## (edit to corrected: median, p99) and idle RSS (total, anonymous, file-backed) against the targets.
+bench-agent: testenv build
+	set -o pipefail; VMO_CUE_BIN=$(CURDIR)/$(BIN) $(GO) test ./internal/agent/ -run '^$$' -bench 'BenchmarkDriftLatency|BenchmarkAgentRSS' -benchtime 1x -timeout 30m -v 2>&1 | grep -E 'bench_test.go:[0-9]+: |^Benchmark.*-[0-9]|^(ok|FAIL|---)'
 
 ## bench-controller: `vmo-cue controller` (a process, with its evaluation worker) serving 10, 100 and 1,000
 ## simulated clusters and 10 real ones: peak RSS of the controller and of the worker, and each pass's time.
