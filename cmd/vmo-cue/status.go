@@ -18,6 +18,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -64,7 +65,7 @@ controller last recorded them.`,
 				contexts = append(contexts, name)
 			}
 			sort.Strings(contexts)
-			statuses := make([]*fleet.ClusterStatus, len(contexts))
+			statuses := make([]*clusterstatus.ClusterStatus, len(contexts))
 			reached := make([]bool, len(contexts))
 			var g errgroup.Group
 			g.SetLimit(fleet.DefaultConnectConcurrency)
@@ -80,7 +81,7 @@ controller last recorded them.`,
 			}
 			// Several contexts may reach one cluster: each cluster is listed once, a reachable
 			// answer winning over an offline one.
-			var list []fleet.ClusterStatus
+			var list []clusterstatus.ClusterStatus
 			index := map[string]int{}
 			answered := map[string]bool{}
 			for j, s := range statuses {
@@ -110,7 +111,7 @@ controller last recorded them.`,
 }
 
 // printStatuses prints the clusters' statuses, sorted by cluster, as a table or JSON.
-func printStatuses(cmd *cobra.Command, output string, list []fleet.ClusterStatus) error {
+func printStatuses(cmd *cobra.Command, output string, list []clusterstatus.ClusterStatus) error {
 	sort.Slice(list, func(i, j int) bool { return list[i].Cluster < list[j].Cluster })
 	if output == "json" {
 		enc := json.NewEncoder(cmd.OutOrStdout())
@@ -134,7 +135,7 @@ func printStatuses(cmd *cobra.Command, output string, list []fleet.ClusterStatus
 // printAgents prints, under the table, what the agents of clusters in pull mode recorded: the
 // revision released to them, the objects drifted and those contested (another manager keeps changing
 // them; the agent stopped correcting them). Names come from the clusters: printed as names are.
-func printAgents(w io.Writer, list []fleet.ClusterStatus) {
+func printAgents(w io.Writer, list []clusterstatus.ClusterStatus) {
 	for _, s := range list {
 		if s.Agent == "" {
 			continue
@@ -153,7 +154,7 @@ func printAgents(w io.Writer, list []fleet.ClusterStatus) {
 // VM count, so that a later status shows them while it is offline, whichever machine synced it. The
 // state is read again just before (a sync may have saved it meanwhile); sync's own records (state,
 // backoff) are left as they are.
-func remember(stateDir string, statuses []*fleet.ClusterStatus, reached []bool) error {
+func remember(stateDir string, statuses []*clusterstatus.ClusterStatus, reached []bool) error {
 	state, err := fleet.OpenState(stateDir)
 	if err != nil {
 		return err
@@ -171,9 +172,9 @@ func remember(stateDir string, statuses []*fleet.ClusterStatus, reached []bool) 
 
 // readOne reads one context's status; nil for a reachable cluster vmo-cue never synced. reached is
 // false when the status comes from the local state (the cluster did not answer).
-func readOne(raw *clientcmdapi.Config, ctxName string, timeout time.Duration, state *fleet.LocalState) (*fleet.ClusterStatus, bool) {
+func readOne(raw *clientcmdapi.Config, ctxName string, timeout time.Duration, state *fleet.LocalState) (*clusterstatus.ClusterStatus, bool) {
 	cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, ctxName, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
-	offline := func(msg string) *fleet.ClusterStatus {
+	offline := func(msg string) *clusterstatus.ClusterStatus {
 		// The context is named like the cluster unless the declaration says otherwise; then the
 		// kubeconfig's cluster entry usually carries the cluster's name.
 		name := ctxName
@@ -181,12 +182,12 @@ func readOne(raw *clientcmdapi.Config, ctxName string, timeout time.Duration, st
 			name = c.Cluster
 		}
 		r := state.Get(name)
-		st := fleet.Offline
-		if r.State == fleet.Interrupted {
+		st := clusterstatus.Offline
+		if r.State == clusterstatus.Interrupted {
 			// Its last sync was cut off after the writes began: partly applied, not just away.
-			st = fleet.Interrupted
+			st = clusterstatus.Interrupted
 		}
-		return &fleet.ClusterStatus{Cluster: name, Context: ctxName, State: st, Revision: r.Revision, VMs: r.VMs, LastSeen: r.LastSeen, Message: msg}
+		return &clusterstatus.ClusterStatus{Cluster: name, Context: ctxName, State: st, Revision: r.Revision, VMs: r.VMs, LastSeen: r.LastSeen, Message: msg}
 	}
 	if err != nil {
 		return offline(err.Error()), false
@@ -200,7 +201,7 @@ func readOne(raw *clientcmdapi.Config, ctxName string, timeout time.Duration, st
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	s, found, err := fleet.ReadStatus(ctx, rc.Client)
+	s, found, err := clusterstatus.Read(ctx, rc.Client)
 	if err != nil {
 		return offline("status unreadable: " + err.Error()), false
 	}

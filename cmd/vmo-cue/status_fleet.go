@@ -11,13 +11,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
-	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 // fleetStatuses reads the FleetClusters of the Fleet ns/name from a management cluster (the
 // kubeconfig's current context, or ctxName): the controller's record of each cluster, in the same
 // shape as the status vmo-cue records in each cluster.
-func fleetStatuses(kubeconfig, ctxName, ref string, timeout time.Duration) ([]fleet.ClusterStatus, error) {
+func fleetStatuses(kubeconfig, ctxName, ref string, timeout time.Duration) ([]clusterstatus.ClusterStatus, error) {
 	ns, name, ok := strings.Cut(ref, "/")
 	if !ok || ns == "" || name == "" {
 		return nil, fmt.Errorf("--fleet %s: want NAMESPACE/NAME", ref)
@@ -47,11 +47,11 @@ func fleetStatuses(kubeconfig, ctxName, ref string, timeout time.Duration) ([]fl
 	if err := c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{fleetv1.FleetLabel: name}); err != nil {
 		return nil, fmt.Errorf("fleet %s/%s: listing its FleetClusters: %w", ns, name, err)
 	}
-	out := make([]fleet.ClusterStatus, 0, len(list.Items))
+	out := make([]clusterstatus.ClusterStatus, 0, len(list.Items))
 	for _, fc := range list.Items {
 		st := fc.Status
-		s := fleet.ClusterStatus{
-			Cluster: fc.Spec.Cluster, State: fleet.State(st.State), Revision: st.Revision,
+		s := clusterstatus.ClusterStatus{
+			Cluster: fc.Spec.Cluster, State: clusterstatus.State(st.State), Revision: st.Revision,
 			Drifted: int(st.DriftedObjects), Orphans: int(st.Orphans), VMs: int(st.VMs), Message: st.Message,
 		}
 		if st.LastSyncTime != nil {

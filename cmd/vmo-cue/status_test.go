@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -30,35 +31,35 @@ func TestStatusReportsOfflineFromLocalState(t *testing.T) {
 	stateDir := t.TempDir()
 	// Another machine's state: it never synced, it only ran status.
 	otherDir := t.TempDir()
-	statusIn := func(dir string) []fleet.ClusterStatus {
+	statusIn := func(dir string) []clusterstatus.ClusterStatus {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
 		code := run([]string{"status", "--kubeconfig", env.Kubeconfig, "--state-dir", dir, "--timeout", "3s", "-o", "json"}, &stdout, &stderr)
 		require.Equal(t, 0, code, stderr.String())
-		var list []fleet.ClusterStatus
+		var list []clusterstatus.ClusterStatus
 		require.NoError(t, json.Unmarshal(stdout.Bytes(), &list), stdout.String())
 		return list
 	}
-	status := func() []fleet.ClusterStatus { t.Helper(); return statusIn(stateDir) }
-	sync := func(rev string) map[string]fleet.State {
+	status := func() []clusterstatus.ClusterStatus { t.Helper(); return statusIn(stateDir) }
+	sync := func(rev string) map[string]clusterstatus.State {
 		t.Helper()
 		state, err := fleet.OpenState(stateDir)
 		require.NoError(t, err)
 		rep, err := fleet.Sync(ctx, fleet.Options{Dir: dir, Revision: rev, Kubeconfig: env.Kubeconfig, Health: "accepted",
 			ConnectTimeout: 3 * time.Second, State: state})
 		require.NoError(t, err)
-		out := map[string]fleet.State{}
+		out := map[string]clusterstatus.State{}
 		for _, o := range rep.Outcomes {
 			out[o.Cluster] = o.State
 		}
 		return out
 	}
 
-	require.Equal(t, map[string]fleet.State{"edge-store-1": fleet.Synced, "edge-store-2": fleet.Synced}, sync("rev-1"))
+	require.Equal(t, map[string]clusterstatus.State{"edge-store-1": clusterstatus.Synced, "edge-store-2": clusterstatus.Synced}, sync("rev-1"))
 	list := status()
 	require.Len(t, list, 2)
 	for _, s := range list {
-		assert.Equal(t, fleet.InSync, s.State, s.Cluster)
+		assert.Equal(t, clusterstatus.InSync, s.State, s.Cluster)
 		assert.Equal(t, "rev-1", s.Revision)
 		assert.Positive(t, s.VMs)
 		assert.WithinDuration(t, time.Now(), s.LastSeen, time.Minute)
@@ -76,18 +77,18 @@ func TestStatusReportsOfflineFromLocalState(t *testing.T) {
 			require.Eventually(t, func() bool { return errors.Is(syscall.Kill(-p.Pid, 0), syscall.ESRCH) }, 10*time.Second, 10*time.Millisecond)
 		}
 	}
-	require.Equal(t, map[string]fleet.State{"edge-store-1": fleet.InSync, "edge-store-2": fleet.Offline}, sync("rev-2"))
+	require.Equal(t, map[string]clusterstatus.State{"edge-store-1": clusterstatus.InSync, "edge-store-2": clusterstatus.Offline}, sync("rev-2"))
 
 	list = status()
 	require.Len(t, list, 2)
-	byName := map[string]fleet.ClusterStatus{}
+	byName := map[string]clusterstatus.ClusterStatus{}
 	for _, s := range list {
 		byName[s.Cluster] = s
 	}
 	up, down := byName["edge-store-1"], byName["edge-store-2"]
-	assert.Equal(t, fleet.InSync, up.State)
+	assert.Equal(t, clusterstatus.InSync, up.State)
 	assert.Equal(t, "rev-2", up.Revision, "read from the cluster")
-	assert.Equal(t, fleet.Offline, down.State)
+	assert.Equal(t, clusterstatus.Offline, down.State)
 	assert.Equal(t, "rev-1", down.Revision, "the revision it last had, from the local state")
 	assert.Equal(t, 2, down.VMs, "the VMs it last had, from the local state (pos-server, alarm-bridge)")
 	assert.True(t, lastSeen.Equal(down.LastSeen), "last seen %s, want %s from the local state", down.LastSeen, lastSeen)
@@ -97,7 +98,7 @@ func TestStatusReportsOfflineFromLocalState(t *testing.T) {
 	// are the last it saw, not 0 and nothing.
 	for _, s := range statusIn(otherDir) {
 		if s.Cluster == "edge-store-2" {
-			assert.Equal(t, fleet.Offline, s.State)
+			assert.Equal(t, clusterstatus.Offline, s.State)
 			assert.Equal(t, 2, s.VMs, "the VMs this machine's last status read")
 			assert.Equal(t, "rev-1", s.Revision)
 			assert.False(t, s.LastSeen.IsZero())

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -42,11 +43,11 @@ func TestHealthHint(t *testing.T) {
 		outs []fleet.Outcome
 		want string
 	}{
-		{"none", []fleet.Outcome{{Cluster: "a", State: fleet.Synced}}, ""},
-		{"failed fast", []fleet.Outcome{{Cluster: "a", State: fleet.Failed, Message: "not healthy within 5m0s: ..."}}, ""},
-		{"one", []fleet.Outcome{{Cluster: "a", State: fleet.Failed, HealthTimedOut: true}, {Cluster: "b", State: fleet.Synced}},
+		{"none", []fleet.Outcome{{Cluster: "a", State: clusterstatus.Synced}}, ""},
+		{"failed fast", []fleet.Outcome{{Cluster: "a", State: clusterstatus.Failed, Message: "not healthy within 5m0s: ..."}}, ""},
+		{"one", []fleet.Outcome{{Cluster: "a", State: clusterstatus.Failed, HealthTimedOut: true}, {Cluster: "b", State: clusterstatus.Synced}},
 			"note: the health check of a waited its whole timeout (the fleet's rollout.healthTimeout). " + healthNote},
-		{"two", []fleet.Outcome{{Cluster: "a", State: fleet.Failed, HealthTimedOut: true}, {Cluster: "b", State: fleet.Failed, HealthTimedOut: true}},
+		{"two", []fleet.Outcome{{Cluster: "a", State: clusterstatus.Failed, HealthTimedOut: true}, {Cluster: "b", State: clusterstatus.Failed, HealthTimedOut: true}},
 			"note: the health check of a, b waited its whole timeout (the fleet's rollout.healthTimeout). " + healthNote},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -267,7 +267,7 @@ func (a *Agent) reconcile(ctx context.Context) {
 		state, msg = fleetv1.StateFailed, err.Error()
 	case res.PruneRefused != "":
 		state, msg = fleetv1.StateFailed, "prune refused, nothing pruned: "+res.PruneRefused
-	case fresh && t.health == "kstatus" && len(res.Pending) == 0:
+	case fresh && t.health == reconciler.HealthKStatus && len(res.Pending) == 0:
 		// Healthy at this revision before it counts as applied, written now or not: a revision that
 		// failed its health check fails it again at the next pass instead of releasing later waves.
 		hrep, herr := a.rc.WaitHealthy(ctx, res.Objects, t.healthTimeout)

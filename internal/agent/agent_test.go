@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 // TestStandaloneSyncsCommitsAndCorrectsDrift: an agent on its own follows the branch of a local git
@@ -27,8 +27,8 @@ func TestStandaloneSyncsCommitsAndCorrectsDrift(t *testing.T) {
 	kc := writeKubeconfig(t, env.Cluster(edge).Config(), "", filepath.Join(dir, "edge.kubeconfig"))
 	a := startAgent(t, dir, "--kubeconfig", kc, "--repo", r.url(), "--interval", "1s", "--pending-timeout", "2s")
 
-	s := waitLocal(t, c, time.Minute, "InSync at the first commit", func(s fleet.ClusterStatus) bool {
-		return s.State == fleet.InSync && s.Revision == "main@sha1:"+rev1
+	s := waitLocal(t, c, time.Minute, "InSync at the first commit", func(s clusterstatus.ClusterStatus) bool {
+		return s.State == clusterstatus.InSync && s.Revision == "main@sha1:"+rev1
 	})
 	assert.Equal(t, "standalone", s.Agent)
 	assert.Equal(t, "main@sha1:"+rev1, s.Released)
@@ -38,8 +38,8 @@ func TestStandaloneSyncsCommitsAndCorrectsDrift(t *testing.T) {
 	r.edit("clusters/edge-store-1/vms/pos.yaml", "          sockets: 2\n          maxSockets: 8\n          cores: 1\n        memory:\n          guest: 6Gi",
 		"          sockets: 3\n          maxSockets: 8\n          cores: 1\n        memory:\n          guest: 6Gi")
 	rev2 := r.commit("More CPU for the POS server")
-	waitLocal(t, c, 30*time.Second, "InSync at the second commit", func(s fleet.ClusterStatus) bool {
-		return s.State == fleet.InSync && s.Revision == "main@sha1:"+rev2
+	waitLocal(t, c, 30*time.Second, "InSync at the second commit", func(s clusterstatus.ClusterStatus) bool {
+		return s.State == clusterstatus.InSync && s.Revision == "main@sha1:"+rev2
 	})
 	require.Equal(t, int64(3), sockets(t, c, "pos-server"))
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 // Benchmarks of the agent against a real API server, 1,000 applied objects (the example edge
@@ -54,8 +54,8 @@ func startBench(b *testing.B) *benchEnv {
 	dir := b.TempDir()
 	kc := writeKubeconfig(b, env.Cluster(edge).Config(), "", filepath.Join(dir, "edge.kubeconfig"))
 	a := startAgent(b, dir, "--kubeconfig", kc, "--repo", r.url(), "--interval", "1h", "--pending-timeout", "2s", "--fight-max", "0")
-	waitLocal(b, c, 3*time.Minute, "InSync", func(s fleet.ClusterStatus) bool {
-		return s.State == fleet.InSync && s.Revision == "main@sha1:"+rev
+	waitLocal(b, c, 3*time.Minute, "InSync", func(s clusterstatus.ClusterStatus) bool {
+		return s.State == clusterstatus.InSync && s.Revision == "main@sha1:"+rev
 	})
 	return &benchEnv{agent: a, edge: c}
 }

@@ -123,7 +123,8 @@ func (a *Agent) load(ctx context.Context, dir, revision, commit string) (*target
 	if len(h.Shared) > 0 {
 		return nil, &invalidError{revision: revision, diags: h.Shared.Cap(diag.MaxPerFile, diag.MaxPerRun)}
 	}
-	t := &target{revision: revision, commit: commit, vms: -1, health: "kstatus", healthTimeout: 5 * time.Minute}
+	t := &target{revision: revision, commit: commit, vms: -1}
+	t.health, t.healthTimeout = reconciler.RolloutHealth(h.Rollout)
 	for _, c := range h.Clusters {
 		if c.Name != a.opts.Cluster {
 			continue
@@ -139,7 +140,6 @@ func (a *Agent) load(ctx context.Context, dir, revision, commit string) (*target
 	if t.vms < 0 {
 		return nil, fmt.Errorf("cluster %s: not in the fleet at %s (no folder %s)", diag.Name(a.opts.Cluster), revision, diag.Name("clusters/"+a.opts.Cluster))
 	}
-	readHealth(h.Rollout, t)
 	// The worker rendered the cluster into its file of out (evalworker's renderFile) and exits.
 	select {
 	case <-exited:
@@ -172,18 +172,6 @@ func (a *Agent) load(ctx context.Context, dir, revision, commit string) (*target
 	}
 	t.desired = d
 	return t, nil
-}
-
-// readHealth takes the rollout's health check and its timeout from the fleet's rollout.
-func readHealth(rollout map[string]any, t *target) {
-	if h, ok := rollout["health"].(string); ok {
-		t.health = h
-	}
-	if s, ok := rollout["healthTimeout"].(string); ok {
-		if d, err := time.ParseDuration(s); err == nil {
-			t.healthTimeout = d
-		}
-	}
 }
 
 // tail keeps the last 2 KiB written to it (the worker's stderr).

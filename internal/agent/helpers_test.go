@@ -42,7 +42,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/deploy"
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
 	"github.com/vmo-cue/vmo-cue/internal/testfleet"
-	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 const (
@@ -326,19 +326,19 @@ func kubectlEdit(t testing.TB, c client.Client, name string, n int64) {
 }
 
 // localStatus reads the status the agent recorded in the edge cluster.
-func localStatus(t testing.TB, c client.Client) fleet.ClusterStatus {
+func localStatus(t testing.TB, c client.Client) clusterstatus.ClusterStatus {
 	t.Helper()
-	s, _, err := fleet.ReadStatus(context.Background(), c)
+	s, _, err := clusterstatus.Read(context.Background(), c)
 	require.NoError(t, err)
 	return s
 }
 
 // waitLocal waits until the edge's recorded status satisfies ok.
-func waitLocal(t testing.TB, c client.Client, timeout time.Duration, what string, ok func(s fleet.ClusterStatus) bool) fleet.ClusterStatus {
+func waitLocal(t testing.TB, c client.Client, timeout time.Duration, what string, ok func(s clusterstatus.ClusterStatus) bool) clusterstatus.ClusterStatus {
 	t.Helper()
-	var last fleet.ClusterStatus
+	var last clusterstatus.ClusterStatus
 	for deadline := time.Now().Add(timeout); ; time.Sleep(100 * time.Millisecond) {
-		s, found, err := fleet.ReadStatus(context.Background(), c)
+		s, found, err := clusterstatus.Read(context.Background(), c)
 		last = s
 		if err == nil && found && ok(s) {
 			return last

@@ -17,7 +17,7 @@ import (
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
 	"github.com/vmo-cue/vmo-cue/internal/hubjoin"
-	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 // hubSetup starts a hub and the edge, a repository with two commits (the second gives the POS server
@@ -85,7 +85,7 @@ func TestReportModeShowsDriftedInTheHub(t *testing.T) {
 	time.Sleep(2 * time.Second) // two polls of the agent
 	assert.Equal(t, int64(7), sockets(t, edgeC, "pos-server"), "report mode changed the VM")
 	s := localStatus(t, edgeC)
-	assert.Equal(t, fleet.Drifted, s.State)
+	assert.Equal(t, clusterstatus.Drifted, s.State)
 	assert.Equal(t, []string{"VirtualMachine/vms/pos-server"}, s.DriftedObjects)
 	assert.Equal(t, hubNS+"/"+fleetName, s.Agent)
 }

@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 // bulkVMs returns n small VirtualMachines as one YAML file.
@@ -54,8 +54,8 @@ func TestKilledMidApplyConverges(t *testing.T) {
 	kc := writeKubeconfig(t, env.Cluster(edge).Config(), "", filepath.Join(dir, "edge.kubeconfig"))
 	args := []string{"--kubeconfig", kc, "--repo", r.url(), "--interval", "500ms", "--pending-timeout", "2s", "--prune"}
 	a := startAgent(t, dir, args...)
-	waitLocal(t, c, time.Minute, "InSync at the first commit", func(s fleet.ClusterStatus) bool {
-		return s.State == fleet.InSync && s.Revision == "main@sha1:"+rev1
+	waitLocal(t, c, time.Minute, "InSync at the first commit", func(s clusterstatus.ClusterStatus) bool {
+		return s.State == clusterstatus.InSync && s.Revision == "main@sha1:"+rev1
 	})
 	before := uids(t, c)
 	require.Len(t, before, 3)
@@ -78,11 +78,11 @@ func TestKilledMidApplyConverges(t *testing.T) {
 	mid = uids(t, c)
 	require.Less(t, len(mid), 603, "killed too late: every VM was applied already")
 	t.Logf("killed with %d of 603 VMs applied", len(mid))
-	require.Equal(t, fleet.Syncing, localStatus(t, c).State)
+	require.Equal(t, clusterstatus.Syncing, localStatus(t, c).State)
 
 	a = startAgent(t, dir, args...)
-	waitLocal(t, c, 2*time.Minute, "InSync at the second commit", func(s fleet.ClusterStatus) bool {
-		return s.State == fleet.InSync && s.Revision == "main@sha1:"+rev2
+	waitLocal(t, c, 2*time.Minute, "InSync at the second commit", func(s clusterstatus.ClusterStatus) bool {
+		return s.State == clusterstatus.InSync && s.Revision == "main@sha1:"+rev2
 	})
 	after := uids(t, c)
 	assert.Len(t, after, 603)

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/vmo-cue/vmo-cue/internal/testfleet"
-	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 const agentSA = "system:serviceaccount:vmo-cue-system:vmo-cue-agent"
@@ -75,8 +75,8 @@ func TestRunsWithTheDeploymentsRights(t *testing.T) {
 	r := newRepo(t)
 	rev := r.commit("The canary store")
 	startAgent(t, dir, "--kubeconfig", kc, "--repo", r.url(), "--interval", "1s", "--pending-timeout", "2s", "--prune")
-	waitLocal(t, c, time.Minute, "InSync as the ServiceAccount", func(s fleet.ClusterStatus) bool {
-		return s.State == fleet.InSync && s.Revision == "main@sha1:"+rev
+	waitLocal(t, c, time.Minute, "InSync as the ServiceAccount", func(s clusterstatus.ClusterStatus) bool {
+		return s.State == clusterstatus.InSync && s.Revision == "main@sha1:"+rev
 	})
 	var roles rbacv1.ClusterRoleList
 	require.NoError(t, c.List(context.Background(), &roles, client.MatchingLabels{"vmo-cue.dev/cluster": edge}))

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -50,13 +51,13 @@ func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, 
 		delete(existing, o.Cluster)
 		_, pull := p.pulls[o.Cluster]
 		// An invalid cluster never reaches the rollout: it stays as its FleetCluster says.
-		pull = pull || (o.State == fleet.Invalid && fc != nil && fc.Spec.Mode == fleetv1.ModePull)
+		pull = pull || (o.State == clusterstatus.Invalid && fc != nil && fc.Spec.Mode == fleetv1.ModePull)
 		if fc == nil {
 			spec := fleetv1.FleetClusterSpec{Mode: fleetv1.ModePush}
 			if pull {
 				// Made with what recordPull would write: one request, not two.
 				spec = fleetv1.FleetClusterSpec{Mode: fleetv1.ModePull, Wave: o.Wave}
-				if o.State != fleet.Held && o.State != fleet.Invalid {
+				if o.State != clusterstatus.Held && o.State != clusterstatus.Invalid {
 					spec.ReleasedRevision = revision
 				}
 			}
@@ -138,22 +139,22 @@ func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, 
 	msg := o.Message
 	synced := false
 	switch o.State {
-	case fleet.InSync, fleet.Synced:
+	case clusterstatus.InSync, clusterstatus.Synced:
 		st.State, synced = fleetv1.StateInSync, true
-	case fleet.Drifted:
+	case clusterstatus.Drifted:
 		st.State, synced = fleetv1.StateDrifted, true
-	case fleet.Syncing:
+	case clusterstatus.Syncing:
 		st.State = fleetv1.StateSyncing
 		st.LastSeenTime = &now
-	case fleet.Offline:
+	case clusterstatus.Offline:
 		st.State = fleetv1.StateOffline
-	case fleet.Held:
+	case clusterstatus.Held:
 		st.State = fleetv1.StatePending
-	case fleet.Interrupted:
+	case clusterstatus.Interrupted:
 		// Lost after the writes began: partly at the new revision (not proven there), seen just now.
 		st.State = fleetv1.StateInterrupted
 		st.LastSeenTime = &now
-	case fleet.Invalid:
+	case clusterstatus.Invalid:
 		st.State = fleetv1.StateFailed
 		msg = truncate(fmt.Sprintf("revision %s does not validate for this cluster, nothing applied: ", revision), formatDiags(rep.Invalid[o.Cluster]))
 	default:
@@ -162,13 +163,13 @@ func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, 
 			msg += "; " + adoptHint
 		}
 	}
-	if o.State != fleet.Held && o.State != fleet.Invalid {
+	if o.State != clusterstatus.Held && o.State != clusterstatus.Invalid {
 		fc.Spec.ReleasedRevision = revision
 	}
 	if synced {
 		st.Revision, st.LastSyncTime, st.LastSeenTime = revision, &now, &now
 	}
-	if synced || o.State == fleet.Syncing {
+	if synced || o.State == clusterstatus.Syncing {
 		st.DriftedObjects, st.Orphans, st.VMs = int32(o.Drifted), int32(o.Orphans), int32(o.VMs)
 	}
 	st.Message = truncate(msg, "")
@@ -202,14 +203,14 @@ func fleetClusterName(fleetName, cluster string) string {
 func (r *FleetReconciler) clusterEvents(f *fleetv1.Fleet, rep *fleet.Report, existing map[string]*fleetv1.FleetCluster, revision string) {
 	for _, o := range rep.Outcomes {
 		switch o.State {
-		case fleet.Offline:
+		case clusterstatus.Offline:
 			if fc := existing[o.Cluster]; fc == nil || fc.Status.State != fleetv1.StateOffline {
 				r.eventf(f, corev1.EventTypeWarning, ReasonOffline, "cluster %s: %s", o.Cluster, o.Message)
 			}
 			continue
-		case fleet.Failed:
+		case clusterstatus.Failed:
 			r.event(f, corev1.EventTypeWarning, ReasonSyncFailed, truncateTo(maxEvent, fmt.Sprintf("cluster %s: revision %s: ", o.Cluster, revision), o.Message))
-		case fleet.Invalid:
+		case clusterstatus.Invalid:
 			r.event(f, corev1.EventTypeWarning, ReasonValidationFailed,
 				truncateTo(maxEvent, fmt.Sprintf("cluster %s: revision %s does not validate for it, nothing applied: ", o.Cluster, revision), formatDiags(rep.Invalid[o.Cluster])))
 		}

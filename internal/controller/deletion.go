@@ -16,6 +16,7 @@ import (
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
 	"github.com/vmo-cue/vmo-cue/internal/source"
 	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -82,9 +83,9 @@ func (r *FleetReconciler) deleteApplied(ctx context.Context, obj *fleetv1.Fleet)
 	var left []string
 	for _, o := range rep.Outcomes {
 		switch o.State {
-		case fleet.Synced:
+		case clusterstatus.Synced:
 			r.eventf(obj, corev1.EventTypeNormal, ReasonDeleted, "cluster %s: %s", o.Cluster, o.Message)
-		case fleet.Invalid:
+		case clusterstatus.Invalid:
 			r.event(obj, corev1.EventTypeWarning, ReasonDeletionAbandoned, truncateTo(maxEvent,
 				fmt.Sprintf("cluster %s: revision %s does not validate for it, nothing deleted there: ", o.Cluster, revision), formatDiags(rep.Invalid[o.Cluster])))
 		default:

@@ -24,6 +24,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/source"
 	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -309,18 +310,18 @@ func revisionOf(rev *source.Revision) string {
 // readiness sums up a pass: Ready when every selected reachable cluster runs the revision (and at
 // least one was reached, or none is selected).
 func readiness(rep *fleet.Report, revision string) (ready bool, reason, msg string) {
-	by := map[fleet.State][]string{}
+	by := map[clusterstatus.State][]string{}
 	for _, o := range rep.Outcomes {
 		by[o.State] = append(by[o.State], o.Cluster)
 	}
-	inSync := len(by[fleet.InSync]) + len(by[fleet.Synced])
+	inSync := len(by[clusterstatus.InSync]) + len(by[clusterstatus.Synced])
 	var notes []string
 	list := func(state string, names []string) {
 		if len(names) > 0 {
 			notes = append(notes, fmt.Sprintf("%d %s (%s)", len(names), state, strings.Join(names, ", ")))
 		}
 	}
-	list("offline", by[fleet.Offline])
+	list("offline", by[clusterstatus.Offline])
 	if rep.OK() && (inSync > 0 || len(rep.Outcomes) == 0) {
 		msg = fmt.Sprintf("Applied revision %s to %s", revision, diag.OfPlural(inSync, len(rep.Outcomes), "cluster"))
 		if len(notes) > 0 {
@@ -330,23 +331,23 @@ func readiness(rep *fleet.Report, revision string) (ready bool, reason, msg stri
 	}
 	var failures []string
 	for _, o := range rep.Outcomes {
-		if o.State == fleet.Failed || o.State == fleet.Invalid {
+		if o.State == clusterstatus.Failed || o.State == clusterstatus.Invalid {
 			failures = append(failures, o.Cluster+": "+o.Message)
 		}
 	}
-	list("failed", by[fleet.Failed])
-	list("invalid", by[fleet.Invalid])
-	list("drifted", by[fleet.Drifted])
-	list("syncing", by[fleet.Syncing])
-	list("held", by[fleet.Held])
+	list("failed", by[clusterstatus.Failed])
+	list("invalid", by[clusterstatus.Invalid])
+	list("drifted", by[clusterstatus.Drifted])
+	list("syncing", by[clusterstatus.Syncing])
+	list("held", by[clusterstatus.Held])
 	switch {
-	case len(by[fleet.Invalid]) > 0 && len(by[fleet.Failed]) == 0:
+	case len(by[clusterstatus.Invalid]) > 0 && len(by[clusterstatus.Failed]) == 0:
 		reason = ReasonValidationFailed
-	case len(by[fleet.Failed]) > 0:
+	case len(by[clusterstatus.Failed]) > 0:
 		reason = ReasonSyncFailed
-	case len(by[fleet.Drifted]) > 0:
+	case len(by[clusterstatus.Drifted]) > 0:
 		reason = ReasonDriftDetected
-	case len(by[fleet.Syncing])+len(by[fleet.Held]) > 0:
+	case len(by[clusterstatus.Syncing])+len(by[clusterstatus.Held]) > 0:
 		reason = ReasonPending
 	default:
 		reason = ReasonOffline

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -61,12 +62,12 @@ func TestOutcomeStates(t *testing.T) {
 	now := metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	rep := &fleet.Report{}
 	for _, tc := range []struct {
-		in   fleet.State
+		in   clusterstatus.State
 		want fleetv1.ClusterState
 	}{
-		{fleet.Synced, fleetv1.StateInSync}, {fleet.InSync, fleetv1.StateInSync}, {fleet.Drifted, fleetv1.StateDrifted},
-		{fleet.Syncing, fleetv1.StateSyncing}, {fleet.Offline, fleetv1.StateOffline}, {fleet.Held, fleetv1.StatePending},
-		{fleet.Failed, fleetv1.StateFailed}, {fleet.Interrupted, fleetv1.StateInterrupted},
+		{clusterstatus.Synced, fleetv1.StateInSync}, {clusterstatus.InSync, fleetv1.StateInSync}, {clusterstatus.Drifted, fleetv1.StateDrifted},
+		{clusterstatus.Syncing, fleetv1.StateSyncing}, {clusterstatus.Offline, fleetv1.StateOffline}, {clusterstatus.Held, fleetv1.StatePending},
+		{clusterstatus.Failed, fleetv1.StateFailed}, {clusterstatus.Interrupted, fleetv1.StateInterrupted},
 	} {
 		t.Run(string(tc.in), func(t *testing.T) {
 			fc := &fleetv1.FleetCluster{}

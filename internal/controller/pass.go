@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -84,7 +85,7 @@ func (p *pass) wasSyncing(cluster string) bool {
 // adopted removes the adopt annotation of a FleetCluster after a sync that got past the identity
 // check (the take-over is done; it stays while the cluster could not be reached).
 func (r *FleetReconciler) adopted(ctx context.Context, fc *fleetv1.FleetCluster, o fleet.Outcome, p *pass) error {
-	if !p.adopt[o.Cluster] || o.Foreign || o.State == fleet.Offline || o.State == fleet.Held || o.State == fleet.Invalid {
+	if !p.adopt[o.Cluster] || o.Foreign || o.State == clusterstatus.Offline || o.State == clusterstatus.Held || o.State == clusterstatus.Invalid {
 		return nil
 	}
 	body := []byte(`{"metadata":{"annotations":{"` + AdoptAnnotation + `":null}}}`)

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -66,24 +67,24 @@ func (t *pullTarget) Sync(ctx context.Context) fleet.Outcome {
 		if !stale {
 			why = st.Message
 		}
-		o.State, o.Message, o.Awaiting = fleet.Offline, (&fleet.OfflineError{Err: fmt.Errorf("%s", why)}).Error(), st.Revision != t.revision
+		o.State, o.Message, o.Awaiting = clusterstatus.Offline, (&fleet.OfflineError{Err: fmt.Errorf("%s", why)}).Error(), st.Revision != t.revision
 		return o
 	}
 	switch {
 	case st.State == fleetv1.StateFailed:
-		o.State, o.Message = fleet.Failed, "its agent reports: "+st.Message
+		o.State, o.Message = clusterstatus.Failed, "its agent reports: "+st.Message
 	case st.State == fleetv1.StateInterrupted:
-		o.State, o.Message = fleet.Interrupted, "its agent reports: "+st.Message
+		o.State, o.Message = clusterstatus.Interrupted, "its agent reports: "+st.Message
 	case at && st.State == fleetv1.StateInSync:
-		o.State, o.Message = fleet.InSync, "its agent reports the revision applied"
+		o.State, o.Message = clusterstatus.InSync, "its agent reports the revision applied"
 	case at:
-		o.State, o.Message = fleet.Drifted, "its agent reports the revision applied, with drift"
+		o.State, o.Message = clusterstatus.Drifted, "its agent reports the revision applied, with drift"
 	default:
 		rev := st.Revision
 		if rev == "" {
 			rev = "no revision"
 		}
-		o.State, o.Awaiting = fleet.Syncing, true
+		o.State, o.Awaiting = clusterstatus.Syncing, true
 		o.Message = fmt.Sprintf("revision released to its agent, which reports %s (%s)", rev, orNone(string(st.State)))
 	}
 	return o
@@ -145,12 +146,12 @@ func (r *FleetReconciler) recordPull(ctx context.Context, fc *fleetv1.FleetClust
 	if o.Wave != "" {
 		fc.Spec.Wave = o.Wave
 	}
-	if o.State != fleet.Held && o.State != fleet.Invalid {
+	if o.State != clusterstatus.Held && o.State != clusterstatus.Invalid {
 		fc.Spec.ReleasedRevision = revision
 	}
 	// Why the revision is held back, for the agent to report (it cannot read the Fleet).
 	held := ""
-	if o.State == fleet.Held {
+	if o.State == clusterstatus.Held {
 		held = o.Message
 	}
 	if held != "" {
@@ -174,17 +175,17 @@ func (r *FleetReconciler) recordPull(ctx context.Context, fc *fleetv1.FleetClust
 // reported (Held: Pending; Awaiting: Syncing; a silent agent: Offline).
 func pullState(o fleet.Outcome) fleetv1.ClusterState {
 	switch o.State {
-	case fleet.Held:
+	case clusterstatus.Held:
 		return fleetv1.StatePending
-	case fleet.Offline:
+	case clusterstatus.Offline:
 		return fleetv1.StateOffline
-	case fleet.Invalid, fleet.Failed:
+	case clusterstatus.Invalid, clusterstatus.Failed:
 		return fleetv1.StateFailed
-	case fleet.Interrupted:
+	case clusterstatus.Interrupted:
 		return fleetv1.StateInterrupted
-	case fleet.InSync:
+	case clusterstatus.InSync:
 		return fleetv1.StateInSync
-	case fleet.Drifted:
+	case clusterstatus.Drifted:
 		return fleetv1.StateDrifted
 	}
 	return fleetv1.StateSyncing

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/source"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -74,17 +75,17 @@ func TestReadiness(t *testing.T) {
 		reason   string
 		msg      string
 	}{
-		{"all in sync", []fleet.Outcome{{Cluster: "a", State: fleet.InSync}, {Cluster: "b", State: fleet.Synced}}, true,
+		{"all in sync", []fleet.Outcome{{Cluster: "a", State: clusterstatus.InSync}, {Cluster: "b", State: clusterstatus.Synced}}, true,
 			"ReconciliationSucceeded", "Applied revision main@sha1:abc to 2 of 2 clusters"},
-		{"one offline", []fleet.Outcome{{Cluster: "a", State: fleet.Offline}, {Cluster: "b", State: fleet.Synced}}, true,
+		{"one offline", []fleet.Outcome{{Cluster: "a", State: clusterstatus.Offline}, {Cluster: "b", State: clusterstatus.Synced}}, true,
 			"ReconciliationSucceeded", "Applied revision main@sha1:abc to 1 of 2 clusters; 1 offline (a)"},
-		{"every one offline", []fleet.Outcome{{Cluster: "a", State: fleet.Offline}}, false,
+		{"every one offline", []fleet.Outcome{{Cluster: "a", State: clusterstatus.Offline}}, false,
 			"ClusterOffline", "revision main@sha1:abc: 0 of 1 cluster in sync; 1 offline (a)"},
-		{"one failed, the next wave held", []fleet.Outcome{{Cluster: "a", State: fleet.Failed, Message: "refused"}, {Cluster: "b", State: fleet.Held}}, false,
+		{"one failed, the next wave held", []fleet.Outcome{{Cluster: "a", State: clusterstatus.Failed, Message: "refused"}, {Cluster: "b", State: clusterstatus.Held}}, false,
 			"SyncFailed", "revision main@sha1:abc: 0 of 2 clusters in sync; 1 failed (a); 1 held (b): a: refused"},
-		{"one invalid", []fleet.Outcome{{Cluster: "a", State: fleet.Invalid, Message: "2 errors"}, {Cluster: "b", State: fleet.InSync}}, false,
+		{"one invalid", []fleet.Outcome{{Cluster: "a", State: clusterstatus.Invalid, Message: "2 errors"}, {Cluster: "b", State: clusterstatus.InSync}}, false,
 			"ValidationFailed", "revision main@sha1:abc: 1 of 2 clusters in sync; 1 invalid (a): a: 2 errors"},
-		{"drift reported", []fleet.Outcome{{Cluster: "a", State: fleet.Drifted}}, false,
+		{"drift reported", []fleet.Outcome{{Cluster: "a", State: clusterstatus.Drifted}}, false,
 			"DriftDetected", "revision main@sha1:abc: 0 of 1 cluster in sync; 1 drifted (a)"},
 		{"no cluster selected", nil, true, "ReconciliationSucceeded", "Applied revision main@sha1:abc to 0 of 0 clusters"},
 	} {

@@ -29,6 +29,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
 	"github.com/vmo-cue/vmo-cue/internal/testfleet"
 	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -88,7 +89,7 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, repo.Push(&git.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{"refs/heads/master:refs/heads/master"}}))
 
 	f.env = testcluster.StartWithCRDs(t, "edge-store-1", "edge-store-2")
-	require.Equal(t, map[string]fleet.State{"edge-store-1": fleet.Synced, "edge-store-2": fleet.Synced}, f.sync(t, f.rev1))
+	require.Equal(t, map[string]clusterstatus.State{"edge-store-1": clusterstatus.Synced, "edge-store-2": clusterstatus.Synced}, f.sync(t, f.rev1))
 	state, err := fleet.OpenState(f.stateDir)
 	require.NoError(t, err)
 	f.lastSeen = state.Get("edge-store-2").LastSeen
@@ -99,7 +100,7 @@ func newFixture(t *testing.T) *fixture {
 			require.Eventually(t, func() bool { return errors.Is(syscall.Kill(-p.Pid, 0), syscall.ESRCH) }, 10*time.Second, 10*time.Millisecond)
 		}
 	}
-	require.Equal(t, map[string]fleet.State{"edge-store-1": fleet.InSync, "edge-store-2": fleet.Offline}, f.sync(t, f.rev1))
+	require.Equal(t, map[string]clusterstatus.State{"edge-store-1": clusterstatus.InSync, "edge-store-2": clusterstatus.Offline}, f.sync(t, f.rev1))
 
 	// Drift: someone halts the POS server by hand. The VM runs, on a node (what KubeVirt would say).
 	rc, err := reconciler.Connect(f.env.Cluster("edge-store-1").Config())
@@ -140,7 +141,7 @@ func (f *fixture) server(t *testing.T, commits *dashboard.CommitOptions) *dashbo
 }
 
 // sync syncs the shops from the working copy at rev, as `vmo-cue sync` does.
-func (f *fixture) sync(t *testing.T, rev string) map[string]fleet.State {
+func (f *fixture) sync(t *testing.T, rev string) map[string]clusterstatus.State {
 	t.Helper()
 	state, err := fleet.OpenState(f.stateDir)
 	require.NoError(t, err)
@@ -148,7 +149,7 @@ func (f *fixture) sync(t *testing.T, rev string) map[string]fleet.State {
 		ConnectTimeout: 3 * time.Second, State: state, Select: storesOnly})
 	require.NoError(t, err)
 	require.Empty(t, rep.FleetErrors)
-	out := map[string]fleet.State{}
+	out := map[string]clusterstatus.State{}
 	for _, o := range rep.Outcomes {
 		out[o.Cluster] = o.State
 	}

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
-	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 // bareHead is the commit the bare repository's master points at.
@@ -88,7 +88,7 @@ func testFormCreate(t *testing.T, f *fixture) {
 	res, err := desired.Load(f.dir, desired.Options{})
 	require.NoError(t, err)
 	assert.False(t, res.Cluster("edge-store-1").Diags.HasErrors(), "%v", res.Cluster("edge-store-1").Diags)
-	assert.Equal(t, fleet.Synced, f.sync(t, head)["edge-store-1"])
+	assert.Equal(t, clusterstatus.Synced, f.sync(t, head)["edge-store-1"])
 	vm := &unstructured.Unstructured{}
 	vm.SetAPIVersion("kubevirt.io/v1")
 	vm.SetKind("VirtualMachine")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 	"github.com/vmo-cue/vmo-cue/reconciler/livediff"
 )
@@ -99,9 +100,9 @@ func (k *KubeSource) readOne(ctx context.Context, raw *clientcmdapi.Config, ctxN
 			name = c.Cluster
 		}
 		r := state.Get(name)
-		st := fleet.Offline
-		if r.State == fleet.Interrupted {
-			st = fleet.Interrupted
+		st := clusterstatus.Offline
+		if r.State == clusterstatus.Interrupted {
+			st = clusterstatus.Interrupted
 		}
 		return &ClusterRow{Name: name, State: string(st), Revision: r.Revision, VMs: r.VMs, LastSeen: r.LastSeen, Message: msg}
 	}
@@ -111,7 +112,7 @@ func (k *KubeSource) readOne(ctx context.Context, raw *clientcmdapi.Config, ctxN
 	}
 	ctx, cancel := context.WithTimeout(ctx, k.timeout())
 	defer cancel()
-	s, found, err := fleet.ReadStatus(ctx, rc.Client)
+	s, found, err := clusterstatus.Read(ctx, rc.Client)
 	if err != nil {
 		return offline("status unreadable: " + err.Error()), false
 	}

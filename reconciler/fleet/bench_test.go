@@ -16,6 +16,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -23,7 +24,7 @@ import (
 type simRun struct {
 	wall    time.Duration // Run, start to end
 	rest    time.Duration // until the last reachable cluster finished
-	byState map[fleet.State]int
+	byState map[clusterstatus.State]int
 }
 
 func runSimulation(s simulation, concurrency int) simRun {
@@ -36,10 +37,10 @@ func runSimulation(s simulation, concurrency int) simRun {
 		MaxConcurrent: concurrency,
 		Progress:      func(fleet.Outcome) { progress.Add(1) }, // the CLI prints a line per event
 	})
-	r := simRun{wall: time.Since(start), byState: map[fleet.State]int{}}
+	r := simRun{wall: time.Since(start), byState: map[clusterstatus.State]int{}}
 	for _, o := range outs {
 		r.byState[o.State]++
-		if o.State != fleet.Offline {
+		if o.State != clusterstatus.Offline {
 			if end := o.Started.Add(o.Took).Sub(start); end > r.rest {
 				r.rest = end
 			}
@@ -145,17 +146,17 @@ func BenchmarkScheduler(b *testing.B) {
 	b.ReportMetric(off.rest.Seconds(), "900_with_100_offline_s")
 	b.ReportMetric(off.wall.Seconds(), "with_offline_wall_s")
 	b.ReportMetric(offRatio, "x_offline")
-	b.ReportMetric(float64(all.byState[fleet.Failed]), "failed")
+	b.ReportMetric(float64(all.byState[clusterstatus.Failed]), "failed")
 	b.Logf("1,000 simulated clusters, %d at once: %s (ideal %s, %.3f×), %v; peak heap in use %.1f MiB, heap reserved %.1f MiB, peak RSS %.1f MiB",
 		concurrency, all.wall.Round(time.Millisecond), ideal, ratio, all.byState, float64(heapPeak)/(1<<20), float64(heapSys)/(1<<20), float64(hwm)/(1<<20))
 	b.Logf("with 100 offline: the other 900 done in %s, the run in %s (offline checks included); the same 900 alone: %s (%.3f×); %v",
 		off.rest.Round(time.Millisecond), off.wall.Round(time.Millisecond), alone.wall.Round(time.Millisecond), offRatio, off.byState)
 
 	// Failures did not stop the rollout: every reachable cluster was synced.
-	if n := all.byState[fleet.Synced] + all.byState[fleet.Failed]; n != sim.clusters || all.byState[fleet.Failed] == 0 {
+	if n := all.byState[clusterstatus.Synced] + all.byState[clusterstatus.Failed]; n != sim.clusters || all.byState[clusterstatus.Failed] == 0 {
 		b.Errorf("all reachable clusters scheduled and some simulated failures expected: %v", all.byState)
 	}
-	if off.byState[fleet.Offline] != 100 || off.byState[fleet.Synced]+off.byState[fleet.Failed] != 900 {
+	if off.byState[clusterstatus.Offline] != 100 || off.byState[clusterstatus.Synced]+off.byState[clusterstatus.Failed] != 900 {
 		b.Errorf("with offline clusters: %v", off.byState)
 	}
 	if ratio > 1.2 {
@@ -188,7 +189,7 @@ func BenchmarkNoChangeSync(b *testing.B) {
 		ConnectTimeout: 3 * time.Second}
 	rep, err := fleet.Sync(ctx, opts)
 	require.NoError(b, err)
-	require.Equal(b, map[string]fleet.State{"edge-store-1": fleet.Synced, "edge-store-2": fleet.Synced, "edge-factory-1": fleet.Synced}, states(rep))
+	require.Equal(b, map[string]clusterstatus.State{"edge-store-1": clusterstatus.Synced, "edge-store-2": clusterstatus.Synced, "edge-factory-1": clusterstatus.Synced}, states(rep))
 
 	var total time.Duration
 	n := 0
@@ -197,7 +198,7 @@ func BenchmarkNoChangeSync(b *testing.B) {
 		require.NoError(b, err)
 		total += rep.Took
 		n++
-		require.Equal(b, map[string]fleet.State{"edge-store-1": fleet.InSync, "edge-store-2": fleet.InSync, "edge-factory-1": fleet.InSync}, states(rep))
+		require.Equal(b, map[string]clusterstatus.State{"edge-store-1": clusterstatus.InSync, "edge-store-2": clusterstatus.InSync, "edge-factory-1": clusterstatus.InSync}, states(rep))
 	}
 	b.StopTimer()
 	loadStart := time.Now()

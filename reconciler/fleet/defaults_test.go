@@ -25,8 +25,8 @@ func TestDefaultsAreTheCUEDefaults(t *testing.T) {
 		cue, got any
 	}{
 		{"rollout.maxConcurrent", b.RolloutDefaults["maxConcurrent"], int64(fleet.DefaultMaxConcurrent)},
-		{"rollout.healthTimeout", timeout, fleet.DefaultHealthTimeout},
-		{"rollout.health", b.RolloutDefaults["health"], fleet.DefaultHealth},
+		{"rollout.healthTimeout", timeout, reconciler.DefaultHealthTimeout},
+		{"rollout.health", b.RolloutDefaults["health"], reconciler.DefaultHealth},
 		{"prune.maxShare", prune["maxShare"], reconciler.DefaultMaxPruneShare},
 	} {
 		assert.EqualValues(t, tc.cue, tc.got, tc.name)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 // Delete removes what the fleet applied from every targeted cluster it can reach (a Fleet deleted
@@ -59,7 +60,7 @@ func Delete(ctx context.Context, opts Options) (*Report, error) {
 		if !c.Valid() {
 			mu.Lock() // the deletions started before it append too
 			rep.Invalid[c.Name] = c.Errors
-			rep.Outcomes = append(rep.Outcomes, Outcome{Cluster: c.Name, State: Invalid,
+			rep.Outcomes = append(rep.Outcomes, Outcome{Cluster: c.Name, State: clusterstatus.Invalid,
 				Message: diag.Plural(len(c.Errors), "error") + " in its definitions: its prune policy is unknown, nothing deleted"})
 			mu.Unlock()
 			continue
@@ -83,15 +84,15 @@ func Delete(ctx context.Context, opts Options) (*Report, error) {
 func (t *clusterTarget) deleteAll(ctx context.Context) Outcome {
 	o := Outcome{Cluster: t.vc.Name}
 	if err := t.Connect(ctx); err != nil {
-		o.State, o.Message = Failed, err.Error()
+		o.State, o.Message = clusterstatus.Failed, err.Error()
 		if IsOffline(err) {
-			o.State = Offline
+			o.State = clusterstatus.Offline
 		}
 		return o
 	}
 	d, err := t.render(ctx, t.vc.Name)
 	if err != nil {
-		o.State, o.Message = Failed, err.Error()
+		o.State, o.Message = clusterstatus.Failed, err.Error()
 		return o
 	}
 	d.Objects = nil
@@ -102,13 +103,13 @@ func (t *clusterTarget) deleteAll(ctx context.Context) Outcome {
 	}
 	switch {
 	case err != nil && isConnectionError(err) && o.Changed:
-		o.State, o.Message = Interrupted, fmt.Sprintf("interrupted: lost after the deletions began: %v", err)
+		o.State, o.Message = clusterstatus.Interrupted, fmt.Sprintf("interrupted: lost after the deletions began: %v", err)
 	case err != nil && isConnectionError(err):
-		o.State, o.Message = Offline, (&OfflineError{Err: err}).Error()
+		o.State, o.Message = clusterstatus.Offline, (&OfflineError{Err: err}).Error()
 	case err != nil:
-		o.State, o.Message = Failed, err.Error()
+		o.State, o.Message = clusterstatus.Failed, err.Error()
 	default:
-		o.State = Synced
+		o.State = clusterstatus.Synced
 		o.Message = fmt.Sprintf("%d objects deleted, %d kept", len(res.Pruned), len(res.Orphans))
 		if len(res.Orphans) > 0 {
 			o.Message += " (" + res.Orphans[0].ID.String() + ": " + res.Orphans[0].Kept

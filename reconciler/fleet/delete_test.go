@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -33,5 +34,5 @@ func TestDeleteLoadsThroughTheLoader(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, loads, "the revision is loaded through Options.Load")
 	assert.Equal(t, 1, closes, "and closed")
-	assert.Equal(t, map[string]fleet.State{"edge-store-1": fleet.Offline, "edge-store-2": fleet.Offline, "edge-factory-1": fleet.Offline}, states(rep))
+	assert.Equal(t, map[string]clusterstatus.State{"edge-store-1": clusterstatus.Offline, "edge-store-2": clusterstatus.Offline, "edge-factory-1": clusterstatus.Offline}, states(rep))
 }

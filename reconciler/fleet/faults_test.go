@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
 )
@@ -74,10 +75,10 @@ func checkConverged(t *testing.T, env *testcluster.Env, dir, cluster, revision s
 	assert.Empty(t, missing, "%s: desired objects missing", cluster)
 	all, _ := vmCount(t, c)
 	assert.Equal(t, desiredVMs, all, "%s: VMs in the cluster, none twice, none extra", cluster)
-	s, found, err := fleet.ReadStatus(context.Background(), c)
+	s, found, err := clusterstatus.Read(context.Background(), c)
 	require.NoError(t, err)
 	require.True(t, found)
-	assert.Equal(t, fleet.InSync, s.State, "%s: status recorded in the cluster", cluster)
+	assert.Equal(t, clusterstatus.InSync, s.State, "%s: status recorded in the cluster", cluster)
 	assert.Equal(t, revision, s.Revision)
 }
 
@@ -110,7 +111,7 @@ func TestAPIServerKilledMidSync(t *testing.T) {
 		ConnectTimeout: 3 * time.Second, State: state}
 	opts.Progress = func(o fleet.Outcome) {
 		logProgress(t)(o)
-		if o.Cluster != victim || o.State != fleet.Syncing {
+		if o.Cluster != victim || o.State != clusterstatus.Syncing {
 			return
 		}
 		go func() {
@@ -143,15 +144,15 @@ func TestAPIServerKilledMidSync(t *testing.T) {
 	t.Logf("killed with %d of %d bulk VMs written; the sync said %s: %s", k.vms, bulkVMs, o.State, o.Message)
 	// Lost in the middle of its apply, the cluster is half at the new revision: Interrupted, with the
 	// cause, and the sync is not a success (the command exits 1).
-	assert.Equal(t, fleet.Interrupted, o.State, o.Message)
+	assert.Equal(t, clusterstatus.Interrupted, o.State, o.Message)
 	assert.True(t, strings.HasPrefix(o.Message, "interrupted: lost after the writes began, partly applied (the next sync resumes it): "+
 		"cluster edge-store-2: "), "names the cause: %s", o.Message)
 	assert.Contains(t, o.Message, "objects failed to apply")
 	assert.False(t, rep.OK(), "a half-applied cluster fails the sync")
-	assert.Equal(t, fleet.Interrupted, opts.State.Get(victim).State, "remembered, without backoff")
+	assert.Equal(t, clusterstatus.Interrupted, opts.State.Get(victim).State, "remembered, without backoff")
 	assert.True(t, opts.State.Get(victim).NextRetry.IsZero())
-	assert.Equal(t, fleet.Synced, outs["edge-store-1"].State, "the canary, before")
-	assert.Equal(t, fleet.Synced, outs["edge-factory-1"].State, "its companion in the wave completes: %s", outs["edge-factory-1"].Message)
+	assert.Equal(t, clusterstatus.Synced, outs["edge-store-1"].State, "the canary, before")
+	assert.Equal(t, clusterstatus.Synced, outs["edge-factory-1"].State, "its companion in the wave completes: %s", outs["edge-factory-1"].Message)
 	checkConverged(t, env, dir, "edge-factory-1", "r1")
 	checkConverged(t, env, dir, "edge-store-1", "r1")
 
@@ -164,24 +165,24 @@ func TestAPIServerKilledMidSync(t *testing.T) {
 	_, bulk := vmCount(t, c)
 	t.Logf("%d of %d bulk VMs were written before the kill", bulk, bulkVMs)
 	assert.Less(t, bulk, bulkVMs, "killed in the middle of the apply, not after it")
-	s, found, err := fleet.ReadStatus(ctx, c)
+	s, found, err := clusterstatus.Read(ctx, c)
 	require.NoError(t, err)
 	require.True(t, found)
-	assert.Equal(t, fleet.Syncing, s.State, "the status says the sync did not finish")
+	assert.Equal(t, clusterstatus.Syncing, s.State, "the status says the sync did not finish")
 
 	// The next sync converges (no RetryOffline: an interrupted cluster is not in backoff).
 	opts.Progress = logProgress(t)
 	rep, err = fleet.Sync(ctx, opts)
 	require.NoError(t, err)
 	outs = outcomes(rep)
-	assert.Equal(t, fleet.Synced, outs[victim].State, outs[victim].Message)
-	assert.Equal(t, fleet.InSync, outs["edge-store-1"].State)
-	assert.Equal(t, fleet.InSync, outs["edge-factory-1"].State)
+	assert.Equal(t, clusterstatus.Synced, outs[victim].State, outs[victim].Message)
+	assert.Equal(t, clusterstatus.InSync, outs["edge-store-1"].State)
+	assert.Equal(t, clusterstatus.InSync, outs["edge-factory-1"].State)
 	checkConverged(t, env, dir, victim, "r1")
 
 	rep, err = fleet.Sync(ctx, opts)
 	require.NoError(t, err)
-	assert.Equal(t, map[string]fleet.State{"edge-store-1": fleet.InSync, "edge-store-2": fleet.InSync, "edge-factory-1": fleet.InSync}, states(rep))
+	assert.Equal(t, map[string]clusterstatus.State{"edge-store-1": clusterstatus.InSync, "edge-store-2": clusterstatus.InSync, "edge-factory-1": clusterstatus.InSync}, states(rep))
 }
 
 // syncChildEnv makes TestSyncChild, run in a child process (a copy of this test binary) by
@@ -291,14 +292,14 @@ wait:
 		Health: "accepted", Prune: true, ConnectTimeout: 5 * time.Second, Progress: logProgress(t)})
 	require.NoError(t, err)
 	o := outcomes(rep)[cluster]
-	assert.Equal(t, fleet.Synced, o.State, o.Message)
+	assert.Equal(t, clusterstatus.Synced, o.State, o.Message)
 	assert.NotContains(t, o.Message, "pruned", "nothing that is in git is pruned")
 	checkConverged(t, env, dir, cluster, "r1")
 
 	rep, err = fleet.Sync(ctx, fleet.Options{Dir: dir, Revision: "r1", Kubeconfig: env.Kubeconfig, Selector: only,
 		Health: "accepted", Prune: true, ConnectTimeout: 5 * time.Second})
 	require.NoError(t, err)
-	assert.Equal(t, fleet.InSync, outcomes(rep)[cluster].State, outcomes(rep)[cluster].Message)
+	assert.Equal(t, clusterstatus.InSync, outcomes(rep)[cluster].State, outcomes(rep)[cluster].Message)
 }
 
 // TestNewAndRevertedCommit: a commit changes one VM of the canary; the sync applies that VM only. The
@@ -311,7 +312,7 @@ func TestNewAndRevertedCommit(t *testing.T) {
 		ConnectTimeout: 3 * time.Second, Progress: logProgress(t)}
 	rep, err := fleet.Sync(ctx, opts)
 	require.NoError(t, err)
-	require.Equal(t, map[string]fleet.State{"edge-store-1": fleet.Synced, "edge-store-2": fleet.Synced, "edge-factory-1": fleet.Synced}, states(rep))
+	require.Equal(t, map[string]clusterstatus.State{"edge-store-1": clusterstatus.Synced, "edge-store-2": clusterstatus.Synced, "edge-factory-1": clusterstatus.Synced}, states(rep))
 	before, err := readInventory(t, env, "edge-store-1")
 	require.NoError(t, err)
 
@@ -324,11 +325,11 @@ func TestNewAndRevertedCommit(t *testing.T) {
 		require.NoError(t, err)
 		outs := outcomes(rep)
 		o := outs["edge-store-1"]
-		assert.Equal(t, fleet.Synced, o.State, o.Message)
+		assert.Equal(t, clusterstatus.Synced, o.State, o.Message)
 		assert.True(t, o.Changed)
 		assert.True(t, strings.HasPrefix(o.Message, "1 applied, 0 corrected, 0 drifted,"), "only the changed VM is applied: %s", o.Message)
 		for _, n := range []string{"edge-store-2", "edge-factory-1"} {
-			assert.Equal(t, fleet.InSync, outs[n].State, "%s: untouched by the commit", n)
+			assert.Equal(t, clusterstatus.InSync, outs[n].State, "%s: untouched by the commit", n)
 		}
 		vm := &unstructured.Unstructured{}
 		vm.SetAPIVersion("kubevirt.io/v1")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -41,8 +42,8 @@ func TestSyncThroughRESTConfig(t *testing.T) {
 	outs := outcomes(rep)
 	require.Len(t, outs, 2, "edge-factory-1 is left out by Select")
 	assert.Equal(t, map[string]string{"edge-store-1": "edge-store-1", "edge-store-2": "edge-store-2"}, asked)
-	assert.Equal(t, fleet.Synced, outs["edge-store-1"].State, outs["edge-store-1"].Message)
-	assert.Equal(t, fleet.Failed, outs["edge-store-2"].State)
+	assert.Equal(t, clusterstatus.Synced, outs["edge-store-1"].State, outs["edge-store-1"].Message)
+	assert.Equal(t, clusterstatus.Failed, outs["edge-store-2"].State)
 	assert.Equal(t, "no credentials for edge-store-2", outs["edge-store-2"].Message)
 
 	loaded, err := desired.Load(exampleFleet, desired.Options{})

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -30,7 +31,7 @@ func TestRestoreOffline(t *testing.T) {
 			s, _ := fleet.OpenState("")
 			s.RestoreOffline("edge-1", since, since.Add(-time.Minute), "main@sha1:1", 3, since.Add(tc.after))
 			r := s.Get("edge-1")
-			assert.Equal(t, fleet.Offline, r.State)
+			assert.Equal(t, clusterstatus.Offline, r.State)
 			assert.Equal(t, tc.failures, r.Failures)
 			assert.Equal(t, since.Add(tc.next), r.NextRetry)
 			assert.Equal(t, since, r.OfflineSince)

@@ -19,27 +19,11 @@ import (
 	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
-// State is a cluster's state after a sync (reconciler/clusterstatus, where the agent records it).
-type State = clusterstatus.State
-
-// The states (clusterstatus).
-const (
-	InSync      = clusterstatus.InSync
-	Synced      = clusterstatus.Synced
-	Drifted     = clusterstatus.Drifted
-	Syncing     = clusterstatus.Syncing
-	Failed      = clusterstatus.Failed
-	Offline     = clusterstatus.Offline
-	Interrupted = clusterstatus.Interrupted
-	Invalid     = clusterstatus.Invalid
-	Held        = clusterstatus.Held
-)
-
 // Outcome is what syncing one cluster gave.
 type Outcome struct {
 	Cluster string
 	Wave    string
-	State   State
+	State   clusterstatus.State
 	// Changed is true when something was written.
 	Changed bool
 	Message string
@@ -121,7 +105,7 @@ func Run(ctx context.Context, waves []Wave, s Schedule) []Outcome {
 	for _, w := range waves {
 		if held != "" {
 			for _, t := range w.Targets {
-				o := Outcome{Cluster: t.Name(), Wave: w.Name, State: Held, Message: held}
+				o := Outcome{Cluster: t.Name(), Wave: w.Name, State: clusterstatus.Held, Message: held}
 				progress(o)
 				out = append(out, o)
 			}
@@ -159,9 +143,9 @@ func runWave(ctx context.Context, w Wave, s Schedule, progress func(Outcome)) []
 		for i, t := range w.Targets {
 			connects.Go(func() error {
 				if err := t.Connect(ctx); err != nil {
-					st := Failed
+					st := clusterstatus.Failed
 					if IsOffline(err) {
-						st = Offline
+						st = clusterstatus.Offline
 					}
 					o := Outcome{Cluster: t.Name(), Wave: w.Name, State: st, Message: err.Error(), Started: start, Took: time.Since(start)}
 					results[i] = o
@@ -179,7 +163,7 @@ func runWave(ctx context.Context, w Wave, s Schedule, progress func(Outcome)) []
 	for i := range connected {
 		t := w.Targets[i]
 		changes.Go(func() error {
-			progress(Outcome{Cluster: t.Name(), Wave: w.Name, State: Syncing, Started: start})
+			progress(Outcome{Cluster: t.Name(), Wave: w.Name, State: clusterstatus.Syncing, Started: start})
 			o := t.Sync(ctx)
 			o.Cluster, o.Wave, o.Started, o.Took = t.Name(), w.Name, start, time.Since(start)
 			results[i] = o

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
 )
@@ -41,7 +42,7 @@ type fakeTarget struct {
 	connectDelay time.Duration
 	connectErr   error
 	syncDelay    time.Duration
-	state        fleet.State
+	state        clusterstatus.State
 	awaiting     bool
 	rec          *recorder
 }
@@ -78,9 +79,9 @@ func (f *fakeTarget) Sync(ctx context.Context) fleet.Outcome {
 	r.mu.Unlock()
 	st := f.state
 	if st == "" {
-		st = fleet.Synced
+		st = clusterstatus.Synced
 	}
-	return fleet.Outcome{State: st, Changed: st == fleet.Synced, Message: "fake", Awaiting: f.awaiting}
+	return fleet.Outcome{State: st, Changed: st == clusterstatus.Synced, Message: "fake", Awaiting: f.awaiting}
 }
 
 func (r *recorder) syncedSorted() []string {
@@ -129,7 +130,7 @@ func TestRunSyncsWavesInOrder(t *testing.T) {
 
 	require.Len(t, outs, 8)
 	for _, o := range outs {
-		assert.Equal(t, fleet.Synced, o.State, o.Cluster)
+		assert.Equal(t, clusterstatus.Synced, o.State, o.Cluster)
 		assert.True(t, o.Changed)
 		assert.Equal(t, o.Cluster[:strings.LastIndex(o.Cluster, "-")], o.Wave, "outcome names its wave")
 		assert.False(t, o.Started.IsZero())
@@ -148,18 +149,18 @@ func TestRunSyncsWavesInOrder(t *testing.T) {
 		}
 	}
 	// Progress: Syncing, then the result, for every cluster.
-	seen := map[string][]fleet.State{}
+	seen := map[string][]clusterstatus.State{}
 	for _, o := range progress {
 		seen[o.Cluster] = append(seen[o.Cluster], o.State)
 	}
 	for _, o := range outs {
-		assert.Equal(t, []fleet.State{fleet.Syncing, fleet.Synced}, seen[o.Cluster], o.Cluster)
+		assert.Equal(t, []clusterstatus.State{clusterstatus.Syncing, clusterstatus.Synced}, seen[o.Cluster], o.Cluster)
 	}
 }
 
 // A Failed or Interrupted cluster (one lost after its writes began: partly applied) holds later waves.
 func TestRunFailedWaveHoldsLaterWaves(t *testing.T) {
-	for _, failure := range []fleet.State{fleet.Failed, fleet.Interrupted} {
+	for _, failure := range []clusterstatus.State{clusterstatus.Failed, clusterstatus.Interrupted} {
 		t.Run(string(failure), func(t *testing.T) {
 			rec := newRecorder()
 			waves := []fleet.Wave{
@@ -175,12 +176,12 @@ func TestRunFailedWaveHoldsLaterWaves(t *testing.T) {
 			}
 			outs := byCluster(fleet.Run(context.Background(), waves, fleet.Schedule{MaxConcurrent: 4}))
 
-			assert.Equal(t, fleet.Synced, outs["canary-0"].State)
+			assert.Equal(t, clusterstatus.Synced, outs["canary-0"].State)
 			assert.Equal(t, failure, outs["edge-1"].State)
-			assert.Equal(t, fleet.Synced, outs["edge-0"].State, "the rest of the failing wave completes")
-			assert.Equal(t, fleet.Synced, outs["edge-2"].State)
+			assert.Equal(t, clusterstatus.Synced, outs["edge-0"].State, "the rest of the failing wave completes")
+			assert.Equal(t, clusterstatus.Synced, outs["edge-2"].State)
 			for _, n := range []string{"dc-west-0", "dc-west-1", "dc-east-0"} {
-				assert.Equal(t, fleet.Held, outs[n].State, n)
+				assert.Equal(t, clusterstatus.Held, outs[n].State, n)
 				assert.Contains(t, outs[n].Message, "edge", "a held cluster names the wave that failed")
 				assert.False(t, outs[n].Changed)
 			}
@@ -197,16 +198,16 @@ func TestRunAwaitingClusterHoldsLaterWaves(t *testing.T) {
 	waves := []fleet.Wave{
 		wave(rec, "canary", 2, 0, func(i int, t *fakeTarget) {
 			if i == 1 {
-				t.state, t.awaiting = fleet.Syncing, true
+				t.state, t.awaiting = clusterstatus.Syncing, true
 			}
 		}),
 		wave(rec, "rest", 2, 0, nil),
 	}
 	outs := byCluster(fleet.Run(context.Background(), waves, fleet.Schedule{MaxConcurrent: 4}))
-	assert.Equal(t, fleet.Synced, outs["canary-0"].State)
-	assert.Equal(t, fleet.Syncing, outs["canary-1"].State)
+	assert.Equal(t, clusterstatus.Synced, outs["canary-0"].State)
+	assert.Equal(t, clusterstatus.Syncing, outs["canary-1"].State)
 	for _, n := range []string{"rest-0", "rest-1"} {
-		assert.Equal(t, fleet.Held, outs[n].State, n)
+		assert.Equal(t, clusterstatus.Held, outs[n].State, n)
 		assert.Equal(t, "rollout waiting for wave canary: canary-1 not yet at the revision", outs[n].Message)
 	}
 	assert.Equal(t, []string{"canary-0", "canary-1"}, rec.syncedSorted())
@@ -216,15 +217,15 @@ func TestRunAwaitingClusterHoldsLaterWaves(t *testing.T) {
 // nothing written).
 func TestReportOK(t *testing.T) {
 	for _, tc := range []struct {
-		state fleet.State
+		state clusterstatus.State
 		ok    bool
 	}{
-		{fleet.InSync, true}, {fleet.Synced, true}, {fleet.Offline, true},
-		{fleet.Interrupted, false}, {fleet.Failed, false}, {fleet.Held, false}, {fleet.Invalid, false},
-		{fleet.Syncing, false}, {fleet.Drifted, false},
+		{clusterstatus.InSync, true}, {clusterstatus.Synced, true}, {clusterstatus.Offline, true},
+		{clusterstatus.Interrupted, false}, {clusterstatus.Failed, false}, {clusterstatus.Held, false}, {clusterstatus.Invalid, false},
+		{clusterstatus.Syncing, false}, {clusterstatus.Drifted, false},
 	} {
 		t.Run(string(tc.state), func(t *testing.T) {
-			rep := &fleet.Report{Outcomes: []fleet.Outcome{{Cluster: "a", State: fleet.InSync}, {Cluster: "b", State: tc.state}}}
+			rep := &fleet.Report{Outcomes: []fleet.Outcome{{Cluster: "a", State: clusterstatus.InSync}, {Cluster: "b", State: tc.state}}}
 			assert.Equal(t, tc.ok, rep.OK())
 		})
 	}
@@ -240,19 +241,19 @@ func TestRunOfflineAndInvalidDoNotFailAWave(t *testing.T) {
 		}),
 		wave(rec, "edge", 2, 0, func(i int, t *fakeTarget) {
 			if i == 0 {
-				t.state = fleet.Invalid
+				t.state = clusterstatus.Invalid
 			}
 		}),
 		wave(rec, "dc", 1, 0, nil),
 	}
 	outs := byCluster(fleet.Run(context.Background(), waves, fleet.Schedule{MaxConcurrent: 2}))
 
-	assert.Equal(t, fleet.Offline, outs["canary-0"].State)
+	assert.Equal(t, clusterstatus.Offline, outs["canary-0"].State)
 	assert.Contains(t, outs["canary-0"].Message, "connection refused")
-	assert.Equal(t, fleet.Synced, outs["canary-1"].State)
-	assert.Equal(t, fleet.Invalid, outs["edge-0"].State)
-	assert.Equal(t, fleet.Synced, outs["edge-1"].State)
-	assert.Equal(t, fleet.Synced, outs["dc-0"].State, "neither Offline nor Invalid stops the rollout")
+	assert.Equal(t, clusterstatus.Synced, outs["canary-1"].State)
+	assert.Equal(t, clusterstatus.Invalid, outs["edge-0"].State)
+	assert.Equal(t, clusterstatus.Synced, outs["edge-1"].State)
+	assert.Equal(t, clusterstatus.Synced, outs["dc-0"].State, "neither Offline nor Invalid stops the rollout")
 	assert.NotContains(t, rec.syncedSorted(), "canary-0", "an offline cluster is not synced")
 
 	// A connection error that is not "unreachable" (a broken kubeconfig context) is a failure.
@@ -262,8 +263,8 @@ func TestRunOfflineAndInvalidDoNotFailAWave(t *testing.T) {
 		wave(rec, "edge", 1, 0, nil),
 	}
 	outs = byCluster(fleet.Run(context.Background(), waves, fleet.Schedule{}))
-	assert.Equal(t, fleet.Failed, outs["canary-0"].State)
-	assert.Equal(t, fleet.Held, outs["edge-0"].State)
+	assert.Equal(t, clusterstatus.Failed, outs["canary-0"].State)
+	assert.Equal(t, clusterstatus.Held, outs["edge-0"].State)
 }
 
 func TestRunNeverExceedsMaxConcurrent(t *testing.T) {
@@ -303,10 +304,10 @@ func TestRunOfflineConnectsAreParallelAndHoldNoChangeSlot(t *testing.T) {
 	var lastSync time.Time
 	for _, o := range outs {
 		switch o.State {
-		case fleet.Offline:
+		case clusterstatus.Offline:
 			offline++
 			assert.Less(t, o.Took, connectTimeout+500*time.Millisecond, "an offline site costs its connection timeout")
-		case fleet.Synced:
+		case clusterstatus.Synced:
 			synced++
 			if e := rec.syncEnd[o.Cluster]; e.After(lastSync) {
 				lastSync = e
@@ -487,11 +488,11 @@ func TestCanaryFailureStopsRollout(t *testing.T) {
 
 	canary := outs["edge-store-1"]
 	assert.Equal(t, "canary", canary.Wave)
-	assert.Equal(t, fleet.Failed, canary.State, canary.Message)
+	assert.Equal(t, clusterstatus.Failed, canary.State, canary.Message)
 	assert.Contains(t, canary.Message, "not healthy within 3s")
 	assert.True(t, canary.Changed, "the canary was written to")
 	for _, n := range []string{"edge-store-2", "edge-factory-1"} {
-		assert.Equal(t, fleet.Held, outs[n].State, n)
+		assert.Equal(t, clusterstatus.Held, outs[n].State, n)
 		assert.Equal(t, "edge", outs[n].Wave)
 		assert.Contains(t, outs[n].Message, "wave canary failed")
 	}
@@ -499,17 +500,17 @@ func TestCanaryFailureStopsRollout(t *testing.T) {
 	assert.Less(t, took, time.Minute, "the fleet's 3 s health timeout is used, not the default")
 
 	// The canary records its failure; the held clusters were not touched at all.
-	s, found, err := fleet.ReadStatus(ctx, connect(t, env, "edge-store-1"))
+	s, found, err := clusterstatus.Read(ctx, connect(t, env, "edge-store-1"))
 	require.NoError(t, err)
 	require.True(t, found)
-	assert.Equal(t, fleet.Failed, s.State)
+	assert.Equal(t, clusterstatus.Failed, s.State)
 	_, err = readInventory(t, env, "edge-store-1")
 	assert.NoError(t, err)
 	for _, n := range []string{"edge-store-2", "edge-factory-1"} {
 		_, err := readInventory(t, env, n)
 		assert.ErrorIs(t, err, inventory.ErrNotFound, n)
 		c := connect(t, env, n)
-		_, found, err := fleet.ReadStatus(ctx, c)
+		_, found, err := clusterstatus.Read(ctx, c)
 		require.NoError(t, err)
 		assert.False(t, found, "%s: no status written", n)
 		var written []string
@@ -528,11 +529,11 @@ func TestCanaryFailureStopsRollout(t *testing.T) {
 	require.NoError(t, err)
 	outs = outcomes(rep)
 	canary = outs["edge-store-1"]
-	assert.Equal(t, fleet.Failed, canary.State, canary.Message)
+	assert.Equal(t, clusterstatus.Failed, canary.State, canary.Message)
 	assert.False(t, canary.Changed, "nothing to write the second time")
 	assert.Contains(t, canary.Message, "not healthy within 3s")
 	for _, n := range []string{"edge-store-2", "edge-factory-1"} {
-		assert.Equal(t, fleet.Held, outs[n].State, n)
+		assert.Equal(t, clusterstatus.Held, outs[n].State, n)
 		_, err := readInventory(t, env, n)
 		assert.ErrorIs(t, err, inventory.ErrNotFound, "%s: still nothing written", n)
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
@@ -39,9 +40,9 @@ func (s *simulatedCluster) Connect(ctx context.Context) error {
 func (s *simulatedCluster) Sync(ctx context.Context) fleet.Outcome {
 	time.Sleep(s.syncTime)
 	if s.fails {
-		return fleet.Outcome{State: fleet.Failed, Message: "simulated failure"}
+		return fleet.Outcome{State: clusterstatus.Failed, Message: "simulated failure"}
 	}
-	return fleet.Outcome{State: fleet.Synced, Changed: true}
+	return fleet.Outcome{State: clusterstatus.Synced, Changed: true}
 }
 
 // simulation describes a simulated fleet.

@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -11,27 +10,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
-
-// StatusName is the ConfigMap (in inventory.Namespace) where a cluster's sync status lives, so that
-// `vmo-cue status` reads it from the cluster itself (reconciler/clusterstatus).
-const StatusName = clusterstatus.Name
-
-// ClusterStatus is what a cluster says about its last sync.
-type ClusterStatus = clusterstatus.ClusterStatus
-
-// WriteStatus records the status in the cluster, unless it already says the same (one GET then).
-func WriteStatus(ctx context.Context, c client.Client, s ClusterStatus) error {
-	return clusterstatus.Write(ctx, c, s)
-}
-
-// ReadStatus reads a cluster's status; found is false when vmo-cue never synced it.
-func ReadStatus(ctx context.Context, c client.Client) (s ClusterStatus, found bool, err error) {
-	return clusterstatus.Read(ctx, c)
-}
 
 // LocalState is what this machine remembers of clusters between runs: when each was last seen, at
 // which revision, and the backoff for offline ones. It never holds credentials.
@@ -46,11 +27,11 @@ type Remembered struct {
 	LastSeen time.Time `json:"lastSeen,omitempty"`
 	Revision string    `json:"revision,omitempty"`
 	// VMs is how many VMs the cluster had at that revision (shown while it is offline).
-	VMs          int       `json:"vms,omitempty"`
-	State        State     `json:"state,omitempty"`
-	Failures     int       `json:"failures,omitempty"`
-	NextRetry    time.Time `json:"nextRetry,omitempty"`
-	OfflineSince time.Time `json:"offlineSince,omitempty"`
+	VMs          int                 `json:"vms,omitempty"`
+	State        clusterstatus.State `json:"state,omitempty"`
+	Failures     int                 `json:"failures,omitempty"`
+	NextRetry    time.Time           `json:"nextRetry,omitempty"`
+	OfflineSince time.Time           `json:"offlineSince,omitempty"`
 }
 
 // OpenState loads the local state from dir (created if needed); "" keeps it in memory only.
@@ -108,7 +89,7 @@ func (s *LocalState) RestoreOffline(name string, since, lastSeen time.Time, revi
 		next = next.Add(backoff(n))
 	}
 	s.Update(name, func(r *Remembered) {
-		*r = Remembered{State: Offline, OfflineSince: since, Failures: n, NextRetry: next, LastSeen: lastSeen, Revision: revision, VMs: vms}
+		*r = Remembered{State: clusterstatus.Offline, OfflineSince: since, Failures: n, NextRetry: next, LastSeen: lastSeen, Revision: revision, VMs: vms}
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/schema"
 	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 // Options configure a fleet sync.
@@ -129,7 +130,7 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 		}
 		if !c.Valid() {
 			rep.Invalid[c.Name] = c.Errors
-			o := Outcome{Cluster: c.Name, State: Invalid, Message: diag.Plural(len(c.Errors), "error") + " in its definitions: skipped"}
+			o := Outcome{Cluster: c.Name, State: clusterstatus.Invalid, Message: diag.Plural(len(c.Errors), "error") + " in its definitions: skipped"}
 			rep.Outcomes = append(rep.Outcomes, o)
 			if opts.Progress != nil {
 				opts.Progress(o)
@@ -164,13 +165,10 @@ func Sync(ctx context.Context, opts Options) (*Report, error) {
 	return rep, nil
 }
 
-// The rollout's defaults, where fleet.rollout does not set them: copies of schemas.RolloutDefaults
-// (defaults.cue), held equal to it by TestDefaultsAreTheCUEDefaults.
-const (
-	DefaultMaxConcurrent = 4
-	DefaultHealthTimeout = 5 * time.Minute
-	DefaultHealth        = "kstatus"
-)
+// DefaultMaxConcurrent is the rollout's maxConcurrent where fleet.rollout does not set it: a copy of
+// schemas.RolloutDefaults (defaults.cue), held equal to it by TestDefaultsAreTheCUEDefaults (the
+// health defaults are reconciler.DefaultHealth and DefaultHealthTimeout).
+const DefaultMaxConcurrent = 4
 
 type rolloutSpec struct {
 	canary        map[string]string
@@ -181,7 +179,8 @@ type rolloutSpec struct {
 }
 
 func readRollout(m map[string]any) rolloutSpec {
-	r := rolloutSpec{maxConcurrent: DefaultMaxConcurrent, healthTimeout: DefaultHealthTimeout, health: DefaultHealth}
+	r := rolloutSpec{maxConcurrent: DefaultMaxConcurrent}
+	r.health, r.healthTimeout = reconciler.RolloutHealth(m)
 	if c, ok := m["canary"].(map[string]any); ok {
 		r.canary = strMap(c)
 	}
@@ -199,14 +198,6 @@ func readRollout(m map[string]any) rolloutSpec {
 	}
 	if n, ok := schema.Number(m["maxConcurrent"]); ok {
 		r.maxConcurrent = int(n)
-	}
-	if d, ok := m["healthTimeout"].(string); ok {
-		if v, err := time.ParseDuration(d); err == nil {
-			r.healthTimeout = v
-		}
-	}
-	if h, ok := m["health"].(string); ok {
-		r.health = h
 	}
 	return r
 }

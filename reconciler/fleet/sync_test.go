@@ -15,11 +15,12 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/testcluster"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
-func states(r *fleet.Report) map[string]fleet.State {
-	out := map[string]fleet.State{}
+func states(r *fleet.Report) map[string]clusterstatus.State {
+	out := map[string]clusterstatus.State{}
 	for _, o := range r.Outcomes {
 		out[o.Cluster] = o.State
 	}
@@ -35,7 +36,7 @@ func TestSyncExampleFleetToThreeClusters(t *testing.T) {
 
 	rep, err := fleet.Sync(ctx, opts)
 	require.NoError(t, err)
-	assert.Equal(t, map[string]fleet.State{"edge-store-1": fleet.Synced, "edge-store-2": fleet.Synced, "edge-factory-1": fleet.Synced}, states(rep))
+	assert.Equal(t, map[string]clusterstatus.State{"edge-store-1": clusterstatus.Synced, "edge-store-2": clusterstatus.Synced, "edge-factory-1": clusterstatus.Synced}, states(rep))
 	waves := map[string]string{}
 	for _, o := range rep.Outcomes {
 		waves[o.Cluster] = o.Wave
@@ -48,7 +49,7 @@ func TestSyncExampleFleetToThreeClusters(t *testing.T) {
 	require.NoError(t, err)
 	took := time.Since(start)
 	t.Logf("no-change sync of 3 clusters: %s", took)
-	assert.Equal(t, map[string]fleet.State{"edge-store-1": fleet.InSync, "edge-store-2": fleet.InSync, "edge-factory-1": fleet.InSync}, states(rep))
+	assert.Equal(t, map[string]clusterstatus.State{"edge-store-1": clusterstatus.InSync, "edge-store-2": clusterstatus.InSync, "edge-factory-1": clusterstatus.InSync}, states(rep))
 
 	// The clusters say so themselves.
 	loaded, err := desired.Load("../../fleet", desired.Options{})
@@ -59,10 +60,10 @@ func TestSyncExampleFleetToThreeClusters(t *testing.T) {
 	}
 	for _, name := range []string{"edge-store-1", "edge-store-2", "edge-factory-1"} {
 		rc := connect(t, env, name)
-		s, found, err := fleet.ReadStatus(ctx, rc)
+		s, found, err := clusterstatus.Read(ctx, rc)
 		require.NoError(t, err)
 		require.True(t, found)
-		assert.Equal(t, fleet.InSync, s.State, name)
+		assert.Equal(t, clusterstatus.InSync, s.State, name)
 		assert.Equal(t, "r1", s.Revision)
 		assert.Equal(t, vmCounts[name], s.VMs, name)
 	}
@@ -95,9 +96,9 @@ func TestSyncRefusesAnotherClustersAPIServer(t *testing.T) {
 		Selector: map[string]string{"site": "store-0142"}, Health: "accepted", ConnectTimeout: 3 * time.Second}
 	rep, err := fleet.Sync(ctx, store1)
 	require.NoError(t, err)
-	require.Equal(t, map[string]fleet.State{"edge-store-1": fleet.Synced}, states(rep))
+	require.Equal(t, map[string]clusterstatus.State{"edge-store-1": clusterstatus.Synced}, states(rep))
 	c := connect(t, env, "edge-store-1")
-	before, found, err := fleet.ReadStatus(ctx, c)
+	before, found, err := clusterstatus.Read(ctx, c)
 	require.NoError(t, err)
 	require.True(t, found)
 
@@ -111,11 +112,11 @@ func TestSyncRefusesAnotherClustersAPIServer(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rep.Outcomes, 1)
 	o := rep.Outcomes[0]
-	assert.Equal(t, fleet.Failed, o.State)
+	assert.Equal(t, clusterstatus.Failed, o.State)
 	assert.Equal(t, "cluster edge-store-2: cluster identity mismatch: this API server belongs to fleet default cluster edge-store-1; refusing to apply cluster edge-store-2 (use --adopt to take it over)", o.Message)
 	assert.False(t, rep.OK())
 
-	after, _, err := fleet.ReadStatus(ctx, c)
+	after, _, err := clusterstatus.Read(ctx, c)
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "edge-store-1's status is as it was")
 	nad := &unstructured.Unstructured{}

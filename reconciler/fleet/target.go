@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/vmo-cue/vmo-cue/reconciler"
+	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
 )
 
 // clusterTarget is a real cluster reached through a kubeconfig context.
@@ -54,7 +55,7 @@ func (t *clusterTarget) config() (*rest.Config, error) {
 }
 
 func (t *clusterTarget) Connect(ctx context.Context) error {
-	if r := t.opts.State.Get(t.vc.Name); !t.opts.RetryOffline && r.State == Offline && time.Now().Before(r.NextRetry) {
+	if r := t.opts.State.Get(t.vc.Name); !t.opts.RetryOffline && r.State == clusterstatus.Offline && time.Now().Before(r.NextRetry) {
 		return &OfflineError{Err: fmt.Errorf("offline since %s; next try after %s (backoff)",
 			r.OfflineSince.UTC().Format(time.RFC3339), r.NextRetry.UTC().Format(time.RFC3339))}
 	}
@@ -75,11 +76,11 @@ func (t *clusterTarget) Connect(ctx context.Context) error {
 // offline records an unreachable cluster and its backoff.
 func (t *clusterTarget) offline(err error) error {
 	t.opts.State.Update(t.vc.Name, func(r *Remembered) {
-		if r.State != Offline {
+		if r.State != clusterstatus.Offline {
 			r.OfflineSince = time.Now()
 			r.Failures = 0
 		}
-		r.State = Offline
+		r.State = clusterstatus.Offline
 		r.Failures++
 		r.NextRetry = time.Now().Add(backoff(r.Failures))
 	})
@@ -91,11 +92,11 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	// none of them.
 	defer func() { t.rc = nil }()
 	o := Outcome{Cluster: t.vc.Name, VMs: t.vc.VMs}
-	status := ClusterStatus{Cluster: t.vc.Name, Revision: t.opts.Revision, VMs: t.vc.VMs}
+	status := clusterstatus.ClusterStatus{Cluster: t.vc.Name, Revision: t.opts.Revision, VMs: t.vc.VMs}
 	writing := false // set once anything may have been written
 	d, err := t.render(ctx, t.vc.Name)
 	if err != nil {
-		o.State, o.Message = Failed, err.Error()
+		o.State, o.Message = clusterstatus.Failed, err.Error()
 		return o
 	}
 	res, err := t.rc.Reconcile(ctx, d, reconciler.Options{
@@ -107,8 +108,8 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 				t.opts.BeforeWrite(t.vc.Name)
 			}
 			s := status
-			s.State, s.Synced = Syncing, time.Now()
-			_ = WriteStatus(ctx, t.rc.Client, s)
+			s.State, s.Synced = clusterstatus.Syncing, time.Now()
+			_ = clusterstatus.Write(ctx, t.rc.Client, s)
 		},
 	})
 	// Another fleet's or cluster's API server: nothing was done there, and not even the status is
@@ -126,34 +127,34 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 	case err != nil && isConnectionError(err) && writing:
 		// Lost after the writes began: the cluster is partly at the new revision, which is not an
 		// offline site. Its status cannot be recorded in it; the next sync resumes it.
-		o.State = Interrupted
+		o.State = clusterstatus.Interrupted
 		o.Message = fmt.Sprintf("interrupted: lost after the writes began, partly applied (the next sync resumes it): %v", err)
 		t.opts.State.Update(t.vc.Name, func(r *Remembered) {
-			r.LastSeen, r.State, r.Failures, r.NextRetry = time.Now(), Interrupted, 0, time.Time{}
+			r.LastSeen, r.State, r.Failures, r.NextRetry = time.Now(), clusterstatus.Interrupted, 0, time.Time{}
 		})
 		return o
 	case err != nil && isConnectionError(err):
 		// Not answering before anything was written: an offline site, as the connection check.
-		o.State, o.Message = Offline, (&OfflineError{Err: err}).Error()
+		o.State, o.Message = clusterstatus.Offline, (&OfflineError{Err: err}).Error()
 		t.offline(err)
 		return o
 	case err != nil:
-		o.State, o.Message = Failed, err.Error()
+		o.State, o.Message = clusterstatus.Failed, err.Error()
 	case res.Written:
-		o.Changed, o.State = true, Synced
+		o.Changed, o.State = true, clusterstatus.Synced
 	case len(res.Drifted) > 0 || len(res.OutOfSync) > 0:
-		o.State = Drifted
+		o.State = clusterstatus.Drifted
 	default:
-		o.State = InSync
+		o.State = clusterstatus.InSync
 	}
-	if err == nil && t.health == "kstatus" && len(res.Pending) == 0 {
+	if err == nil && t.health == reconciler.HealthKStatus && len(res.Pending) == 0 {
 		// Healthy at this revision, whether or not this run wrote anything: a second run of a revision
 		// that failed its health check must fail it again, not call the cluster in sync and release
 		// the waves it held.
 		hrep, herr := t.rc.WaitHealthy(ctx, res.Objects, t.timeout)
 		switch {
 		case herr != nil:
-			o.State, o.Message = Failed, herr.Error()
+			o.State, o.Message = clusterstatus.Failed, herr.Error()
 			var he *reconciler.HealthError
 			o.HealthTimedOut = errors.As(herr, &he) && he.TimedOut
 		case hrep.Warning() != "":
@@ -161,31 +162,31 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 		}
 	}
 	if res != nil && !foreign {
-		if res.PruneRefused != "" && o.State != Failed {
+		if res.PruneRefused != "" && o.State != clusterstatus.Failed {
 			// The share guard kept every orphan: the cluster is not what git says, and a revision
 			// that removes this much stops the rollout until a person looks.
-			o.State, o.Message = Failed, "prune refused, nothing pruned: "+res.PruneRefused
+			o.State, o.Message = clusterstatus.Failed, "prune refused, nothing pruned: "+res.PruneRefused
 		}
 		o.Message = summary(res, o.Message)
 		status.Drifted = len(res.Drifted)
 		status.Orphans = len(res.Orphans)
 		o.Drifted, o.Corrected, o.Pruned, o.Orphans = len(res.Drifted), len(res.Corrected), len(res.Pruned), len(res.Orphans)
-		if len(res.Pending) > 0 && o.State != Failed {
-			o.State = Syncing
+		if len(res.Pending) > 0 && o.State != clusterstatus.Failed {
+			o.State = clusterstatus.Syncing
 		}
 	}
 	status.State, status.Message, status.Synced = o.State, o.Message, time.Now()
-	if o.State == Synced {
-		status.State = InSync
+	if o.State == clusterstatus.Synced {
+		status.State = clusterstatus.InSync
 	}
 	if !foreign {
-		if werr := WriteStatus(ctx, t.rc.Client, status); werr != nil && o.State != Failed {
+		if werr := clusterstatus.Write(ctx, t.rc.Client, status); werr != nil && o.State != clusterstatus.Failed {
 			o.Message += "; status not recorded: " + werr.Error()
 		}
 	}
 	t.opts.State.Update(t.vc.Name, func(r *Remembered) {
 		r.LastSeen, r.State, r.Failures, r.NextRetry = time.Now(), o.State, 0, time.Time{}
-		if o.State != Failed {
+		if o.State != clusterstatus.Failed {
 			r.Revision, r.VMs = t.opts.Revision, status.VMs
 		}
 	})
