@@ -118,7 +118,7 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 	fl.DurationVar(&o.AgentOfflineAfter, "agent-offline-after", controller.DefaultAgentOfflineAfter, "a pull cluster whose agent's heartbeat is older is Offline")
 	fl.BoolVar(&inProcess, "eval-in-process", false, "evaluate revisions in the controller's process instead of a worker process it can end (a runaway evaluation then runs on)")
 	fl.DurationVar(&o.Worker.Deadline, "eval-deadline", 10*time.Minute, "longest load of a revision by the evaluation worker, every cluster and re-run included: past it the worker is killed and the pass fails")
-	fl.IntVar(&o.Worker.Batch, "eval-batch", 100, "clusters the evaluation worker evaluates at a time (its heap holds one batch; clusters of one layer-2 domain or kubeconfig context are evaluated together); 0: the whole fleet at once")
+	fl.IntVar(&o.Worker.Batch, "eval-batch", 25, "clusters the evaluation worker evaluates at a time (its heap holds one batch; clusters of one layer-2 domain or kubeconfig context are evaluated together); 0: the whole fleet at once")
 	fl.Var(&workerGoMem, "eval-worker-gomemlimit", "the evaluation worker's soft memory limit (its GOMEMLIMIT; at most three quarters of --eval-memory): its collector works harder rather than let its heap grow past it, so that it and the controller fit the pod's memory; a batch that holds more still evaluates")
 	fl.Var(&workerRSS, "eval-worker-max-rss", "resident memory at which the evaluation worker is killed (default: --eval-memory and half of it again)")
 	fl.StringVar(&logLevel, "log-level", "info", "info or debug (JSON logs on stderr)")
@@ -128,7 +128,7 @@ clusters are reached through the Secrets labelled fleet.vmo-cue.dev/cluster=<nam
 // defaultWorkerGoMemLimit is the evaluation worker's GOMEMLIMIT by default: with the controller's
 // own memory and the binary's pages, the pod stays under 200 MiB serving 1,000 clusters
 // (BenchmarkControllerScale).
-const defaultWorkerGoMemLimit = 96 << 20
+const defaultWorkerGoMemLimit = 80 << 20
 
 // workerOptions are the evaluation worker's: this binary, the command line's budget as its flags,
 // GOMEMLIMIT goMem (at most three quarters of --eval-memory, as a command sets it for itself), GOGC

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,7 +55,8 @@ const fluxRSS = 175.0
 //	make bench-controller
 func BenchmarkControllerScale(b *testing.B) {
 	nReal := envInt(b, "VMO_BENCH_REAL", 10)
-	batch := envInt(b, "VMO_BENCH_EVAL_BATCH", 100)
+	batch := envInt(b, "VMO_BENCH_EVAL_BATCH", 25)    // the controller's default
+	goMem := os.Getenv("VMO_BENCH_WORKER_GOMEMLIMIT") // --eval-worker-gomemlimit; empty: the default
 	counts := []int{10, 100, 1000}
 	if v := os.Getenv("VMO_BENCH_SIMULATED"); v != "" {
 		counts = nil
@@ -91,7 +94,17 @@ func BenchmarkControllerScale(b *testing.B) {
 		for _, n := range counts {
 			secrets := simulatedSecrets(b, mgmt, hole, nReal, n)
 			r := generatedRepo(b, nReal+n)
-			ctl := startController(b, env, "--connect-timeout", "1s", "--eval-batch", strconv.Itoa(batch))
+			args := []string{"--connect-timeout", "1s", "--eval-batch", strconv.Itoa(batch)}
+			if goMem != "" {
+				args = append(args, "--eval-worker-gomemlimit", goMem)
+			}
+			pprofDir := os.Getenv("VMO_BENCH_PPROF") // a folder: the controller's heap profile at rest goes there
+			var pprofAddr string
+			if pprofDir != "" {
+				pprofAddr = freeAddr(b)
+				args = append(args, "--pprof-bind-address", pprofAddr)
+			}
+			ctl := startController(b, env, args...)
 			mem := samplePod(ctl.cmd.Process.Pid)
 			hour := metav1.Duration{Duration: time.Hour}
 			start, cpu := time.Now(), podCPU(ctl.cmd.Process.Pid)
@@ -113,6 +126,9 @@ func BenchmarkControllerScale(b *testing.B) {
 			row.pod2, row.ctl2, row.worker2 = mib(pod), mib(c), mib(w)
 			time.Sleep(3 * time.Second)
 			mem.close()
+			if pprofDir != "" {
+				saveHeap(b, pprofAddr, filepath.Join(pprofDir, fmt.Sprintf("heap-%d.pb.gz", n)))
+			}
 			pod, c, _ = mem.now()
 			row.podSteady, row.ctlSteady = mib(pod), mib(c)
 			cs := f.Status.Clusters
@@ -143,8 +159,8 @@ func BenchmarkControllerScale(b *testing.B) {
 		}
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
-	b.Logf("--eval-batch %d; MiB; pod = anonymous memory of the controller and its worker + the binary's pages once; load average %s",
-		batch, strings.Join(strings.Fields(string(load))[:3], " "))
+	b.Logf("--eval-batch %d, --eval-worker-gomemlimit %q (empty: the default); MiB; pod = anonymous memory of the controller and its worker + the binary's pages once; load average %s",
+		batch, goMem, strings.Join(strings.Fields(string(load))[:3], " "))
 	b.Logf("%-18s %8s %8s %8s %8s %8s %8s %8s %9s %8s %8s %9s %9s", "clusters", "ctl RSS", "wrk peak", "pod peak", "pod rest",
 		"pass 1", "per clst", "CPU 1", "CPU/clst", "pass 2", "CPU 2", "peak/Flux", "rest/Flux")
 	perCluster := func(d time.Duration, n int) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
@@ -178,6 +194,17 @@ func BenchmarkControllerScale(b *testing.B) {
 			b.Fatalf("pod peak %.1f MiB with %d clusters: the target is under 200 MiB (%.2f× Flux's %.0f MiB)", pod, r.n+nReal, pod/fluxRSS, fluxRSS)
 		}
 	}
+}
+
+// saveHeap writes the controller's heap profile (after a collection) to file.
+func saveHeap(b *testing.B, addr, file string) {
+	resp, err := http.Get("http://" + addr + "/debug/pprof/heap?gc=1")
+	require.NoError(b, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(b, err)
+	require.NoError(b, os.WriteFile(file, data, 0o600))
+	b.Logf("heap profile of the controller: %s", file)
 }
 
 // podCPU is the CPU time of a process and of its children it has waited for (its workers), from
