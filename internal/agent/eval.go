@@ -3,33 +3,29 @@ package agent
 import (
 	"bufio"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
-
 	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/evalworker/wire"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
 
 // The agent evaluates each new revision in a child process, `vmo-cue eval-worker` (internal/evalworker:
 // the controller's worker, here asked for one cluster): the long-lived agent never runs CUE, so
 // neither the evaluator's heap nor its code stays resident between revisions, and the agent's own
-// binary (cmd/vmo-cue-agent) does not even link it. The messages are the worker's (protocol.go of
-// internal/evalworker), decoded here into what the agent needs of them.
+// binary (cmd/vmo-cue-agent) does not even link it. The messages and the files' names are package
+// wire's (internal/evalworker/wire), which the worker writes with and which links no CUE.
 
-// WorkerCommand is the worker's hidden subcommand of vmo-cue (evalworker.Command).
-const WorkerCommand = "eval-worker"
+// WorkerCommand is the worker's hidden subcommand of vmo-cue.
+const WorkerCommand = wire.Command
 
 // Worker says how to start the evaluation worker.
 type Worker struct {
@@ -38,30 +34,6 @@ type Worker struct {
 	// Args are its global flags, before the subcommand (--eval-timeout, --eval-memory,
 	// --max-file-size: the evaluation's budget).
 	Args []string
-}
-
-// workerHeader is the worker's first message (evalworker's header), as far as the agent reads it.
-type workerHeader struct {
-	Rollout  map[string]any `json:"rollout,omitempty"`
-	Shared   diag.List      `json:"shared,omitempty"`
-	Clusters []struct {
-		Name        string    `json:"name"`
-		Unevaluated string    `json:"unevaluated,omitempty"`
-		VMs         int       `json:"vms"`
-		Errors      diag.List `json:"errors,omitempty"`
-	} `json:"clusters,omitempty"`
-	Error string `json:"error,omitempty"`
-}
-
-// workerAnswer is the worker's file of one cluster (evalworker's answer).
-type workerAnswer struct {
-	Cluster     string                         `json:"cluster"`
-	Objects     []json.RawMessage              `json:"objects,omitempty"`
-	DriftIgnore map[string][][]string          `json:"driftIgnore"`
-	VMs         map[string]reconciler.VMOwners `json:"vms,omitempty"`
-	Prune       reconciler.PrunePolicy         `json:"prune"`
-	Fleet       string                         `json:"fleet"`
-	Error       string                         `json:"error,omitempty"`
 }
 
 // load renders this cluster at a checkout, in a worker process: evaluated and validated alone, or
@@ -113,7 +85,7 @@ func (a *Agent) load(ctx context.Context, dir, revision, commit string) (*target
 		return errors.New(msg)
 	}
 	dec := json.NewDecoder(bufio.NewReaderSize(stdout, 64<<10))
-	var h workerHeader
+	var h wire.Header
 	if err := dec.Decode(&h); err != nil {
 		return nil, failed("evaluation", err)
 	}
@@ -124,7 +96,13 @@ func (a *Agent) load(ctx context.Context, dir, revision, commit string) (*target
 		return nil, &invalidError{revision: revision, diags: h.Shared.Cap(diag.MaxPerFile, diag.MaxPerRun)}
 	}
 	t := &target{revision: revision, commit: commit, vms: -1}
-	t.health, t.healthTimeout = reconciler.RolloutHealth(h.Rollout)
+	var rollout map[string]any
+	if len(h.Rollout) > 0 {
+		if err := json.Unmarshal(h.Rollout, &rollout); err != nil {
+			return nil, fmt.Errorf("evaluation worker: revision %s: the rollout: %w", revision, err)
+		}
+	}
+	t.health, t.healthTimeout = reconciler.RolloutHealth(rollout)
 	for _, c := range h.Clusters {
 		if c.Name != a.opts.Cluster {
 			continue
@@ -140,7 +118,7 @@ func (a *Agent) load(ctx context.Context, dir, revision, commit string) (*target
 	if t.vms < 0 {
 		return nil, fmt.Errorf("cluster %s: not in the fleet at %s (no folder %s)", diag.Name(a.opts.Cluster), revision, diag.Name("clusters/"+a.opts.Cluster))
 	}
-	// The worker rendered the cluster into its file of out (evalworker's renderFile) and exits.
+	// The worker rendered the cluster into its file of out (wire.File) and exits.
 	select {
 	case <-exited:
 	case <-ctx.Done():
@@ -149,26 +127,13 @@ func (a *Agent) load(ctx context.Context, dir, revision, commit string) (*target
 	if !cmd.ProcessState.Success() {
 		return nil, failed("rendering", errors.New(cmd.ProcessState.String()))
 	}
-	data, err := os.ReadFile(filepath.Join(out, "cluster-"+hex.EncodeToString([]byte(a.opts.Cluster))+".json"))
+	d, err := wire.Read(out, a.opts.Cluster)
+	var rerr *wire.RenderError
+	if errors.As(err, &rerr) {
+		return nil, fmt.Errorf("revision %s: rendering cluster %s: %s", revision, diag.Name(a.opts.Cluster), rerr.Message)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("evaluation worker: revision %s, cluster %s: %w", revision, diag.Name(a.opts.Cluster), err)
-	}
-	var ans workerAnswer
-	if err := json.Unmarshal(data, &ans); err != nil {
-		return nil, fmt.Errorf("evaluation worker: revision %s, cluster %s: %w", revision, diag.Name(a.opts.Cluster), err)
-	}
-	if ans.Error != "" {
-		return nil, fmt.Errorf("revision %s: rendering cluster %s: %s", revision, diag.Name(a.opts.Cluster), ans.Error)
-	}
-	d := &reconciler.Desired{Fleet: ans.Fleet, Cluster: a.opts.Cluster, DriftIgnore: ans.DriftIgnore, Prune: ans.Prune, VMs: ans.VMs,
-		Objects: make([]*unstructured.Unstructured, len(ans.Objects))}
-	for i, raw := range ans.Objects {
-		obj := map[string]any{}
-		// utiljson keeps integers int64, as rendered objects hold them.
-		if err := utiljson.Unmarshal(raw, &obj); err != nil {
-			return nil, fmt.Errorf("evaluation worker: revision %s, object %d: %w", revision, i, err)
-		}
-		d.Objects[i] = &unstructured.Unstructured{Object: obj}
+		return nil, fmt.Errorf("evaluation worker: revision %s: %w", revision, err)
 	}
 	t.desired = d
 	return t, nil

@@ -82,12 +82,19 @@ func runTests(m *testing.M) int {
 // clusters (with the stack's CRDs), sharing one etcd.
 func startClusters(t testing.TB, targets ...string) *testcluster.Env {
 	t.Helper()
+	return startClustersWithin(t, 0, targets...)
+}
+
+// startClustersWithin is startClusters with a longer time to start them (0: the harness's 2
+// minutes): a benchmark starts many on a busy machine.
+func startClustersWithin(t testing.TB, timeout time.Duration, targets ...string) *testcluster.Env {
+	t.Helper()
 	stack, err := testcluster.StackCRDs()
 	require.NoError(t, err)
 	ours, err := deploy.CRDs()
 	require.NoError(t, err)
 	crds := append(append([]*apiextensionsv1.CustomResourceDefinition{}, stack...), ours...)
-	return testcluster.StartWith(t, testcluster.Options{Names: append([]string{"mgmt"}, targets...), CRDs: crds})
+	return testcluster.StartWith(t, testcluster.Options{Names: append([]string{"mgmt"}, targets...), CRDs: crds, Timeout: timeout})
 }
 
 var scheme = func() *runtime.Scheme {

@@ -27,6 +27,23 @@ type Options struct {
 // Load reads, evaluates and validates the fleet repository at dir. The error is for I/O and internal
 // failures; what is wrong with the fleet's content is in the result's findings.
 func Load(dir string, opts Options) (*validate.Result, error) {
+	c, err := Open(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	return c.Load(opts)
+}
+
+// Checkout is a fleet repository read once, to be evaluated and validated as often as asked: the
+// evaluation worker loads it a batch of clusters at a time (Options.Only), each batch exactly as
+// Load loads a fleet.
+type Checkout struct {
+	repo    *fleetfs.Repo
+	builtin *engine.Builtin
+}
+
+// Open reads the fleet repository at dir (opts.MaxFileSize) and the built-in definitions.
+func Open(dir string, opts Options) (*Checkout, error) {
 	repo, err := fleetfs.Read(dir, fleetfs.Options{MaxFileSize: opts.MaxFileSize})
 	if err != nil {
 		return nil, err
@@ -35,15 +52,29 @@ func Load(dir string, opts Options) (*validate.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &Checkout{repo: repo, builtin: b}, nil
+}
+
+// Clusters are the names of the repository's cluster folders, in the order read.
+func (c *Checkout) Clusters() []string {
+	out := make([]string, 0, len(c.repo.Clusters))
+	for _, rc := range c.repo.Clusters {
+		out = append(out, rc.Name)
+	}
+	return out
+}
+
+// Load evaluates and validates the checkout (opts.Only: those clusters; MaxFileSize is Open's).
+func (c *Checkout) Load(opts Options) (*validate.Result, error) {
 	// Each cluster is checked as soon as it is evaluated, while the others evaluate.
-	check := validate.NewChecker(b, validate.Options{Lean: opts.Lean})
-	eng, err := engine.New(repo, engine.Options{Budget: opts.Budget, Only: opts.Only, NoFastPath: opts.NoFastPath, Evaluated: check.Cluster})
+	check := validate.NewChecker(c.builtin, validate.Options{Lean: opts.Lean})
+	eng, err := engine.New(c.repo, engine.Options{Budget: opts.Budget, Only: opts.Only, NoFastPath: opts.NoFastPath, Evaluated: check.Cluster})
 	if err != nil {
 		return nil, err
 	}
 	f, err := eng.Evaluate()
 	if err != nil {
-		return nil, fmt.Errorf("evaluating %s: %w", dir, err)
+		return nil, fmt.Errorf("evaluating %s: %w", c.repo.Root, err)
 	}
 	return check.Finish(f)
 }

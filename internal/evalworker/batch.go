@@ -6,8 +6,6 @@ import (
 	"sort"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
-	"github.com/vmo-cue/vmo-cue/internal/engine"
-	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 )
 
@@ -24,45 +22,38 @@ import (
 // stopped by the budget (its domain unknown) and any cluster declares a domain, the fleet is loaded
 // at once. batch <= 0 loads the fleet at once.
 func loadBatched(dir string, opts desired.Options, batch int, reset func() error, each func(*validate.Result) error) (*header, error) {
-	repo, err := fleetfs.Read(dir, fleetfs.Options{MaxFileSize: opts.MaxFileSize})
-	if err != nil {
-		return nil, err
-	}
-	b, err := engine.LoadBuiltin()
+	repo, err := desired.Open(dir, opts)
 	if err != nil {
 		return nil, err
 	}
 	if len(opts.Only) > 0 {
-		return loadOnly(repo, b, opts, reset, each)
+		return loadOnly(repo, opts, reset, each)
 	}
-	var names []string
-	for _, c := range repo.Clusters {
-		names = append(names, c.Name)
-	}
+	names := repo.Clusters()
 	sort.Strings(names)
 	if batch <= 0 || batch >= len(names) {
-		r, err := runBatches(repo, b, opts, reset, [][]string{nil}, each)
+		r, err := runBatches(repo, opts, reset, [][]string{nil}, each)
 		if err != nil {
 			return nil, err
 		}
 		return &r.header, nil
 	}
-	r, err := runBatches(repo, b, opts, reset, chunks(names, batch), each)
+	r, err := runBatches(repo, opts, reset, chunks(names, batch), each)
 	if err != nil || len(r.header.Shared) > 0 {
 		return headerOf(r), err
 	}
 	if r.stopped && len(r.domain) > 0 {
-		r, err = runBatches(repo, b, opts, reset, [][]string{nil}, each)
+		r, err = runBatches(repo, opts, reset, [][]string{nil}, each)
 		return headerOf(r), err
 	}
 	groups := r.groups()
 	if r.spans(groups) {
 		second := pack(groups, batch)
-		if r, err = runBatches(repo, b, opts, reset, second, each); err != nil {
+		if r, err = runBatches(repo, opts, reset, second, each); err != nil {
 			return nil, err
 		}
 		if r.stopped && len(r.domain) > 0 || r.spans(r.groups()) {
-			r, err = runBatches(repo, b, opts, reset, [][]string{nil}, each)
+			r, err = runBatches(repo, opts, reset, [][]string{nil}, each)
 			return headerOf(r), err
 		}
 	}
@@ -72,14 +63,14 @@ func loadBatched(dir string, opts desired.Options, batch int, reset func() error
 // loadOnly evaluates and validates only opts.Only's clusters (an agent's own), or the whole fleet
 // when one of them declares a layer-2 domain (MACs are assigned and checked across the domain,
 // which spans clusters).
-func loadOnly(repo *fleetfs.Repo, b *engine.Builtin, opts desired.Options, reset func() error, each func(*validate.Result) error) (*header, error) {
-	r, err := runBatches(repo, b, opts, reset, [][]string{opts.Only}, each)
+func loadOnly(repo *desired.Checkout, opts desired.Options, reset func() error, each func(*validate.Result) error) (*header, error) {
+	r, err := runBatches(repo, opts, reset, [][]string{opts.Only}, each)
 	if err != nil || len(r.header.Shared) > 0 {
 		return headerOf(r), err
 	}
 	for _, name := range opts.Only {
 		if _, ok := r.domain[name]; ok {
-			r, err = runBatches(repo, b, opts, reset, [][]string{nil}, each)
+			r, err = runBatches(repo, opts, reset, [][]string{nil}, each)
 			return headerOf(r), err
 		}
 	}
@@ -103,8 +94,9 @@ type round struct {
 	stopped bool
 }
 
-// runBatches evaluates each batch (nil: every cluster) in turn.
-func runBatches(repo *fleetfs.Repo, b *engine.Builtin, opts desired.Options, reset func() error, batches [][]string, each func(*validate.Result) error) (*round, error) {
+// runBatches evaluates each batch (nil: every cluster) in turn, each as the CLI loads a fleet
+// (desired's Load, with the batch as Only).
+func runBatches(repo *desired.Checkout, opts desired.Options, reset func() error, batches [][]string, each func(*validate.Result) error) (*round, error) {
 	if err := reset(); err != nil {
 		return nil, err
 	}
@@ -117,15 +109,9 @@ func runBatches(repo *fleetfs.Repo, b *engine.Builtin, opts desired.Options, res
 		return m[k]
 	}
 	for i, only := range batches {
-		eng, err := engine.New(repo, engine.Options{Budget: opts.Budget, Only: only})
-		if err != nil {
-			return nil, err
-		}
-		f, err := eng.Evaluate()
-		if err != nil {
-			return nil, fmt.Errorf("evaluating %s: %w", repo.Root, err)
-		}
-		res, err := validate.Fleet(f, b)
+		o := opts
+		o.Only = only
+		res, err := repo.Load(o)
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +144,7 @@ func runBatches(repo *fleetfs.Repo, b *engine.Builtin, opts desired.Options, res
 		if err := each(res); err != nil {
 			return nil, err
 		}
-		res, f, eng = nil, nil, nil
+		res = nil
 		freeBatch()
 	}
 	sort.Slice(r.header.Clusters, func(i, j int) bool { return r.header.Clusters[i].Name < r.header.Clusters[j].Name })

@@ -7,17 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
+	"github.com/vmo-cue/vmo-cue/internal/evalworker/wire"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
@@ -125,35 +124,10 @@ func loaded(h *header, dir string, remove func() error) (*fleet.Loaded, error) {
 
 // readRender reads a cluster's desired state from its file.
 func readRender(dir, cluster string) (*reconciler.Desired, error) {
-	data, err := os.ReadFile(renderFile(dir, cluster))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("cluster %s: not in the revision", diag.Name(cluster))
+	d, err := wire.Read(dir, cluster)
+	var rerr *wire.RenderError
+	if err != nil && !errors.Is(err, wire.ErrNotWritten) && !errors.As(err, &rerr) {
+		return nil, fmt.Errorf("evaluation worker: %w", err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("evaluation worker: cluster %s: %w", diag.Name(cluster), err)
-	}
-	var a answer
-	if err := json.Unmarshal(data, &a); err != nil {
-		return nil, fmt.Errorf("evaluation worker: cluster %s: %w", diag.Name(cluster), err)
-	}
-	if a.Cluster != cluster {
-		return nil, fmt.Errorf("evaluation worker: asked for cluster %s, got %s", diag.Name(cluster), diag.Name(a.Cluster))
-	}
-	if a.Error != "" {
-		return nil, errors.New(a.Error)
-	}
-	d := &reconciler.Desired{Fleet: a.Fleet, Cluster: cluster, DriftIgnore: a.DriftIgnore, Prune: a.Prune, VMs: a.VMs,
-		Objects: make([]*unstructured.Unstructured, len(a.Objects))}
-	for i, raw := range a.Objects {
-		obj := map[string]any{}
-		// utiljson keeps integers int64, as rendered objects hold them.
-		if err := utiljson.Unmarshal(raw, &obj); err != nil {
-			return nil, fmt.Errorf("evaluation worker: cluster %s, object %d: %w", diag.Name(cluster), i, err)
-		}
-		d.Objects[i] = &unstructured.Unstructured{Object: obj}
-	}
-	return d, nil
+	return d, err
 }
-
-// hexName is a cluster's name as a file name.
-func hexName(name string) string { return hex.EncodeToString([]byte(name)) }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,7 +111,11 @@ func Loader(o Options) fleet.Loader {
 }
 
 // run starts a worker that writes its renders to out, and returns its header; the worker is gone.
+// The caller's free memory goes back to the system first: while the worker runs, the pod holds
+// both processes, and what the caller's heap freed since its last pass (a git fetch, the previous
+// rollout's objects) would otherwise stay resident beside the worker.
 func run(ctx context.Context, o Options, dir, out string) (*header, error) {
+	debug.FreeOSMemory()
 	w, err := start(ctx, o, dir, out)
 	if err != nil {
 		return nil, err

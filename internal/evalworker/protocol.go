@@ -15,35 +15,11 @@
 // controller never holds every cluster's objects at once.
 package evalworker
 
-import (
-	"encoding/json"
-
-	"github.com/vmo-cue/vmo-cue/internal/diag"
-	"github.com/vmo-cue/vmo-cue/reconciler"
-	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
-)
+import "github.com/vmo-cue/vmo-cue/internal/evalworker/wire"
 
 // Command is the worker's hidden subcommand of vmo-cue.
-const Command = "eval-worker"
+const Command = wire.Command
 
-// header is the worker's first message: the revision as the rollout plans it.
-type header struct {
-	Fleet    string                `json:"fleet"`
-	Rollout  json.RawMessage       `json:"rollout,omitempty"`
-	Shared   diag.List             `json:"shared,omitempty"`
-	Clusters []fleet.LoadedCluster `json:"clusters,omitempty"`
-	// Error is an I/O or internal failure of the load (nothing else is sent).
-	Error string `json:"error,omitempty"`
-}
-
-// answer is one cluster's desired state, or why it has none (a file of OUT).
-type answer struct {
-	Cluster     string                `json:"cluster"`
-	Objects     []json.RawMessage     `json:"objects,omitempty"`
-	DriftIgnore map[string][][]string `json:"driftIgnore"`
-	// VMs are the owners of each VM's fields (Desired.VMs: derived MACs, power state).
-	VMs   map[string]reconciler.VMOwners `json:"vms,omitempty"`
-	Prune reconciler.PrunePolicy         `json:"prune"`
-	Fleet string                         `json:"fleet"`
-	Error string                         `json:"error,omitempty"`
-}
+// header is the worker's message on stdout (the protocol is package wire's, which the agent reads
+// too).
+type header = wire.Header

@@ -7,17 +7,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
+	"github.com/vmo-cue/vmo-cue/internal/evalworker/wire"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
 
 // Serve is the worker: it loads the fleet at dir (within opts' budget) in batches of at most batch
 // clusters (0: all at once; see loadBatched; with opts.Only, only those clusters, see loadOnly), writes each valid cluster's desired state to a file of
-// out (renderFile), then the header to w, and returns: the worker is gone before the rollout begins.
+// out (wire.File), then the header to w, and returns: the worker is gone before the rollout begins.
 // Nothing is written to w before the load ends (the budget may re-execute the process until then).
 func Serve(w io.Writer, dir, out string, batch int, opts desired.Options) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -72,34 +72,15 @@ func wanted(only []string, name string) bool {
 	return false
 }
 
-// writeRender renders a cluster into its file of out.
+// writeRender renders a cluster into its file of out (wire.File).
 func writeRender(out string, c *validate.Cluster) error {
-	a := answer{Cluster: c.Name}
+	a := &wire.Answer{Cluster: c.Name}
 	if d, err := desired.Render(c); err != nil {
 		a.Error = err.Error()
-	} else {
-		a.Fleet, a.DriftIgnore, a.Prune, a.VMs = d.Fleet, d.DriftIgnore, d.Prune, d.VMs
-		a.Objects = make([]json.RawMessage, len(d.Objects))
-		for i, o := range d.Objects {
-			if a.Objects[i], err = json.Marshal(o.Object); err != nil {
-				a = answer{Cluster: c.Name, Error: fmt.Sprintf("encoding %s %s: %v", o.GetKind(), o.GetName(), err)}
-				break
-			}
-		}
+	} else if a, err = wire.NewAnswer(d); err != nil {
+		a = &wire.Answer{Cluster: c.Name, Error: err.Error()}
 	}
-	data, err := json.Marshal(a)
-	if err != nil {
-		return fmt.Errorf("encoding cluster %s: %w", c.Name, err)
-	}
-	if err := os.WriteFile(renderFile(out, c.Name), data, 0o600); err != nil {
-		return fmt.Errorf("writing cluster %s: %w", c.Name, err)
-	}
-	return nil
-}
-
-// renderFile is where a cluster's desired state is kept in dir.
-func renderFile(dir, cluster string) string {
-	return filepath.Join(dir, "cluster-"+hexName(cluster)+".json")
+	return wire.Write(out, a)
 }
 
 // release drops what only findings need: the way back from each VM's fields to the lines that
@@ -113,8 +94,8 @@ func release(res *validate.Result) {
 }
 
 // summaries are the header's clusters of a batch.
-func summaries(res *validate.Result) []fleet.LoadedCluster {
-	out := make([]fleet.LoadedCluster, 0, len(res.Clusters))
+func summaries(res *validate.Result) []wire.Cluster {
+	out := make([]wire.Cluster, 0, len(res.Clusters))
 	for _, c := range res.Clusters {
 		out = append(out, fleet.Summary(c))
 	}

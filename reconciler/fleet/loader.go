@@ -6,6 +6,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/evalworker/wire"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
@@ -29,23 +30,10 @@ type Loaded struct {
 	Close func() error
 }
 
-// LoadedCluster is what the rollout needs of a cluster before it is synced.
-type LoadedCluster struct {
-	Name string `json:"name"`
-	// Context is the kubeconfig context it is reached through.
-	Context string            `json:"context"`
-	Labels  map[string]string `json:"labels,omitempty"`
-	// Mode is how a fleet controller reaches it: "push" or "pull" (its own agent syncs it).
-	Mode string `json:"mode,omitempty"`
-	// Declared is false when its folder holds no `cluster` declaration.
-	Declared bool `json:"declared"`
-	// Unevaluated, when set, says why its evaluation was stopped (the budget): its labels are unknown.
-	Unevaluated string `json:"unevaluated,omitempty"`
-	VMs         int    `json:"vms"`
-	// Errors are its findings of severity error (the shared definitions' included): it is not
-	// synced when there is any.
-	Errors diag.List `json:"errors,omitempty"`
-}
+// LoadedCluster is what the rollout needs of a cluster before it is synced: its name, context,
+// labels, mode, VM count and findings. It is the evaluation worker's summary of a cluster as it
+// sends it (internal/evalworker/wire, whose readers must not link CUE), the same in this process.
+type LoadedCluster = wire.Cluster
 
 // Loader loads the checkout of a revision in dir. The error is for I/O and internal failures (and a
 // worker that died); what is wrong with the fleet's content is in the findings.
@@ -90,9 +78,6 @@ func Summary(c *validate.Cluster) LoadedCluster {
 	return LoadedCluster{Name: c.Name, Context: c.Context, Labels: c.Labels, Mode: c.Mode, Declared: c.Declared,
 		Unevaluated: c.Unevaluated, VMs: len(c.VMs), Errors: c.Diags.Errors()}
 }
-
-// Valid reports whether the cluster may be rendered and applied.
-func (c *LoadedCluster) Valid() bool { return len(c.Errors) == 0 }
 
 // budgetOf is the engine budget of the options (for the in-process loader).
 func budgetOf(o *Options) desired.Options {
