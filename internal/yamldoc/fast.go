@@ -10,15 +10,16 @@ package yamldoc
 // (positions always come from yaml.v3, parsed again when a finding asks for one; FuzzFastDecodeAsV3
 // holds the two to the same documents and positions).
 //
-// What a fleet's YAML costs is allocation: keys and most scalars are substrings of one copy of the
-// file, mappings and sequences are built once at their size from a stack of entries, small numbers
-// are boxed once, and a reader's lines and stacks are reused for the next file.
+// What a fleet's YAML costs is allocation: keys and most scalars are substrings of the file's bytes
+// (not copied), mappings and sequences are built once at their size from a stack of entries, small
+// numbers are boxed once, and a reader's lines and stacks are reused for the next file.
 
 import (
 	"bytes"
 	"strconv"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // errGiveUp stops the fast reader: the file is decoded by yaml.v3.
@@ -33,8 +34,8 @@ type line struct {
 
 type fastReader struct {
 	data []byte
-	// text is data as one string: keys and plain or unescaped quoted scalars are substrings of it,
-	// not a string allocated each.
+	// text is data as a string (the same memory): keys and plain or unescaped quoted scalars are
+	// substrings of it, not a string allocated each.
 	text  string
 	lines []line
 	nodes int
@@ -57,7 +58,9 @@ func fastDecode(file string, data []byte, lazy *lazyFile) (docs []*Doc, ok bool)
 		return nil, false
 	}
 	r := readers.Get().(*fastReader)
-	r.data, r.text = data, string(data)
+	// data's bytes as a string, not a copy: Decode's caller leaves data unchanged (the documents'
+	// positions are parsed again from it), so the values may share its memory.
+	r.data, r.text = data, unsafe.String(unsafe.SliceData(data), len(data))
 	defer r.release()
 	if !r.split() {
 		return nil, false
