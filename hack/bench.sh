@@ -9,7 +9,9 @@
 # that fails (non-zero exit) fails this script.
 #
 # Environment: BENCH_RUNS (runs per command), BENCH_RUNS_100K (runs per 100k command, default 3 or
-# BENCH_RUNS if fewer), BENCH_100K=0 (skip the 100k fleets), BENCH_UPSTREAM=0 (skip upstream cue vet).
+# BENCH_RUNS if fewer), BENCH_100K=0 (skip the 100k fleets), BENCH_UPSTREAM=0 (skip upstream cue vet),
+# BENCH_ONLY=REGEX (measure only the ids matching it, e.g. BENCH_ONLY='vet-10k-(yaml|cue)'; the fleets
+# of the others are still generated).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,6 +21,7 @@ RUNS=${BENCH_RUNS:-5}
 RUNS_100K=${BENCH_RUNS_100K:-$((RUNS < 3 ? RUNS : 3))}
 BIG=${BENCH_100K:-1}
 UPSTREAM=${BENCH_UPSTREAM:-1}
+ONLY=${BENCH_ONLY:-}
 CACHE=$ROOT/.cache
 BENCH=$CACHE/bench
 mkdir -p "$BENCH" "$CACHE/bin"
@@ -84,6 +87,9 @@ rm -f "$RESULTS"
 measure() { # measure ID LABEL [-dir DIR] -- COMMAND...
 	local id=$1 label=$2
 	shift 2
+	if [[ -n $ONLY && ! $id =~ ^($ONLY)$ ]]; then
+		return
+	fi
 	"$CACHE/bin/benchrun" run -n "${N:-$RUNS}" -out "$RESULTS" -id "$id" -label "$label" "$@"
 }
 

@@ -25,10 +25,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
 
 	vmocue "github.com/vmo-cue/vmo-cue"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
@@ -151,7 +154,7 @@ func Read(dir string, opts Options) (*Repo, error) {
 		resolved = root
 	}
 	r := &Repo{Root: root}
-	rd := reader{repo: r, opts: opts, root: fsys, resolved: resolved}
+	rd := reader{repo: r, problems: &r.Problems, opts: opts, root: fsys, resolved: resolved}
 	entries, err := rd.readDir(".", nil)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", diag.Name(dir), diag.FileError(err))
@@ -161,7 +164,7 @@ func Read(dir string, opts Options) (*Repo, error) {
 			continue
 		}
 		if strings.HasSuffix(e.Name(), ".cue") {
-			if f, ok := rd.read(e.Name()); ok {
+			if f, ok := rd.read(rd.root, e.Name()); ok {
 				r.CUE = append(r.CUE, f)
 			}
 		}
@@ -177,8 +180,11 @@ func Read(dir string, opts Options) (*Repo, error) {
 
 type reader struct {
 	repo *Repo
-	opts Options
-	root *os.Root
+	// problems is where findings go: the Repo's, or a cluster's own while clusters are read
+	// concurrently (readClusters).
+	problems *diag.List
+	opts     Options
+	root     *os.Root
 	// resolved is the repository's path with symlinks resolved, to tell where a symlink leads.
 	resolved string
 }
@@ -198,7 +204,7 @@ func (rd *reader) folder(rel string) (fs.FileInfo, bool, error) {
 		rd.symlink(rel)
 		return nil, false, nil
 	case !st.IsDir():
-		rd.repo.Problems.Errorf("layout", "", []diag.Position{{File: rel}}, "%s is not a folder: nothing read from it", diag.Name(rel))
+		rd.problems.Errorf("layout", "", []diag.Position{{File: rel}}, "%s is not a folder: nothing read from it", diag.Name(rel))
 		return nil, false, nil
 	}
 	return st, true, nil
@@ -210,9 +216,9 @@ func (rd *reader) readModule() error {
 	if !ok {
 		return err
 	}
-	return rd.walk(ModDir, st, func(rel string) {
+	return rd.walk(ModDir, st, func(d *os.Root, rel string) {
 		if strings.HasSuffix(rel, ".cue") {
-			if f, ok := rd.read(rel); ok {
+			if f, ok := rd.read(d, rel); ok {
 				rd.repo.Module = append(rd.repo.Module, f)
 			}
 		}
@@ -229,6 +235,8 @@ func (rd *reader) readClusters() error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", ClustersDir, err)
 	}
+	var clusters []*Cluster
+	var folders []fs.FileInfo
 	for _, e := range entries {
 		rel := ClustersDir + "/" + e.Name()
 		if strings.HasPrefix(e.Name(), ".") {
@@ -245,10 +253,29 @@ func (rd *reader) readClusters() error {
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", diag.Name(rel), diag.FileError(err))
 		}
-		c := &Cluster{Name: e.Name(), Dir: rel}
-		if err := rd.walkCluster(c, cst); err != nil {
-			return err
+		clusters = append(clusters, &Cluster{Name: e.Name(), Dir: rel})
+		folders = append(folders, cst)
+	}
+	// The cluster folders are read concurrently (a fleet of thousands of files spends its reading in
+	// system calls), each with its own findings, joined in the folders' order.
+	problems := make([]diag.List, len(clusters))
+	errs := make([]error, len(clusters))
+	var g errgroup.Group
+	g.SetLimit(max(4, runtime.GOMAXPROCS(0)))
+	for i, c := range clusters {
+		g.Go(func() error {
+			crd := *rd
+			crd.problems = &problems[i]
+			errs[i] = crd.walkCluster(c, folders[i])
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for i, c := range clusters {
+		if errs[i] != nil {
+			return errs[i]
 		}
+		*rd.problems = append(*rd.problems, problems[i]...)
 		r.Clusters = append(r.Clusters, c)
 	}
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })
@@ -256,22 +283,22 @@ func (rd *reader) readClusters() error {
 }
 
 func (rd *reader) walkCluster(c *Cluster, st fs.FileInfo) error {
-	err := rd.walk(c.Dir, st, func(rel string) {
+	err := rd.walk(c.Dir, st, func(d *os.Root, rel string) {
 		name := rel[strings.LastIndexByte(rel, '/')+1:]
 		switch {
 		case isKustomization(name):
 			c.Kustomize = append(c.Kustomize, rel[:strings.LastIndexByte(rel, '/')])
 		case strings.HasSuffix(name, ".cue"):
 			if rel != c.Dir+"/"+name {
-				rd.repo.Problems.Errorf("layout", "", []diag.Position{{File: rel}},
+				rd.problems.Errorf("layout", "", []diag.Position{{File: rel}},
 					"CUE files of a cluster belong directly in %s, not in a subfolder (YAML files may be anywhere below it)", diag.Name(c.Dir+"/"))
 				return
 			}
-			if f, ok := rd.read(rel); ok {
+			if f, ok := rd.read(d, rel); ok {
 				c.CUE = append(c.CUE, f)
 			}
 		case strings.HasSuffix(name, ".yaml"), strings.HasSuffix(name, ".yml"):
-			if f, ok := rd.read(rel); ok {
+			if f, ok := rd.read(d, rel); ok {
 				c.YAML = append(c.YAML, f)
 			}
 		}
@@ -303,12 +330,21 @@ func (rd *reader) walkCluster(c *Cluster, st fs.FileInfo) error {
 func inFolder(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
 
 // walk calls file for everything below the folder dir (described by st) that is not a folder,
-// in name order; hidden entries are skipped, symlinks reported and never followed, and
-// VendoredModule is not entered.
-func (rd *reader) walk(dir string, st fs.FileInfo, file func(rel string)) error {
+// in name order, with the folder holding it opened as a Root (its files are reached by their name
+// alone, not by resolving the whole path again); hidden entries are skipped, symlinks reported and
+// never followed, and VendoredModule is not entered.
+func (rd *reader) walk(dir string, st fs.FileInfo, file func(d *os.Root, rel string)) error {
 	entries, err := rd.readDir(dir, st)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", diag.Name(dir), diag.FileError(err))
+	}
+	d, err := rd.root.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", diag.Name(dir), diag.FileError(err))
+	}
+	defer d.Close()
+	if dst, err := d.Stat("."); err != nil || !os.SameFile(st, dst) {
+		return fmt.Errorf("reading %s: changed while being read", diag.Name(dir))
 	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".") {
@@ -322,7 +358,7 @@ func (rd *reader) walk(dir string, st fs.FileInfo, file func(rel string)) error 
 			if rel == VendoredModule {
 				continue
 			}
-			sub, err := rd.root.Lstat(rel)
+			sub, err := d.Lstat(e.Name())
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", diag.Name(rel), diag.FileError(err))
 			}
@@ -333,7 +369,7 @@ func (rd *reader) walk(dir string, st fs.FileInfo, file func(rel string)) error 
 				return err
 			}
 		default:
-			file(rel)
+			file(d, rel)
 		}
 	}
 	return nil
@@ -366,26 +402,27 @@ func (rd *reader) readDir(rel string, st fs.FileInfo) ([]fs.DirEntry, error) {
 func (rd *reader) symlink(rel string) {
 	pos := []diag.Position{{File: rel}}
 	if rel == ModDir || strings.HasPrefix(rel, ModDir+"/") {
-		rd.repo.Problems.Errorf("symlink", "", pos, "symlink in cue.mod: refused, not followed (commit the files themselves)")
+		rd.problems.Errorf("symlink", "", pos, "symlink in cue.mod: refused, not followed (commit the files themselves)")
 		return
 	}
 	target, err := filepath.EvalSymlinks(filepath.Join(rd.resolved, filepath.FromSlash(rel)))
 	inside := err == nil && (target == rd.resolved || strings.HasPrefix(target, rd.resolved+string(filepath.Separator)))
 	if !inside {
-		rd.repo.Problems.Errorf("symlink", "", pos, "symlink points outside the repository: refused, not followed")
+		rd.problems.Errorf("symlink", "", pos, "symlink points outside the repository: refused, not followed")
 		return
 	}
-	rd.repo.Problems.Warnf("symlink", "", pos, "symlink not followed: put the file itself in the repository")
+	rd.problems.Warnf("symlink", "", pos, "symlink not followed: put the file itself in the repository")
 }
 
-// read reads one regular file, checking size and encoding. Anything else is refused before it is
-// opened; the file opened (without following a symlink, and without blocking) must be the regular
-// file examined.
-func (rd *reader) read(rel string) (File, bool) {
+// read reads one regular file, rel, of the folder d, checking size and encoding. Anything else is
+// refused before it is opened; the file opened (without following a symlink, and without blocking)
+// must be the regular file examined.
+func (rd *reader) read(d *os.Root, rel string) (File, bool) {
 	pos := []diag.Position{{File: rel}}
-	st, err := rd.root.Lstat(rel)
+	name := rel[strings.LastIndexByte(rel, '/')+1:]
+	st, err := d.Lstat(name)
 	if err != nil {
-		rd.repo.Problems.Errorf("read", "", pos, "cannot read file: %v", diag.FileError(err))
+		rd.problems.Errorf("read", "", pos, "cannot read file: %v", diag.FileError(err))
 		return File{}, false
 	}
 	if st.Mode()&fs.ModeSymlink != 0 {
@@ -393,20 +430,20 @@ func (rd *reader) read(rel string) (File, bool) {
 		return File{}, false
 	}
 	if !st.Mode().IsRegular() {
-		rd.repo.Problems.Errorf("file-type", "", pos, "not a regular file (%s): refused, never opened", kind(st.Mode()))
+		rd.problems.Errorf("file-type", "", pos, "not a regular file (%s): refused, never opened", kind(st.Mode()))
 		return File{}, false
 	}
 	if !rd.sizeOK(rel, st.Size()) {
 		return File{}, false
 	}
-	f, err := rd.root.OpenFile(rel, os.O_RDONLY|fileFlags, 0)
+	f, err := d.OpenFile(name, os.O_RDONLY|fileFlags, 0)
 	if err != nil {
-		rd.repo.Problems.Errorf("read", "", pos, "cannot read file: %v", diag.FileError(err))
+		rd.problems.Errorf("read", "", pos, "cannot read file: %v", diag.FileError(err))
 		return File{}, false
 	}
 	defer f.Close()
 	if fst, err := f.Stat(); err != nil || !os.SameFile(st, fst) || !fst.Mode().IsRegular() {
-		rd.repo.Problems.Errorf("read", "", pos, "file changed while being read: refused")
+		rd.problems.Errorf("read", "", pos, "file changed while being read: refused")
 		return File{}, false
 	}
 	// Room for the size examined (and bytes.MinRead more, so that a file of that size needs no
@@ -415,14 +452,14 @@ func (rd *reader) read(rel string) (File, bool) {
 	_, err = buf.ReadFrom(io.LimitReader(f, rd.opts.MaxFileSize+1))
 	data := buf.Bytes()
 	if err != nil {
-		rd.repo.Problems.Errorf("read", "", pos, "cannot read file: %v", err)
+		rd.problems.Errorf("read", "", pos, "cannot read file: %v", err)
 		return File{}, false
 	}
 	if !rd.sizeOK(rel, int64(len(data))) {
 		return File{}, false
 	}
 	if line, col, bad := invalidUTF8(data); bad {
-		rd.repo.Problems.Errorf("encoding", "", []diag.Position{{File: rel, Line: line, Col: col}}, "file is not valid UTF-8")
+		rd.problems.Errorf("encoding", "", []diag.Position{{File: rel, Line: line, Col: col}}, "file is not valid UTF-8")
 		return File{}, false
 	}
 	return File{Path: rel, Abs: filepath.Join(rd.repo.Root, filepath.FromSlash(rel)), Data: data}, true
@@ -432,7 +469,7 @@ func (rd *reader) sizeOK(rel string, size int64) bool {
 	if size <= rd.opts.MaxFileSize {
 		return true
 	}
-	rd.repo.Problems.Errorf("file-size", "", []diag.Position{{File: rel}}, "file is %d bytes, over the limit of %d bytes", size, rd.opts.MaxFileSize)
+	rd.problems.Errorf("file-size", "", []diag.Position{{File: rel}}, "file is %d bytes, over the limit of %d bytes", size, rd.opts.MaxFileSize)
 	return false
 }
 

@@ -246,3 +246,35 @@ func sorted(l diag.List) diag.List {
 	l.Sort()
 	return l
 }
+
+// TestReadClustersConcurrently: cluster folders are read concurrently; the clusters, their files and
+// every folder's findings still come in name order, as one reader would give them.
+func TestReadClustersConcurrently(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{"fleet.cue": "package fleet\n"}
+	var want []string
+	for i := range 12 {
+		c := "clusters/c-" + string(rune('a'+i))
+		files[c+"/cluster.cue"] = clusterCUE
+		files[c+"/vms/a.yaml"] = "kind: VirtualMachine\n"
+		files[c+"/vms/b.yaml"] = "\xff\n"
+		files[c+"/vms/deep/c.cue"] = "package fleet\n"
+		want = append(want,
+			"file is not valid UTF-8 (rule encoding):\n    ./"+c+"/vms/b.yaml:1:1",
+			"CUE files of a cluster belong directly in "+c+"/, not in a subfolder (YAML files may be anywhere below it) (rule layout):\n    ./"+c+"/vms/deep/c.cue")
+	}
+	write(t, dir, files)
+	repo := readSoon(t, dir)
+	var got []string
+	for _, p := range repo.Problems {
+		got = append(got, p.Error())
+	}
+	assert.Equal(t, want, got)
+	require.Len(t, repo.Clusters, 12)
+	for i, c := range repo.Clusters {
+		assert.Equal(t, "c-"+string(rune('a'+i)), c.Name)
+		require.Len(t, c.YAML, 1)
+		assert.Equal(t, c.Dir+"/vms/a.yaml", c.YAML[0].Path)
+		assert.Equal(t, "kind: VirtualMachine\n", string(c.YAML[0].Data))
+	}
+}

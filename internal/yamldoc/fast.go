@@ -7,12 +7,19 @@ package yamldoc
 // the converter do (anchors, aliases, tags, merge keys, folded or multi-line scalars, numbers other
 // than plain decimal integers, a duplicate key, a syntax error, ...) makes it give up on the whole
 // file, which is then decoded by yaml.v3: the values, findings and positions are yaml.v3's either way
-// (positions always come from yaml.v3, parsed again when a finding asks for one).
+// (positions always come from yaml.v3, parsed again when a finding asks for one; FuzzFastDecodeAsV3
+// holds the two to the same documents and positions).
+//
+// What a fleet's YAML costs is allocation: keys and most scalars are substrings of the file's bytes
+// (not copied), mappings and sequences are built once at their size from a stack of entries, small
+// numbers are boxed once, and a reader's lines and stacks are reused for the next file.
 
 import (
 	"bytes"
 	"strconv"
+	"sync"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // errGiveUp stops the fast reader: the file is decoded by yaml.v3.
@@ -26,18 +33,35 @@ type line struct {
 }
 
 type fastReader struct {
-	data  []byte
+	data []byte
+	// text is data as a string (the same memory): keys and plain or unescaped quoted scalars are
+	// substrings of it, not a string allocated each.
+	text  string
 	lines []line
 	nodes int
+	// pairs and items are the entries of the mappings and sequences being read (a stack: nested
+	// collections push above their parent's and pop back), so that each collection is allocated once
+	// at its size.
+	pairs []pair
+	items []any
+}
+
+type pair struct {
+	key string
+	val any
 }
 
 // fastDecode returns the file's documents (values only), or false when the file is not in the part
 // of YAML it reads.
 func fastDecode(file string, data []byte, lazy *lazyFile) (docs []*Doc, ok bool) {
-	if len(data) > 0 && !utf8.Valid(data) || bytes.IndexByte(data, '\r') >= 0 || bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
+	if len(data) > 0 && !utf8.Valid(data) || !printable(data) {
 		return nil, false
 	}
-	r := &fastReader{data: data}
+	r := readers.Get().(*fastReader)
+	// data's bytes as a string, not a copy: Decode's caller leaves data unchanged (the documents'
+	// positions are parsed again from it), so the values may share its memory.
+	r.data, r.text = data, unsafe.String(unsafe.SliceData(data), len(data))
+	defer r.release()
 	if !r.split() {
 		return nil, false
 	}
@@ -75,10 +99,51 @@ func fastDecode(file string, data []byte, lazy *lazyFile) (docs []*Doc, ok bool)
 
 func giveUp() { panic(errGiveUp{}) }
 
+// printable reports whether valid UTF-8 data holds only what yaml.v3 reads as printable text, with
+// no line break but '\n': not a control character (a tab aside), CR, NEL, U+2028, U+2029, a byte
+// order mark, U+FFFE or U+FFFF.
+func printable(data []byte) bool {
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if c >= 0x20 && c < 0x7f || c == '\n' || c == '\t' {
+			continue
+		}
+		switch {
+		case c < 0x80:
+			return false // a control character, CR, DEL
+		case c == 0xc2 && i+1 < len(data) && data[i+1] < 0xa0:
+			return false // C1 controls, NEL
+		case c == 0xe2 && i+2 < len(data) && data[i+1] == 0x80 && (data[i+2] == 0xa8 || data[i+2] == 0xa9):
+			return false // line and paragraph separators
+		case c == 0xef && i+2 < len(data) && (data[i+1] == 0xbb && data[i+2] == 0xbf || data[i+1] == 0xbf && data[i+2] >= 0xbe):
+			return false // a byte order mark, U+FFFE, U+FFFF
+		}
+	}
+	return true
+}
+
+// readers keeps fastReaders for the next file: their lines and stacks are scratch space, reused
+// rather than allocated again for each of a fleet's thousands of files.
+var readers = sync.Pool{New: func() any { return &fastReader{} }}
+
+// release returns the reader to readers, holding nothing of the file.
+func (r *fastReader) release() {
+	if cap(r.lines) > 1<<16 {
+		r.lines = nil // a large file's: not kept
+	}
+	clear(r.pairs[:cap(r.pairs)])
+	clear(r.items[:cap(r.items)])
+	*r = fastReader{lines: r.lines[:0], pairs: r.pairs[:0], items: r.items[:0]}
+	readers.Put(r)
+}
+
 // split cuts the data into lines; false for what the reader does not take anywhere (a directive,
-// a document end marker, a tab in indentation).
+// a document end marker, a tab where indentation is).
 func (r *fastReader) split() bool {
 	d := r.data
+	if n := bytes.Count(d, []byte{'\n'}) + 1; cap(r.lines) < n {
+		r.lines = make([]line, 0, n)
+	}
 	for s := 0; s < len(d); {
 		e := bytes.IndexByte(d[s:], '\n')
 		if e < 0 {
@@ -96,13 +161,7 @@ func (r *fastReader) split() bool {
 		case i == e:
 			l.blank = true
 		case d[i] == '\t':
-			for i < e && (d[i] == ' ' || d[i] == '\t') {
-				i++
-			}
-			if i < e {
-				return false
-			}
-			l.blank = true
+			return false // a tab in indentation, or a line of only whitespace with a tab: yaml.v3 decides
 		case d[i] == '#':
 			l.comment = true
 		}
@@ -115,7 +174,7 @@ func (r *fastReader) split() bool {
 	return true
 }
 
-func (r *fastReader) text(i int) []byte {
+func (r *fastReader) lineText(i int) []byte {
 	return r.data[r.lines[i].start+r.lines[i].indent : r.lines[i].end]
 }
 
@@ -156,7 +215,7 @@ func (r *fastReader) document(from, end int) any {
 	i := r.next(from, end)
 	ind := r.lines[i].indent
 	var v any
-	if isEntry(r.text(i)) {
+	if isEntry(r.lineText(i)) {
 		v, i = r.sequence(i, end, ind)
 	} else {
 		v, i = r.mapping(i, end, ind, r.lines[i].start+ind)
@@ -174,17 +233,17 @@ func isEntry(t []byte) bool { return len(t) > 0 && t[0] == '-' && (len(t) == 1 |
 // line i (mid-line after `- `). It returns the mapping and the line after it.
 func (r *fastReader) mapping(i, end, ind, at int) (map[string]any, int) {
 	r.count()
-	m := map[string]any{}
+	base := len(r.pairs)
 	first := true
 	for {
 		if !first {
 			i = r.next(i, end)
 			if i == end || r.lines[i].indent < ind {
-				return m, i
+				return r.mapOf(base), i
 			}
-			if r.lines[i].indent > ind || isEntry(r.text(i)) {
+			if r.lines[i].indent > ind || isEntry(r.lineText(i)) {
 				if r.lines[i].indent == ind {
-					return m, i // a sequence at a parent mapping's indent ends this item's mapping
+					return r.mapOf(base), i // a sequence at a parent mapping's indent ends this item's mapping
 				}
 				giveUp()
 			}
@@ -192,25 +251,60 @@ func (r *fastReader) mapping(i, end, ind, at int) (map[string]any, int) {
 		}
 		first = false
 		t := r.data[at:r.lines[i].end]
-		key, rest := blockKey(t)
-		if _, dup := m[key]; dup || key == "<<" {
+		key, rest := r.blockKey(t)
+		if key == "<<" {
 			giveUp()
 		}
 		var v any
 		v, i = r.value(rest, i, end, ind)
-		m[key] = v
+		r.pairs = append(r.pairs, pair{key, v})
 	}
 }
 
+// mapOf pops the pairs above base into a mapping; a duplicate key gives up.
+func (r *fastReader) mapOf(base int) map[string]any {
+	m := make(map[string]any, len(r.pairs)-base)
+	for _, p := range r.pairs[base:] {
+		m[p.key] = p.val
+	}
+	if len(m) != len(r.pairs)-base {
+		giveUp() // a duplicate key
+	}
+	clear(r.pairs[base:]) // no values kept alive by the stack
+	r.pairs = r.pairs[:base]
+	return m
+}
+
+// listOf pops the items above base into a sequence.
+func (r *fastReader) listOf(base int) []any {
+	l := make([]any, len(r.items)-base)
+	copy(l, r.items[base:])
+	clear(r.items[base:])
+	r.items = r.items[:base]
+	return l
+}
+
+// str returns p, a part of data, as the same part of text (no allocation).
+func (r *fastReader) str(p []byte) string {
+	if len(p) == 0 {
+		return ""
+	}
+	off := cap(r.data) - cap(p)
+	if off < 0 || off+len(p) > len(r.data) || &r.data[off] != &p[0] {
+		return string(p) // not a part of data (never, but a copy is right anyway)
+	}
+	return r.text[off : off+len(p)]
+}
+
 // blockKey splits `key: rest` (the key plain or quoted); rest starts after the colon's spaces.
-func blockKey(t []byte) (string, []byte) {
+func (r *fastReader) blockKey(t []byte) (string, []byte) {
 	var key string
 	var n int
 	switch {
 	case len(t) == 0:
 		giveUp()
 	case t[0] == '"' || t[0] == '\'':
-		key, n = quoted(t)
+		key, n = r.quoted(t)
 		if n >= len(t) || t[n] != ':' {
 			giveUp()
 		}
@@ -226,7 +320,7 @@ func blockKey(t []byte) (string, []byte) {
 		if bytes.Contains(k, []byte(" #")) || bytes.IndexByte(k, '\t') >= 0 {
 			giveUp()
 		}
-		key = string(k)
+		key = r.str(k)
 	}
 	rest := t[n+1:]
 	if len(rest) > 0 && rest[0] != ' ' {
@@ -263,11 +357,11 @@ func (r *fastReader) value(rest []byte, i, end, ind int) (any, int) {
 		j := r.next(i+1, end)
 		switch {
 		case j < end && r.lines[j].indent > ind:
-			if isEntry(r.text(j)) {
+			if isEntry(r.lineText(j)) {
 				return r.sequence(j, end, r.lines[j].indent)
 			}
 			return r.mapping(j, end, r.lines[j].indent, r.lines[j].start+r.lines[j].indent)
-		case j < end && r.lines[j].indent == ind && isEntry(r.text(j)):
+		case j < end && r.lines[j].indent == ind && isEntry(r.lineText(j)):
 			return r.sequence(j, end, ind)
 		}
 		r.count()
@@ -283,7 +377,7 @@ func (r *fastReader) value(rest []byte, i, end, ind int) (any, int) {
 	case '{', '[':
 		v, n = r.flow(rest, 0)
 	default:
-		v, n = scalarValue(rest, inBlock)
+		v, n = r.scalarValue(rest, inBlock)
 	}
 	if !comment(rest[n:]) {
 		giveUp()
@@ -309,18 +403,18 @@ func comment(t []byte) bool {
 // sequence reads a block sequence whose `-` are at column ind.
 func (r *fastReader) sequence(i, end, ind int) ([]any, int) {
 	r.count()
-	l := []any{}
+	base := len(r.items)
 	for {
 		i = r.next(i, end)
 		if i == end || r.lines[i].indent < ind {
-			return l, i
+			return r.listOf(base), i
 		}
-		t := r.text(i)
+		t := r.lineText(i)
 		if r.lines[i].indent > ind {
 			giveUp()
 		}
 		if !isEntry(t) {
-			return l, i // a key of the mapping this sequence is the value of
+			return r.listOf(base), i // a key of the mapping this sequence is the value of
 		}
 		rest := t[1:]
 		col := ind + 1
@@ -330,22 +424,27 @@ func (r *fastReader) sequence(i, end, ind int) ([]any, int) {
 		var v any
 		switch {
 		case len(rest) == 0 || rest[0] == '#':
-			v, i = r.value(nil, i, end, ind)
+			if j := r.next(i+1, end); j < end && r.lines[j].indent > ind {
+				v, i = r.value(nil, i, end, ind) // a collection below the entry
+			} else {
+				r.count() // null: an entry at the same indent is the next one, not a nested sequence
+				v, i = nil, i+1
+			}
 		case isEntry(rest):
 			giveUp() // `- - x`
-		case isKey(rest):
+		case r.isKey(rest):
 			v, i = r.mapping(i, end, col, r.lines[i].start+col)
 		default:
 			v, i = r.value(rest, i, end, ind)
 		}
-		l = append(l, v)
+		r.items = append(r.items, v)
 	}
 }
 
 // isKey reports whether a sequence entry's text starts a mapping (`key: ...`).
-func isKey(t []byte) bool {
+func (r *fastReader) isKey(t []byte) bool {
 	if t[0] == '"' || t[0] == '\'' {
-		_, n := quoted(t)
+		_, n := r.quoted(t)
 		return n < len(t) && t[n] == ':'
 	}
 	if t[0] == '{' || t[0] == '[' {
@@ -407,9 +506,9 @@ const (
 
 // scalarValue reads a one-line scalar at the start of t: quoted, or plain up to where it ends.
 // It returns the value and the bytes it took (a plain scalar's trailing spaces not included).
-func scalarValue(t []byte, where int) (any, int) {
+func (r *fastReader) scalarValue(t []byte, where int) (any, int) {
 	if t[0] == '"' || t[0] == '\'' {
-		return quoted(t)
+		return r.quoted(t)
 	}
 	inFlow := where != inBlock
 	if !plainStart(t[0]) && !(t[0] == '-' && len(t) > 1 && t[1] != ' ' && t[1] != ',' && t[1] != ']' && t[1] != '}') {
@@ -442,13 +541,13 @@ func scalarValue(t []byte, where int) (any, int) {
 		giveUp()
 	}
 	if where == inFlowKey {
-		return string(p), len(p) // a key is its text (the converter takes the node's value)
+		return r.str(p), len(p) // a key is its text (the converter takes the node's value)
 	}
-	return resolve(p), len(p)
+	return r.resolve(p), len(p)
 }
 
 // resolve types a plain scalar as yaml.v3 and the converter do, or gives up where it is unsure.
-func resolve(p []byte) any {
+func (r *fastReader) resolve(p []byte) any {
 	switch string(p) {
 	case "", "~", "null", "Null", "NULL":
 		return nil
@@ -463,6 +562,9 @@ func resolve(p []byte) any {
 	if c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' {
 		if decimal(p) {
 			if i, err := strconv.ParseInt(string(p), 10, 64); err == nil {
+				if i >= 0 && i < int64(len(smallNumbers)) {
+					return smallNumbers[i]
+				}
 				return float64(i)
 			}
 			giveUp()
@@ -473,14 +575,22 @@ func resolve(p []byte) any {
 		if c != '-' {
 			for _, x := range p {
 				if !bytes.ContainsRune([]byte("0123456789abcdefABCDEFxXoO_+-.:eE"), rune(x)) {
-					return string(p) // not a number (16Gi, a version)
+					return r.str(p) // not a number (16Gi, a version)
 				}
 			}
 			giveUp() // a number in another notation, a date
 		}
 	}
-	return string(p)
+	return r.str(p)
 }
+
+// smallNumbers are the values of 0 to 1023, boxed once: a number in a manifest is most often small.
+var smallNumbers = func() (n [1024]any) {
+	for i := range n {
+		n[i] = float64(i)
+	}
+	return n
+}()
 
 // decimal reports a plain decimal integer: -?(0|[1-9][0-9]*), at most 18 digits.
 func decimal(p []byte) bool {
@@ -499,8 +609,18 @@ func decimal(p []byte) bool {
 }
 
 // quoted reads a one-line quoted scalar at the start of t and returns it and the bytes it took.
-func quoted(t []byte) (string, int) {
+func (r *fastReader) quoted(t []byte) (string, int) {
 	q := t[0]
+	// Most quoted scalars hold no escape: they are their text.
+	for j := 1; j < len(t); j++ {
+		c := t[j]
+		if c == q && (q == '"' || j+1 == len(t) || t[j+1] != '\'') {
+			return r.str(t[1:j]), j + 1
+		}
+		if c == '\\' && q == '"' || c == q || c == '\t' {
+			break
+		}
+	}
 	var b []byte
 	for j := 1; j < len(t); j++ {
 		c := t[j]
@@ -542,30 +662,25 @@ func (r *fastReader) flow(t []byte, i int) (any, int) {
 	if t[i] == '[' {
 		closer = ']'
 	}
-	var m map[string]any
-	var l []any
-	if closer == '}' {
-		m = map[string]any{}
-	} else {
-		l = []any{}
-	}
+	pairs, items := len(r.pairs), len(r.items)
+	n := 0 // entries read
 	i++
 	for {
 		i = skipSpaces(t, i)
 		if i >= len(t) {
 			giveUp() // continued on the next line
 		}
-		if t[i] == closer && len(m)+len(l) == 0 {
+		if t[i] == closer && n == 0 {
 			break
 		}
 		var key string
 		if closer == '}' {
-			k, n := scalarValue(t[i:], inFlowKey)
+			k, n := r.scalarValue(t[i:], inFlowKey)
 			ks, ok := k.(string)
 			if !ok || i+n >= len(t) || t[i+n] != ':' || i+n+1 < len(t) && t[i+n+1] != ' ' {
 				giveUp()
 			}
-			if _, dup := m[ks]; dup || ks == "<<" {
+			if ks == "<<" {
 				giveUp()
 			}
 			key = ks
@@ -580,15 +695,16 @@ func (r *fastReader) flow(t []byte, i int) (any, int) {
 			v, i = r.flow(t, i)
 		default:
 			r.count()
-			var n int
-			v, n = scalarValue(t[i:], inFlow)
-			i += n
+			var w int
+			v, w = r.scalarValue(t[i:], inFlow)
+			i += w
 		}
 		if closer == '}' {
-			m[key] = v
+			r.pairs = append(r.pairs, pair{key, v})
 		} else {
-			l = append(l, v)
+			r.items = append(r.items, v)
 		}
+		n++
 		i = skipSpaces(t, i)
 		if i >= len(t) {
 			giveUp()
@@ -604,10 +720,10 @@ func (r *fastReader) flow(t []byte, i int) (any, int) {
 			giveUp() // a trailing comma
 		}
 	}
-	if m != nil {
-		return m, i + 1
+	if closer == '}' {
+		return r.mapOf(pairs), i + 1
 	}
-	return l, i + 1
+	return r.listOf(items), i + 1
 }
 
 func skipSpaces(t []byte, i int) int {

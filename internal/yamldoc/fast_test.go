@@ -51,6 +51,13 @@ func TestFastDecodeAsV3(t *testing.T) {
 		{"keys", "\"quoted key\": 1\n'single': 2\nkubevirt.io/vm: x\n1: one\n", true},
 		{"sequence at the key's indent", "a:\n- 1\n- 2\nb: 3\n", true},
 		{"empty values", "a:\nb: {}\nc: []\n", true},
+		{"empty entries", "l:\n  - # nothing\n  - a\n  -\n  - b\n  -\n", true},
+		{"escapes and quotes", `a: 'it''s'
+b: "x\"y\\z\t"
+c: ''
+d: ""
+e: {'k''': "v\n", "": 'a\b'}
+`, true},
 
 		{"float", "a: 1.5\n", false},
 		{"inf", "a: .inf\n", false},

@@ -195,7 +195,8 @@ func (d *Doc) child(n *yaml.Node, key string) *yaml.Node {
 var lineRE = regexp.MustCompile(`line (\d+)`)
 
 // Decode reads every document of a file. A syntax error is returned as a diagnostic with its line;
-// documents before it are still returned.
+// documents before it are still returned. data must not be changed afterwards: positions are parsed
+// again from it when asked for, and the documents' strings may share its memory.
 func Decode(file string, data []byte) ([]*Doc, diag.List) {
 	lazy := &lazyFile{data: data}
 	if docs, ok := fastDecode(file, data, lazy); ok {
