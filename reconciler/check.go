@@ -71,12 +71,16 @@ func (c *Cluster) checkLocally(ctx context.Context, items []*Item, created map[s
 	if len(candidates) == 0 || localSchemaCheck == nil {
 		return items, none
 	}
+	// The access reviews need nothing of the admission view: they run while it is read.
+	allowedCh := make(chan map[string]bool, 1)
+	go func() { allowedCh <- c.allowed(ctx, candidates, workers) }()
 	view, err := c.admission(ctx)
 	if err != nil {
+		<-allowedCh
 		return items, none // the server checks them all
 	}
 	schemas := c.crSchemas(ctx, candidates, view, workers)
-	allowed := c.allowed(ctx, candidates, workers)
+	allowed := <-allowedCh
 	var local []*Item
 	for _, it := range candidates {
 		ns := it.Object.GetNamespace()
@@ -112,54 +116,15 @@ func (c *Cluster) checkLocally(ctx context.Context, items []*Item, created map[s
 	}
 }
 
-// admission reads the cluster's admission webhooks and policies, namespaces and quotas.
+// admission reads the cluster's admission webhooks and policies, namespaces and quotas, all at once
+// (one LIST each).
 func (c *Cluster) admission(ctx context.Context) (*admissionView, error) {
+	var mu sync.Mutex
 	var rules []admissionregistrationv1.Rule
-	var vwc admissionregistrationv1.ValidatingWebhookConfigurationList
-	if err := c.client().List(ctx, &vwc); err != nil {
-		return nil, err
-	}
-	for _, cfg := range vwc.Items {
-		for _, w := range cfg.Webhooks {
-			rules = append(rules, onCreate(w.Rules)...)
-		}
-	}
-	var mwc admissionregistrationv1.MutatingWebhookConfigurationList
-	if err := c.client().List(ctx, &mwc); err != nil {
-		return nil, err
-	}
-	for _, cfg := range mwc.Items {
-		for _, w := range cfg.Webhooks {
-			rules = append(rules, onCreate(w.Rules)...)
-		}
-	}
-	// Admission policies (validating and mutating, of whatever version the server serves), read as
-	// unstructured: their matchConstraints.resourceRules have the shape of a webhook's rules. A
-	// policy counts whether or not a binding uses it, and whatever its exclusions and conditions.
-	for _, kind := range []string{"ValidatingAdmissionPolicy", "MutatingAdmissionPolicy"} {
-		for _, v := range []string{"v1", "v1beta1", "v1alpha1"} {
-			gvk := schema.GroupVersionKind{Group: admissionregistrationv1.GroupName, Version: v, Kind: kind + "List"}
-			if _, ok := c.Mapping(schema.GroupVersionKind{Group: gvk.Group, Version: v, Kind: kind}); !ok {
-				continue
-			}
-			l := &unstructured.UnstructuredList{}
-			l.SetGroupVersionKind(gvk)
-			if err := c.client().List(ctx, l); err != nil {
-				return nil, err
-			}
-			for _, p := range l.Items {
-				rr, _, _ := unstructured.NestedSlice(p.Object, "spec", "matchConstraints", "resourceRules")
-				for _, r := range rr {
-					var rule admissionregistrationv1.RuleWithOperations
-					m, _ := r.(map[string]any)
-					if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &rule); err != nil {
-						return nil, fmt.Errorf("%s %s: %w", kind, p.GetName(), err)
-					}
-					rules = append(rules, onCreate([]admissionregistrationv1.RuleWithOperations{rule})...)
-				}
-			}
-			break
-		}
+	add := func(r []admissionregistrationv1.Rule) {
+		mu.Lock()
+		rules = append(rules, r...)
+		mu.Unlock()
 	}
 	view := &admissionView{active: map[string]bool{}, quota: map[string]bool{}, hooked: func(gr schema.GroupResource) bool {
 		for _, r := range rules {
@@ -169,19 +134,88 @@ func (c *Cluster) admission(ctx context.Context) (*admissionView, error) {
 		}
 		return false
 	}}
-	nss, err := c.metadata().Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).List(ctx, metav1.ListOptions{})
-	if err != nil {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var vwc admissionregistrationv1.ValidatingWebhookConfigurationList
+		if err := c.client().List(ctx, &vwc); err != nil {
+			return err
+		}
+		for _, cfg := range vwc.Items {
+			for _, w := range cfg.Webhooks {
+				add(onCreate(w.Rules))
+			}
+		}
+		return nil
+	})
+	g.Go(func() error {
+		var mwc admissionregistrationv1.MutatingWebhookConfigurationList
+		if err := c.client().List(ctx, &mwc); err != nil {
+			return err
+		}
+		for _, cfg := range mwc.Items {
+			for _, w := range cfg.Webhooks {
+				add(onCreate(w.Rules))
+			}
+		}
+		return nil
+	})
+	// Admission policies (validating and mutating, of whatever version the server serves), read as
+	// unstructured: their matchConstraints.resourceRules have the shape of a webhook's rules. A
+	// policy counts whether or not a binding uses it, and whatever its exclusions and conditions.
+	for _, kind := range []string{"ValidatingAdmissionPolicy", "MutatingAdmissionPolicy"} {
+		g.Go(func() error {
+			for _, v := range []string{"v1", "v1beta1", "v1alpha1"} {
+				gvk := schema.GroupVersionKind{Group: admissionregistrationv1.GroupName, Version: v, Kind: kind + "List"}
+				if _, ok := c.Mapping(schema.GroupVersionKind{Group: gvk.Group, Version: v, Kind: kind}); !ok {
+					continue
+				}
+				l := &unstructured.UnstructuredList{}
+				l.SetGroupVersionKind(gvk)
+				if err := c.client().List(ctx, l); err != nil {
+					return err
+				}
+				for _, p := range l.Items {
+					rr, _, _ := unstructured.NestedSlice(p.Object, "spec", "matchConstraints", "resourceRules")
+					for _, r := range rr {
+						var rule admissionregistrationv1.RuleWithOperations
+						m, _ := r.(map[string]any)
+						if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &rule); err != nil {
+							return fmt.Errorf("%s %s: %w", kind, p.GetName(), err)
+						}
+						add(onCreate([]admissionregistrationv1.RuleWithOperations{rule}))
+					}
+				}
+				return nil
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		nss, err := c.metadata().Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ns := range nss.Items {
+			view.active[ns.Name] = ns.DeletionTimestamp == nil
+		}
+		return nil
+	})
+	g.Go(func() error {
+		quotas, err := c.metadata().Resource(schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, q := range quotas.Items {
+			view.quota[q.Namespace] = true
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
-	}
-	for _, ns := range nss.Items {
-		view.active[ns.Name] = ns.DeletionTimestamp == nil
-	}
-	quotas, err := c.metadata().Resource(schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	for _, q := range quotas.Items {
-		view.quota[q.Namespace] = true
 	}
 	return view, nil
 }

@@ -3,19 +3,23 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 var gkCRD = schema.GroupKind{Group: "apiextensions.k8s.io", Kind: "CustomResourceDefinition"}
 
-// establishedPoll is how often a CRD that is not Established yet is read again.
-const establishedPoll = 100 * time.Millisecond
+// establishedPoll spaces the reads of a CRD that is not Established yet: 10 ms at first (a new CRD is
+// usually Established within tens of milliseconds, and a first apply waits for it before anything
+// else), doubling to every 100 ms.
+var establishedPoll = wait.Backoff{Duration: 10 * time.Millisecond, Factor: 2, Cap: 100 * time.Millisecond, Steps: math.MaxInt32}
 
 // waitEstablished waits until the CRDs among items are Established (kstatus status.Compute: Current),
 // then refreshes discovery. The CRDs are waited for one after the other, each read alone (a GET of that CRD), so
@@ -49,10 +53,12 @@ func (c *Cluster) waitEstablished(ctx context.Context, items []*Item, timeout ti
 	return c.Refresh()
 }
 
-// waitCurrent reads one CRD (a GET) every establishedPoll until kstatus finds it Current; it fails at
-// once on Failed or on a read error other than NotFound, and returns ctx's error when ctx ends first.
+// waitCurrent reads one CRD (a GET), again after each interval of establishedPoll, until kstatus finds
+// it Current; it fails at once on Failed or on a read error other than NotFound, and returns ctx's
+// error when ctx ends first.
 // kstatus's own poller is not used: it links kubectl's packages, which the agent's binary leaves out.
 func (c *Cluster) waitCurrent(ctx context.Context, name string) error {
+	poll := establishedPoll
 	for {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(gkCRD.WithVersion("v1"))
@@ -78,7 +84,7 @@ func (c *Cluster) waitCurrent(ctx context.Context, name string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(establishedPoll):
+		case <-time.After(poll.Step()):
 		}
 	}
 }
