@@ -17,7 +17,7 @@ import (
 // resolveSettings layers the cluster's settings over the fleet's defaults and the stack's defaults,
 // and checks what types cannot: versions, gates, CPU hotplug and component dependencies.
 func resolveSettings(c *Cluster, f *engine.Fleet, b *engine.Builtin) {
-	merged, pos := engine.Merge(engine.NewLayer(b.SettingsDefaults), f.Defaults, c.Settings)
+	merged, pos := engine.Merge(engine.NewLayer(b.SettingsDefaults), f.Defaults, c.Decl)
 	c.Merged = merged
 	c.settingPos = pos
 	c.Stack, _ = merged["stack"].(map[string]any)

@@ -128,7 +128,7 @@ func (k *Checker) Cluster(f *engine.Fleet, ec *engine.Cluster) {
 func (k *Checker) check(f *engine.Fleet, ec *engine.Cluster) (*Cluster, error) {
 	k.srcOnce.Do(func() { k.src = newSources(f.Repo) })
 	c := &Cluster{Cluster: ec, Fleet: f.Name, src: k.src}
-	c.Diags = append(c.Diags, ec.Diags...)
+	c.Diags = append(c.Diags, ec.OwnDiags...)
 	resolveSettings(c, f, k.b)
 	vmSchema, err := SchemaFor("VirtualMachine", c.Releases())
 	if err != nil {

@@ -43,7 +43,7 @@ func checkVMs(c *Cluster, s *schema.Schema) {
 	seen := map[string]*VM{}
 	seenFamily := map[string]bool{}
 	var bound diag.Bounder
-	for _, ev := range c.Cluster.VMs {
+	for _, ev := range c.Cluster.SourceVMs {
 		c.Diags = bound.Bound(c.Diags)
 		if checkFamily(c, ev, seenFamily, &bound) {
 			continue
