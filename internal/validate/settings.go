@@ -12,6 +12,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/macs"
+	"github.com/vmo-cue/vmo-cue/internal/settings"
 )
 
 // resolveSettings layers the cluster's settings over the fleet's defaults and the stack's defaults,
@@ -20,6 +21,9 @@ func resolveSettings(c *Cluster, f *engine.Fleet, b *engine.Builtin) {
 	merged, pos := engine.Merge(engine.NewLayer(b.SettingsDefaults), f.Defaults, c.Decl)
 	c.Merged = merged
 	c.settingPos = pos
+	// Once resolved (images, derived VLANs, gates), the settings are decoded into their types; a value
+	// of another type than the schema's is left out (CUE reports it).
+	defer func() { c.Settings, _ = settings.Decode(merged, pos) }()
 	c.Stack, _ = merged["stack"].(map[string]any)
 	c.Namespace, _ = merged["namespace"].(string)
 	c.L2Domain, _ = merged["l2Domain"].(string)

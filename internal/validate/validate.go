@@ -13,6 +13,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
 	"github.com/vmo-cue/vmo-cue/internal/macs"
+	"github.com/vmo-cue/vmo-cue/internal/settings"
 )
 
 // Cluster is a cluster's resolved desired state.
@@ -29,6 +30,8 @@ type Cluster struct {
 	// Merged are all the cluster's settings (drift, prune, policy, ...): the built-in defaults, then the
 	// fleet's defaults, then the cluster's own, leaf by leaf.
 	Merged map[string]any
+	// Settings are Merged, typed, with where each was written (decoded once, when resolved).
+	Settings *settings.Resolved
 	// Namespace is where VMs without one go; L2Domain groups clusters for MAC uniqueness.
 	Namespace string
 	L2Domain  string
