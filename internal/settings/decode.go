@@ -3,7 +3,9 @@ package settings
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 )
@@ -39,7 +41,7 @@ type anyDecoder interface{ decodeAny(x any) bool }
 var anyDecoderType = reflect.TypeFor[anyDecoder]()
 
 // decodeInto sets dst from x, field by field by JSON name, and returns the first value it left out.
-func decodeInto(dst reflect.Value, x any, path []string) error {
+func decodeInto(dst reflect.Value, x any, path *step) error {
 	if x == nil {
 		return nil
 	}
@@ -63,13 +65,9 @@ func decodeInto(dst reflect.Value, x any, path []string) error {
 			return mismatch(path, x, dst.Type())
 		}
 		var first error
-		for _, f := range reflect.VisibleFields(dst.Type()) {
-			name := JSONName(f)
-			if name == "" {
-				continue
-			}
-			if fx, set := m[name]; set {
-				if err := decodeInto(dst.FieldByIndex(f.Index), fx, append(path[:len(path):len(path)], name)); err != nil && first == nil {
+		for _, f := range fieldsOf(dst.Type()) {
+			if fx, set := m[f.name]; set {
+				if err := decodeInto(dst.FieldByIndex(f.index), fx, &step{path, f.name}); err != nil && first == nil {
 					first = err
 				}
 			}
@@ -84,7 +82,7 @@ func decodeInto(dst reflect.Value, x any, path []string) error {
 		var first error
 		for k, vx := range m {
 			v := reflect.New(dst.Type().Elem()).Elem()
-			if err := decodeInto(v, vx, append(path[:len(path):len(path)], k)); err != nil {
+			if err := decodeInto(v, vx, &step{path, k}); err != nil {
 				if first == nil {
 					first = err
 				}
@@ -103,7 +101,7 @@ func decodeInto(dst reflect.Value, x any, path []string) error {
 		var first error
 		for i, ex := range l {
 			v := reflect.New(dst.Type().Elem()).Elem()
-			if err := decodeInto(v, ex, append(path[:len(path):len(path)], fmt.Sprint(i))); err != nil {
+			if err := decodeInto(v, ex, &step{path, strconv.Itoa(i)}); err != nil {
 				if first == nil {
 					first = err
 				}
@@ -148,8 +146,47 @@ func decodeInto(dst reflect.Value, x any, path []string) error {
 	return fmt.Errorf("settings: no decoding into %s", dst.Type())
 }
 
-func mismatch(path []string, x any, t reflect.Type) error {
-	return fmt.Errorf("settings: %s: %T is not %s", strings.Join(path, "."), x, t)
+// field is a struct field by its JSON name.
+type field struct {
+	name  string
+	index []int
+}
+
+var fieldCache sync.Map // reflect.Type -> []field
+
+// fieldsOf lists a struct type's fields by JSON name (an embedded struct's as its parent's), once.
+func fieldsOf(t reflect.Type) []field {
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.([]field)
+	}
+	var fs []field
+	for _, f := range reflect.VisibleFields(t) {
+		if name := JSONName(f); name != "" {
+			fs = append(fs, field{name: name, index: f.Index})
+		}
+	}
+	fieldCache.Store(t, fs)
+	return fs
+}
+
+// step is the path to a value being decoded, built only when a value is left out.
+type step struct {
+	parent *step
+	name   string
+}
+
+func (s *step) String() string {
+	if s == nil {
+		return ""
+	}
+	if s.parent == nil {
+		return s.name
+	}
+	return s.parent.String() + "." + s.name
+}
+
+func mismatch(path *step, x any, t reflect.Type) error {
+	return fmt.Errorf("settings: %s: %T is not %s", path, x, t)
 }
 
 // number reads the numbers a decoded CUE or JSON value holds.

@@ -1,6 +1,7 @@
 package settings_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -130,4 +131,14 @@ func TestVLANBounds(t *testing.T) {
 		lo, hi, ok := tc.v.Bounds()
 		assert.Equal(t, []any{tc.lo, tc.hi, tc.ok}, []any{lo, hi, ok}, tc.v)
 	}
+}
+
+func TestVLANJSON(t *testing.T) {
+	var l []settings.VLAN
+	require.NoError(t, json.Unmarshal([]byte(`[1, "130-139"]`), &l))
+	assert.Equal(t, []settings.VLAN{{ID: 1}, {Range: "130-139"}}, l)
+	data, err := json.Marshal(l)
+	require.NoError(t, err)
+	assert.JSONEq(t, `[1, "130-139"]`, string(data))
+	assert.EqualError(t, json.Unmarshal([]byte(`[true]`), &l), "VLAN true: want a number or a range \"first-last\"")
 }

@@ -2,6 +2,7 @@ package settings
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -20,6 +21,18 @@ func (v VLAN) MarshalJSON() ([]byte, error) {
 		return json.Marshal(v.Range)
 	}
 	return json.Marshal(v.ID)
+}
+
+// UnmarshalJSON reads a number or a string.
+func (v *VLAN) UnmarshalJSON(data []byte) error {
+	var x any
+	if err := json.Unmarshal(data, &x); err != nil {
+		return err
+	}
+	if !v.decodeAny(x) {
+		return fmt.Errorf("VLAN %s: want a number or a range \"first-last\"", data)
+	}
+	return nil
 }
 
 // decodeAny reads a number or a string.
