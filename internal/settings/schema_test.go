@@ -148,7 +148,7 @@ func walkType(a at, typ reflect.Type, path string, problems *[]string) {
 			return // an open struct ({...}) as written
 		}
 		// The value a key takes: through a key of top ("x" is a #Name too).
-		elem := a.fill(cue.Str("x"), v.Context().CompileString("_"))
+		elem := a.fill(cue.Str("x"), cuecontext.New().CompileString("_"))
 		if !elem.value().Exists() {
 			*problems = append(*problems, path+": CUE has no pattern for the keys of Go "+typ.String())
 			return
