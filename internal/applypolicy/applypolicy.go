@@ -13,6 +13,8 @@ package applypolicy
 import (
 	"fmt"
 	"strings"
+
+	"github.com/vmo-cue/vmo-cue/internal/settings"
 )
 
 // GroupKind names a kind: "kubevirt.io/VirtualMachine"; a core kind is "Secret" (or "/Secret").
@@ -64,29 +66,13 @@ type Policy struct {
 	Registries []string
 }
 
-// FromSettings reads the policy from a cluster's merged settings (policy.apply).
-func FromSettings(merged map[string]any) Policy {
-	var p Policy
-	pol, _ := merged["policy"].(map[string]any)
-	ap, _ := pol["apply"].(map[string]any)
-	for _, k := range strings_(ap["kinds"]) {
+// FromSettings reads the policy from a cluster's settings (policy.apply).
+func FromSettings(ap settings.ApplyPolicy) Policy {
+	p := Policy{Secrets: ap.Secrets, Registries: ap.Registries, Namespaces: ap.Namespaces}
+	for _, k := range ap.Kinds {
 		p.Kinds = append(p.Kinds, ParseGroupKind(k))
 	}
-	p.Namespaces = strings_(ap["namespaces"])
-	p.Secrets, _ = ap["secrets"].(bool)
-	p.Registries = strings_(ap["registries"])
 	return p
-}
-
-func strings_(x any) []string {
-	l, _ := x.([]any)
-	var out []string
-	for _, e := range l {
-		if s, ok := e.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // Violation is an object or image the policy refuses.

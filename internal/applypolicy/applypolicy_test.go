@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/vmo-cue/vmo-cue/internal/settings"
 )
 
 func obj(api, kind, ns, name string, extra map[string]any) map[string]any {
@@ -83,10 +85,10 @@ func TestCheckImage(t *testing.T) {
 }
 
 func TestFromSettings(t *testing.T) {
-	p := FromSettings(map[string]any{"policy": map[string]any{"apply": map[string]any{
-		"kinds": []any{"storage.k8s.io/StorageClass", "ConfigMap"}, "namespaces": []any{"monitoring"},
-		"secrets": true, "registries": []any{"quay.io"},
-	}}})
+	p := FromSettings(settings.ApplyPolicy{
+		Kinds: []string{"storage.k8s.io/StorageClass", "ConfigMap"}, Namespaces: []string{"monitoring"},
+		Secrets: true, Registries: []string{"quay.io"},
+	})
 	assert.Equal(t, Policy{Kinds: []GroupKind{{"storage.k8s.io", "StorageClass"}, {"", "ConfigMap"}},
 		Namespaces: []string{"monitoring"}, Secrets: true, Registries: []string{"quay.io"}}, p)
 }

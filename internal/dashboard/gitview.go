@@ -14,6 +14,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/schema"
+	"github.com/vmo-cue/vmo-cue/internal/settings"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler/fleet"
 )
@@ -110,7 +111,7 @@ func LoadGit(dir string) (*GitView, error) {
 	for _, c := range res.Clusters {
 		gc := &GitCluster{Name: c.Name, Wave: waves[c.Name], Labels: c.Labels, Valid: c.Valid()}
 		gc.Components = components(c)
-		vlans := vlansOf(c.Stack)
+		vlans := vlansOf(&c.Settings.Stack)
 		for _, vm := range c.VMs {
 			gc.VMs = append(gc.VMs, gitVM(dir, c, vm, vlans))
 		}
@@ -139,28 +140,14 @@ func headOf(dir string) Commit {
 	return c
 }
 
-// componentOrder is the stack's components in the order the pack lists them.
-var componentOrder = []string{"kubevirt", "cdi", "multus", "descheduler", "snapshotController", "volumeSnapshotController", "dashboard"}
+// componentOrder is the stack's components in the order the pack lists them, then the eighth.
+var componentOrder = []string{"kubevirt", "cdi", "multus", "descheduler", "snapshotController", "volumeSnapshotController", "dashboard", "vlanFiltering"}
 
 func components(c *validate.Cluster) []Component {
 	var out []Component
-	seen := map[string]bool{}
-	names := append([]string(nil), componentOrder...)
-	var extra []string
-	for k := range c.Stack {
-		extra = append(extra, k)
-	}
-	sort.Strings(extra)
-	names = append(names, extra...)
-	for _, n := range names {
-		m, ok := c.Stack[n].(map[string]any)
-		if !ok || seen[n] {
-			continue
-		}
-		seen[n] = true
-		comp := Component{Name: n}
-		comp.Enabled, _ = m["enabled"].(bool)
-		comp.Version, _ = m["version"].(string)
+	for _, n := range componentOrder {
+		part, _ := c.Settings.Stack.Part(n)
+		comp := Component{Name: n, Enabled: part.On, Version: part.Version}
 		switch n {
 		case "kubevirt":
 			comp.Gates = c.KubeVirtGates
@@ -173,19 +160,15 @@ func components(c *validate.Cluster) []Component {
 }
 
 // vlansOf maps "namespace/name" and "name" of each Multus network of the stack to its VLAN.
-func vlansOf(stack map[string]any) map[string]int {
+func vlansOf(stack *settings.Stack) map[string]int {
 	out := map[string]int{}
-	m, _ := stack["multus"].(map[string]any)
-	nets, _ := m["networks"].(map[string]any)
-	for name, v := range nets {
-		n, _ := v.(map[string]any)
-		id, ok := schema.Number(n["vlan"])
-		if !ok {
+	for name, n := range stack.Multus.Networks {
+		if n.VLAN == nil {
 			continue
 		}
-		out[name] = int(id)
-		if ns, _ := n["namespace"].(string); ns != "" {
-			out[ns+"/"+name] = int(id)
+		out[name] = int(*n.VLAN)
+		if n.Namespace != "" {
+			out[n.Namespace+"/"+name] = int(*n.VLAN)
 		}
 	}
 	return out
@@ -260,7 +243,7 @@ func cpuOf(o map[string]any) string {
 	return strings.Join(parts, ", ")
 }
 
-// get and str read a field of nested maps: nil or "" where it is absent or of another type.
+// get and str read a field of a VM's nested maps: nil or "" where it is absent or of another type.
 func get(m map[string]any, path ...string) any {
 	v, _, _ := unstructured.NestedFieldNoCopy(m, path...)
 	return v

@@ -42,7 +42,7 @@ func TestLoadLean(t *testing.T) {
 
 			fullVMs, leanVMs := 0, 0
 			for i, c := range lean.Clusters {
-				assert.Empty(t, c.Cluster.VMs, "cluster %s: the engine's VMs", c.Name)
+				assert.Empty(t, c.Cluster.SourceVMs, "cluster %s: the engine's VMs", c.Name)
 				for _, vm := range c.VMs {
 					assert.Nil(t, vm.Object, "cluster %s: VM %s", c.Name, vm.Name)
 					leanVMs++

@@ -9,7 +9,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/render"
-	"github.com/vmo-cue/vmo-cue/internal/schema"
+	"github.com/vmo-cue/vmo-cue/internal/settings"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
@@ -34,8 +34,8 @@ func Render(c *validate.Cluster) (*reconciler.Desired, error) {
 	d := &reconciler.Desired{
 		Fleet: c.Fleet, Cluster: c.Name,
 		Objects:     make([]*unstructured.Unstructured, len(objs)),
-		DriftIgnore: DriftIgnore(c.Merged),
-		Prune:       PrunePolicy(c.Merged),
+		DriftIgnore: DriftIgnore(c.Settings.Drift),
+		Prune:       PrunePolicy(c.Settings.Prune),
 		VMs:         VMOwners(c),
 	}
 	for i, o := range objs {
@@ -45,30 +45,23 @@ func Render(c *validate.Cluster) (*reconciler.Desired, error) {
 }
 
 // DriftIgnore turns a cluster's drift.ignore setting into paths per kind.
-func DriftIgnore(settings map[string]any) map[string][][]string {
+func DriftIgnore(drift settings.Drift) map[string][][]string {
 	out := map[string][][]string{}
-	drift, _ := settings["drift"].(map[string]any)
-	ignore, _ := drift["ignore"].(map[string]any)
-	for kind, list := range ignore {
-		l, _ := list.([]any)
-		for _, p := range l {
-			if s, ok := p.(string); ok {
-				out[kind] = append(out[kind], strings.Split(s, "."))
-			}
+	for kind, list := range drift.Ignore {
+		for _, p := range list {
+			out[kind] = append(out[kind], strings.Split(p, "."))
 		}
 	}
 	return out
 }
 
 // PrunePolicy reads a cluster's prune setting.
-func PrunePolicy(settings map[string]any) reconciler.PrunePolicy {
-	p := reconciler.PrunePolicy{MaxShare: reconciler.DefaultMaxPruneShare}
-	m, _ := settings["prune"].(map[string]any)
-	b := func(k string) bool { v, _ := m[k].(bool); return v }
-	p.VirtualMachines, p.DataVolumes = b("virtualMachines"), b("dataVolumes")
-	p.PersistentVolumeClaims, p.Namespaces = b("persistentVolumeClaims"), b("namespaces")
-	if s, ok := schema.Number(m["maxShare"]); ok {
-		p.MaxShare = s
+func PrunePolicy(prune settings.Prune) reconciler.PrunePolicy {
+	p := reconciler.PrunePolicy{MaxShare: reconciler.DefaultMaxPruneShare,
+		VirtualMachines: prune.VirtualMachines, DataVolumes: prune.DataVolumes,
+		PersistentVolumeClaims: prune.PersistentVolumeClaims, Namespaces: prune.Namespaces}
+	if prune.MaxShare != nil {
+		p.MaxShare = *prune.MaxShare
 	}
 	return p
 }
@@ -83,7 +76,7 @@ const PowerAnnotation = "vmo-cue.dev/power-state"
 func VMOwners(c *validate.Cluster) map[string]reconciler.VMOwners {
 	out := make(map[string]reconciler.VMOwners, len(c.VMs))
 	def := reconciler.PowerGit
-	if s, _ := c.Merged["powerState"].(string); s != "" {
+	if s := c.Settings.PowerState; s != "" {
 		def = reconciler.PowerOwner(s)
 	}
 	for _, vm := range c.VMs {

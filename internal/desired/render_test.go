@@ -4,7 +4,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/vmo-cue/vmo-cue/internal/settings"
 	"github.com/vmo-cue/vmo-cue/reconciler"
 )
 
@@ -20,15 +22,17 @@ func TestPrunePolicyMaxShare(t *testing.T) {
 		{"a whole number (maxShare: 1)", map[string]any{"prune": map[string]any{"maxShare": int64(1)}}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, PrunePolicy(tc.settings).MaxShare)
+			s, err := settings.Decode(tc.settings, nil)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, PrunePolicy(s.Prune).MaxShare)
 		})
 	}
 }
 
 func TestDriftIgnore(t *testing.T) {
-	got := DriftIgnore(map[string]any{"drift": map[string]any{"ignore": map[string]any{
-		"VirtualMachine": []any{"spec.runStrategy", "metadata.annotations"},
-	}}})
+	got := DriftIgnore(settings.Drift{Ignore: map[string][]string{
+		"VirtualMachine": {"spec.runStrategy", "metadata.annotations"},
+	}})
 	assert.Equal(t, map[string][][]string{"VirtualMachine": {{"spec", "runStrategy"}, {"metadata", "annotations"}}}, got)
-	assert.Empty(t, DriftIgnore(map[string]any{}))
+	assert.Empty(t, DriftIgnore(settings.Drift{}))
 }

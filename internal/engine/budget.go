@@ -203,8 +203,8 @@ func (e *Engine) budgetFinding(u Unit, reason string) *diag.Diagnostic {
 
 // stoppedCluster stands for a cluster whose evaluation was stopped: only its budget finding is known.
 func (e *Engine) stoppedCluster(fc *fleetfs.Cluster, d *diag.Diagnostic) *Cluster {
-	return &Cluster{Name: fc.Name, Dir: fc.Dir, Context: fc.Name, Settings: &Layer{}, DeclPos: diag.Position{File: fc.Dir},
-		Unevaluated: d.Message, Diags: diag.List{*d}}
+	return &Cluster{Name: fc.Name, Dir: fc.Dir, Context: fc.Name, Decl: &Layer{}, DeclPos: diag.Position{File: fc.Dir},
+		Unevaluated: d.Message, OwnDiags: diag.List{*d}}
 }
 
 func (e *Engine) clusterNamed(name string) *fleetfs.Cluster {

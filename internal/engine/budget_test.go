@@ -61,7 +61,7 @@ func TestKnownFailuresAreNotEvaluatedAgain(t *testing.T) {
 			f, err := engineFor(t, dir, Budget{Timeout: time.Minute, Known: Known{Reruns: 1, Failed: tc.failed}}).Evaluate()
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantFleet, findingsOrNil(f.Diags))
-			assert.Equal(t, tc.wantHeavy, findingsOrNil(clusterNamed(f, "heavy").Diags))
+			assert.Equal(t, tc.wantHeavy, findingsOrNil(clusterNamed(f, "heavy").OwnDiags))
 			var evaluated []string
 			for _, c := range f.Clusters {
 				if c.Unevaluated == "" {

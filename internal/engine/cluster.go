@@ -32,15 +32,18 @@ type Cluster struct {
 	// Mode is how a fleet controller reaches the cluster: "push" (the default) or "pull" (its own
 	// agent syncs it and reports to the controller).
 	Mode string
-	// Settings is the cluster's own declaration as a layer over the fleet's defaults.
-	Settings *Layer
+	// Decl is the cluster's own declaration as a layer over the fleet's defaults.
+	Decl *Layer
 	// DeclPos is where the declaration starts.
 	DeclPos diag.Position
-	VMs     []*VM
+	// SourceVMs are the VMs as read from the cluster's CUE and YAML (validate.Cluster.VMs are the
+	// checked ones).
+	SourceVMs []*VM
 	// Kustomize is what the cluster's kustomize folders give (nil without one; kustomize.go).
 	Kustomize *Kustomized
-	// Diags are the cluster's own findings (the shared definitions' are in Fleet.Diags).
-	Diags diag.List
+	// OwnDiags are the cluster's own findings (the shared definitions' are in Fleet.Diags;
+	// validate.Cluster.Diags are all of a cluster's).
+	OwnDiags diag.List
 	// Unevaluated, when set, says why the cluster's evaluation was stopped (the budget): its
 	// declaration, settings and VMs are unknown.
 	Unevaluated string
@@ -75,32 +78,32 @@ func str(m map[string]any, path ...string) string {
 }
 
 func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
-	c := &Cluster{Name: fc.Name, Dir: fc.Dir, Context: fc.Name, Mode: "push", Settings: &Layer{}}
+	c := &Cluster{Name: fc.Name, Dir: fc.Dir, Context: fc.Name, Mode: "push", Decl: &Layer{}}
 	c.DeclPos = diag.Position{File: fc.Dir}
-	c.Diags = append(c.Diags, e.refused[fc.Name]...)
+	c.OwnDiags = append(c.OwnDiags, e.refused[fc.Name]...)
 	var general cue.Value
 	if len(fc.CUE) > 0 {
 		general = e.evalClusterCUE(fc, s, c)
 	} else {
-		c.Diags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.Dir}},
+		c.OwnDiags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.Dir}},
 			"cluster folder %s has no cluster declaration: add %s with `cluster: {name: %q, kind: \"edge\" | \"datacenter\"}`",
 			diag.Name(fc.Dir), diag.Name(fc.Dir+"/cluster.cue"), fc.Name)
 	}
 	var bound diag.Bounder
 	for _, f := range fc.YAML {
 		docs, problems := yamldoc.Decode(f.Path, f.Data)
-		c.Diags = append(c.Diags, problems...)
+		c.OwnDiags = append(c.OwnDiags, problems...)
 		for _, d := range docs {
-			c.Diags = bound.Bound(c.Diags)
+			c.OwnDiags = bound.Bound(c.OwnDiags)
 			obj, ok := d.Value.(map[string]any)
 			if !ok {
-				c.Diags.Errorf("vm-kind", "", []diag.Position{d.Pos(nil)},
+				c.OwnDiags.Errorf("vm-kind", "", []diag.Position{d.Pos(nil)},
 					"YAML document %d is not an object: a cluster folder holds KubeVirt VirtualMachines", d.Index+1)
 				continue
 			}
 			doc := d
 			doc.Value = nil // the VM holds it: its Pos holds the document, not the object as well
-			c.VMs = append(c.VMs, &VM{Object: obj, File: f.Path, FromYAML: true,
+			c.SourceVMs = append(c.SourceVMs, &VM{Object: obj, File: f.Path, FromYAML: true,
 				Pos: func(path ...string) diag.Position { return doc.KeyPos(path) }})
 		}
 	}
@@ -108,7 +111,7 @@ func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 	if general.Exists() {
 		e.checkYAMLVMs(general, s, c)
 	}
-	c.Diags = c.Diags.Dedup().CapFiles(diag.MaxPerFile)
+	c.OwnDiags = c.OwnDiags.Dedup().CapFiles(diag.MaxPerFile)
 	return c
 }
 
@@ -118,7 +121,7 @@ func (e *Engine) evalCluster(fc *fleetfs.Cluster, s *sharedResult) *Cluster {
 // the YAML line and at the constraint. The VM schema itself is checked in Go, as for every VM.
 func (e *Engine) checkYAMLVMs(v cue.Value, s *sharedResult, c *Cluster) {
 	vms := v.LookupPath(cue.ParsePath("vms"))
-	for _, vm := range c.VMs {
+	for _, vm := range c.SourceVMs {
 		if kind, _ := vm.Object["kind"].(string); !vm.FromYAML || vm.Name() == "" || (kind != "" && kind != "VirtualMachine") {
 			continue // the policies on vms are about VMs, not the DataVolumes and others beside them
 		}
@@ -147,7 +150,7 @@ func (e *Engine) checkYAMLVMs(v cue.Value, s *sharedResult, c *Cluster) {
 					inVM = p[2:]
 				}
 				d.Positions = append([]diag.Position{vm.Pos(inVM...)}, d.Positions...)
-				c.Diags.Add(d)
+				c.OwnDiags.Add(d)
 			}
 		}
 	}
@@ -182,7 +185,7 @@ func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster
 	}
 	ctx := cuecontext.New()
 	v, diags := e.build(ctx, files, e.overlay)
-	c.Diags = append(c.Diags, ownFindings(diags, s.rootFiles)...)
+	c.OwnDiags = append(c.OwnDiags, ownFindings(diags, s.rootFiles)...)
 	if !v.Exists() {
 		return v
 	}
@@ -203,15 +206,15 @@ func (e *Engine) evalClusterCUE(fc *fleetfs.Cluster, s *sharedResult, c *Cluster
 			if verr := vv.Validate(cue.All(), cue.Concrete(true)); verr != nil {
 				err = verr
 			}
-			c.Diags = append(c.Diags, ownFindings(e.fromCUE(err, "schema"), s.rootFiles)...)
+			c.OwnDiags = append(c.OwnDiags, ownFindings(e.fromCUE(err, "schema"), s.rootFiles)...)
 			continue
 		}
 		pos, _ := e.position(vv.Pos())
 		idx := &fieldIndex{}
-		c.VMs = append(c.VMs, &VM{Object: obj, File: pos.File, Key: key,
+		c.SourceVMs = append(c.SourceVMs, &VM{Object: obj, File: pos.File, Key: key,
 			Pos: func(path ...string) diag.Position { return e.valuePos(vv, idx, path) }})
 	}
-	sortVMs(c.VMs)
+	sortVMs(c.SourceVMs)
 	return v
 }
 
@@ -239,13 +242,13 @@ func (e *Engine) evalClusterFast(fc *fleetfs.Cluster, files []string, fast *fast
 	if v.Exists() && v.Err() != nil {
 		return false
 	}
-	c.Diags = append(c.Diags, ownFindings(diags, s.rootFiles)...)
+	c.OwnDiags = append(c.OwnDiags, ownFindings(diags, s.rootFiles)...)
 	if !v.Exists() {
 		return true
 	}
 	e.evalDeclarations(v, fc, s, c)
-	c.VMs = append(c.VMs, fast.vms...)
-	sortVMs(c.VMs)
+	c.SourceVMs = append(c.SourceVMs, fast.vms...)
+	sortVMs(c.SourceVMs)
 	c.fast = true
 	return true
 }
@@ -257,18 +260,18 @@ func (e *Engine) evalDeclarations(v cue.Value, fc *fleetfs.Cluster, s *sharedRes
 	for _, f := range []string{"fleet", "cluster"} {
 		if fv := v.LookupPath(cue.MakePath(cue.Str(f))); fv.Exists() {
 			if err := fv.Validate(cue.All(), cue.Concrete(true)); err != nil {
-				c.Diags = append(c.Diags, ownFindings(e.fromCUEInFleet(err, "schema", v), s.rootFiles)...)
+				c.OwnDiags = append(c.OwnDiags, ownFindings(e.fromCUEInFleet(err, "schema", v), s.rootFiles)...)
 			}
 		}
 	}
-	c.Diags = append(c.Diags, ownFindings(e.checkTopLevel(v), s.rootFiles)...)
+	c.OwnDiags = append(c.OwnDiags, ownFindings(e.checkTopLevel(v), s.rootFiles)...)
 	decl := v.LookupPath(cue.ParsePath("cluster"))
 	if !decl.Exists() {
-		c.Diags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.CUE[0].Path}},
+		c.OwnDiags.Errorf("cluster-declaration", "cluster", []diag.Position{{File: fc.CUE[0].Path}},
 			"cluster folder %s has no cluster declaration: its CUE files must set `cluster: {name: %q, kind: ...}`", diag.Name(fc.Dir), fc.Name)
 	} else {
 		if unchecked(decl) && !hasRule(s.diags, "fleet-schema") {
-			c.Diags.Errorf("fleet-schema", "cluster", e.positions(decl), "%s", schemaLinesMessage("cluster"))
+			c.OwnDiags.Errorf("fleet-schema", "cluster", e.positions(decl), "%s", schemaLinesMessage("cluster"))
 		}
 		e.readDeclaration(decl, fc, c)
 	}
@@ -330,15 +333,15 @@ func (x *fieldIndex) lookup(v cue.Value, path []string, name string) cue.Value {
 
 func (e *Engine) readDeclaration(decl cue.Value, fc *fleetfs.Cluster, c *Cluster) {
 	c.Declared = true
-	c.Settings = e.layer(decl)
+	c.Decl = e.layer(decl)
 	if p, _ := e.position(decl.Pos()); p.File != "" {
 		c.DeclPos = p
 	}
-	m := c.Settings.Value
+	m := c.Decl.Value
 	name, _ := m["name"].(string)
 	if name != "" && name != fc.Name {
-		p, _ := c.Settings.Pos("name")
-		c.Diags.Errorf("cluster-name", "cluster.name", []diag.Position{p},
+		p, _ := c.Decl.Pos("name")
+		c.OwnDiags.Errorf("cluster-name", "cluster.name", []diag.Position{p},
 			"cluster is declared as %q in folder %s: the folder name and the cluster name must match", name, diag.Name(fc.Dir))
 	}
 	c.Kind, _ = m["kind"].(string)

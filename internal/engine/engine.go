@@ -129,7 +129,7 @@ func (e *Engine) Evaluate() (*Fleet, error) {
 		f.Diags = diag.List{*stop}
 		for _, c := range e.selected() {
 			sc := e.stoppedCluster(c, stop)
-			sc.Diags = nil
+			sc.OwnDiags = nil
 			f.Clusters = append(f.Clusters, sc)
 		}
 		return f, nil

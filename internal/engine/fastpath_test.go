@@ -101,27 +101,27 @@ func assertEquivalent(t *testing.T, dir string, allPaths bool) map[string]bool {
 		}
 		took[fc.Name] = fc.fast
 		name := sc.Name
-		if a, b := findings(sc.Diags), findings(fc.Diags); !reflect.DeepEqual(a, b) {
+		if a, b := findings(sc.OwnDiags), findings(fc.OwnDiags); !reflect.DeepEqual(a, b) {
 			t.Errorf("cluster %s: findings differ:\nslow: %s\nfast: %s", name, strings.Join(a, "\n      "), strings.Join(b, "\n      "))
 		}
 		if sc.Name != fc.Name || sc.Dir != fc.Dir || sc.Declared != fc.Declared || sc.Kind != fc.Kind ||
 			sc.Context != fc.Context || sc.DeclPos != fc.DeclPos || !reflect.DeepEqual(sc.Labels, fc.Labels) ||
-			!reflect.DeepEqual(sc.Settings, fc.Settings) {
+			!reflect.DeepEqual(sc.Decl, fc.Decl) {
 			t.Errorf("cluster %s: declaration differs", name)
 		}
-		if len(sc.VMs) != len(fc.VMs) {
+		if len(sc.SourceVMs) != len(fc.SourceVMs) {
 			var a, b []string
-			for _, vm := range sc.VMs {
+			for _, vm := range sc.SourceVMs {
 				a = append(a, vm.Key+vm.File)
 			}
-			for _, vm := range fc.VMs {
+			for _, vm := range fc.SourceVMs {
 				b = append(b, vm.Key+vm.File)
 			}
-			t.Errorf("cluster %s: %d VMs on the general path, %d on the fast path\nslow: %q\nfast: %q", name, len(sc.VMs), len(fc.VMs), a, b)
+			t.Errorf("cluster %s: %d VMs on the general path, %d on the fast path\nslow: %q\nfast: %q", name, len(sc.SourceVMs), len(fc.SourceVMs), a, b)
 			continue
 		}
-		for j, sv := range sc.VMs {
-			fv := fc.VMs[j]
+		for j, sv := range sc.SourceVMs {
+			fv := fc.SourceVMs[j]
 			if sv.Key != fv.Key || sv.File != fv.File || sv.FromYAML != fv.FromYAML {
 				t.Errorf("cluster %s VM %d: key/file %q %q %v, fast path %q %q %v", name, j, sv.Key, sv.File, sv.FromYAML, fv.Key, fv.File, fv.FromYAML)
 				continue
@@ -565,7 +565,7 @@ func TestVMOrder(t *testing.T) {
 		c := evaluate(t, dir, noFast).Clusters[0]
 		require.Equal(t, !noFast, c.fast)
 		var keys []string
-		for _, vm := range c.VMs {
+		for _, vm := range c.SourceVMs {
 			keys = append(keys, vm.Key)
 		}
 		assert.Equal(t, []string{"x", "y", "z", "b", "c"}, keys, "NoFastPath %v", noFast)

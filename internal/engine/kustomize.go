@@ -37,22 +37,22 @@ func (e *Engine) kustomize(fc *fleetfs.Cluster, c *Cluster) {
 		e.ktree.tree, e.ktree.err = kustomize.Load(e.repo.Root, fleetfs.DefaultMaxFileSize)
 	})
 	if e.ktree.err != nil {
-		c.Diags.Errorf("kustomize", "", at, "%v", e.ktree.err)
+		c.OwnDiags.Errorf("kustomize", "", at, "%v", e.ktree.err)
 		return
 	}
 	k := &Kustomized{Dirs: fc.Kustomize, Tree: e.ktree.tree}
 	for _, p := range e.ktree.tree.Problems {
 		if len(p.Positions) > 0 && strings.HasPrefix(p.Positions[0].File, fc.Dir+"/") {
-			c.Diags.Add(p)
+			c.OwnDiags.Add(p)
 		}
 	}
 	for _, dir := range fc.Kustomize {
 		objs, diags := e.ktree.tree.Build(dir, nil)
-		c.Diags = append(c.Diags, diags...)
+		c.OwnDiags = append(c.OwnDiags, diags...)
 		for _, o := range objs {
 			if isVM(o.Object) {
 				pos := o.Pos
-				c.VMs = append(c.VMs, &VM{Object: o.Object, File: o.Pos.File, FromYAML: true,
+				c.SourceVMs = append(c.SourceVMs, &VM{Object: o.Object, File: o.Pos.File, FromYAML: true,
 					Pos: func(...string) diag.Position { return pos }})
 				continue
 			}

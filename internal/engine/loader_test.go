@@ -62,7 +62,7 @@ func evaluateSoon(t *testing.T, dir string, noFast bool, between func()) *Fleet 
 func allFindings(f *Fleet) []string {
 	l := append(f.Diags, f.Repo.Problems...)
 	for _, c := range f.Clusters {
-		l = append(l, c.Diags...)
+		l = append(l, c.OwnDiags...)
 	}
 	return findings(l)
 }
@@ -187,7 +187,7 @@ func TestEmbedRefused(t *testing.T) {
 			assert.Contains(t, allFindings(f), tc.want)
 			for _, c := range f.Clusters {
 				if c.Name == "edge-1" || !strings.Contains(tc.want, "./clusters/") {
-					assert.NotEmpty(t, append(f.Diags.Errors(), c.Diags.Errors()...), "cluster %s must fail", c.Name)
+					assert.NotEmpty(t, append(f.Diags.Errors(), c.OwnDiags.Errors()...), "cluster %s must fail", c.Name)
 				}
 			}
 		})

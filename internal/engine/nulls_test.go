@@ -60,10 +60,10 @@ func TestYAMLNullsOnEveryPath(t *testing.T) {
 			f := evaluate(t, dir, c.noFast)
 			require.Len(t, f.Clusters, 1)
 			cl := f.Clusters[0]
-			assert.Equal(t, c.want, append([]string(nil), findings(cl.Diags)...))
-			require.Len(t, cl.VMs, 1)
-			assert.Nil(t, cl.VMs[0].Object["metadata"].(map[string]any)["creationTimestamp"], "the VM keeps its nulls")
-			assert.Contains(t, cl.VMs[0].Object["metadata"].(map[string]any), "creationTimestamp")
+			assert.Equal(t, c.want, append([]string(nil), findings(cl.OwnDiags)...))
+			require.Len(t, cl.SourceVMs, 1)
+			assert.Nil(t, cl.SourceVMs[0].Object["metadata"].(map[string]any)["creationTimestamp"], "the VM keeps its nulls")
+			assert.Contains(t, cl.SourceVMs[0].Object["metadata"].(map[string]any), "creationTimestamp")
 		})
 	}
 }

@@ -87,7 +87,7 @@ func writeRender(out string, c *validate.Cluster) error {
 // wrote them (for a YAML VM, its whole parsed document). Rendering never asks for a position.
 func release(res *validate.Result) {
 	for _, c := range res.Clusters {
-		for _, vm := range c.Cluster.VMs {
+		for _, vm := range c.Cluster.SourceVMs {
 			vm.Pos = nil
 		}
 	}

@@ -44,8 +44,7 @@ func Cluster(c *validate.Cluster) ([]Object, error) {
 	}
 	var out []Object
 	for _, comp := range components {
-		m, _ := c.Stack[comp].(map[string]any)
-		if on, _ := m["enabled"].(bool); !on {
+		if part, _ := c.Settings.Stack.Part(comp); !part.On {
 			continue
 		}
 		list, err := crds.ShippedByStackAt(comp, c.Releases())
@@ -187,7 +186,8 @@ func stackObjects(c *validate.Cluster) ([]Object, error) {
 		labelsIn[k] = v
 	}
 	r = r.FillPath(cue.ParsePath("cluster"), map[string]any{"name": c.Name, "kind": kind, "labels": labelsIn})
-	r = r.FillPath(cue.ParsePath("stack"), c.Stack)
+	// The typed stack encodes as the value it was decoded from (TestTypedStackRoundTrips).
+	r = r.FillPath(cue.ParsePath("stack"), &c.Settings.Stack)
 	r = r.FillPath(cue.ParsePath("kubevirtGates"), nonNil(c.KubeVirtGates))
 	r = r.FillPath(cue.ParsePath("cdiGates"), nonNil(c.CDIGates))
 	objs := r.LookupPath(cue.ParsePath("objects"))
@@ -230,12 +230,10 @@ func vmNamespaces(c *validate.Cluster, stack []Object) []Object {
 			want[o.Namespace] = true
 		}
 	}
-	if ms, ok := c.Stack["multus"].(map[string]any); ok && ms["enabled"] == true {
-		nets, _ := ms["networks"].(map[string]any)
-		for _, n := range nets {
-			nm, _ := n.(map[string]any)
-			if ns, _ := nm["namespace"].(string); ns != "" && !have[ns] {
-				want[ns] = true
+	if ms := c.Settings.Stack.Multus; ms.On() {
+		for _, n := range ms.Networks {
+			if n.Namespace != "" && !have[n.Namespace] {
+				want[n.Namespace] = true
 			}
 		}
 	}
@@ -272,6 +270,7 @@ func vmObject(c *validate.Cluster, vm *validate.VM) Object {
 	return obj
 }
 
+// dig reads a field of a rendered object (a VM): nil where it is absent.
 func dig(v any, path ...string) any {
 	for _, p := range path {
 		switch x := v.(type) {

@@ -1,8 +1,6 @@
 package validate
 
 import (
-	"sort"
-
 	"github.com/vmo-cue/vmo-cue/internal/applypolicy"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 )
@@ -14,22 +12,16 @@ func checkApplyPolicy(c *Cluster) {
 	if !c.Declared {
 		return
 	}
-	p := applypolicy.FromSettings(c.Merged)
+	p := applypolicy.FromSettings(c.Settings.Policy.Apply)
 	if len(p.Registries) == 0 {
 		return
 	}
-	comps := make([]string, 0, len(c.Stack))
-	for k := range c.Stack {
-		comps = append(comps, k)
-	}
-	sort.Strings(comps)
 	policyAt := c.positions([]string{"policy", "apply", "registries", "0"})
-	for _, comp := range comps {
-		m, _ := c.Stack[comp].(map[string]any)
-		if !getBool(m, "enabled") {
+	for _, part := range c.Settings.Stack.Parts() {
+		if !part.On {
 			continue
 		}
-		image := getStr(m, "operator", "image")
+		comp, image := part.Name, part.Image()
 		if image == "" {
 			continue
 		}

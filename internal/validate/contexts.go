@@ -33,7 +33,7 @@ func checkContexts(clusters []*Cluster) {
 // it falls back to), else the declaration.
 func contextPos(c *Cluster) diag.Position {
 	for _, f := range []string{"context", "name"} {
-		if p, ok := c.Settings.Pos(f); ok {
+		if p, ok := c.Decl.Pos(f); ok {
 			return p
 		}
 	}

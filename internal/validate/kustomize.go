@@ -10,26 +10,17 @@ import (
 // its Multus networks'); a system namespace the cluster's policy allows for VMs
 // (policy.namespaces.allowSystem) counts as listed.
 func (c *Cluster) ApplyPolicy() (applypolicy.Policy, map[string]bool) {
-	p := applypolicy.FromSettings(c.Merged)
+	p := applypolicy.FromSettings(c.Settings.Policy.Apply)
 	vmNS := map[string]bool{c.Namespace: true}
 	for _, vm := range c.VMs {
 		vmNS[vm.Namespace] = true
 	}
-	nets, _ := c.Stack["multus"].(map[string]any)
-	networks, _ := nets["networks"].(map[string]any)
-	for _, n := range networks {
-		if ns, _ := n.(map[string]any)["namespace"].(string); ns != "" {
-			vmNS[ns] = true
+	for _, n := range c.Settings.Stack.Multus.Networks {
+		if n.Namespace != "" {
+			vmNS[n.Namespace] = true
 		}
 	}
-	pol, _ := c.Merged["policy"].(map[string]any)
-	nsPol, _ := pol["namespaces"].(map[string]any)
-	allow, _ := nsPol["allowSystem"].([]any)
-	for _, x := range allow {
-		if s, ok := x.(string); ok {
-			p.Namespaces = append(p.Namespaces, s)
-		}
-	}
+	p.Namespaces = append(p.Namespaces, c.Settings.Policy.Namespaces.AllowSystem...)
 	return p, vmNS
 }
 

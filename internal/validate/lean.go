@@ -41,7 +41,7 @@ func lighten(c *Cluster) {
 		vm.VM = &engine.VM{File: vm.File, Key: vm.Key, FromYAML: vm.FromYAML,
 			Pos: func(path ...string) diag.Position { return leanPos(at, root, path) }}
 	}
-	c.Cluster.VMs = nil // the engine's VMs, the objects of every kind: the checked ones are in c.VMs
+	c.Cluster.SourceVMs = nil // the engine's VMs, the objects of every kind: the checked ones are in c.VMs
 }
 
 // ifacePos is where an interface of a lightened VM was written.

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/settings"
 )
 
 // The kinds of Multus network a cluster declares (schemas.#Network, `type`) and the interface
@@ -14,32 +15,24 @@ import (
 
 // declaredNetwork returns the declaration of the Multus network ref (as a VM names it), if the
 // cluster declares it.
-func declaredNetwork(c *Cluster, vm *VM, ref string) map[string]any {
+func declaredNetwork(c *Cluster, vm *VM, ref string) *settings.Network {
 	ns, name := vm.Namespace, ref
 	if i := strings.IndexByte(ref, '/'); i >= 0 {
 		ns, name = ref[:i], ref[i+1:]
 	}
-	networks, _ := get(c.Stack, "multus", "networks").(map[string]any)
-	decl, _ := networks[name].(map[string]any)
-	if decl == nil {
+	decl, ok := c.Settings.Stack.Multus.Networks[name]
+	if !ok || namespaceOf(decl) != ns {
 		return nil
 	}
-	declNS, _ := decl["namespace"].(string)
-	if declNS == "" {
-		declNS = "default"
-	}
-	if declNS != ns {
-		return nil
-	}
-	return decl
+	return &decl
 }
 
-// networkType is a declared network's CNI type ("bridge" unless it says otherwise).
-func networkType(decl map[string]any) string {
-	if t, _ := decl["type"].(string); t != "" {
-		return t
+// namespaceOf is the namespace of a declared network's NetworkAttachmentDefinition.
+func namespaceOf(n settings.Network) string {
+	if n.Namespace == "" {
+		return "default"
 	}
-	return "bridge"
+	return n.Namespace
 }
 
 // binding names how an interface is attached: bridge, sriov, macvtap (the plugin or the
@@ -62,8 +55,8 @@ func binding(im map[string]any) string {
 // needsMAC: the interface puts the VM's MAC on a layer-2 segment others see (every Multus network
 // but ptp, which is routed), so it must be stable and unique. An undeclared network (an error of its
 // own) is judged by the binding alone.
-func needsMAC(im map[string]any, multus bool, decl map[string]any) bool {
-	if !multus || decl != nil && networkType(decl) == "ptp" {
+func needsMAC(im map[string]any, multus bool, decl *settings.Network) bool {
+	if !multus || decl != nil && decl.Kind() == "ptp" {
 		return false
 	}
 	switch binding(im) {
@@ -80,11 +73,11 @@ var wants = map[string]string{
 }
 
 // checkBinding refuses an interface whose binding its declared network's type does not take.
-func checkBinding(c *Cluster, vm *VM, i int, im map[string]any, netRef string, decl map[string]any) {
+func checkBinding(c *Cluster, vm *VM, i int, im map[string]any, netRef string, decl *settings.Network) {
 	if decl == nil {
 		return
 	}
-	typ, b := networkType(decl), binding(im)
+	typ, b := decl.Kind(), binding(im)
 	if b == "" || b == "masquerade" {
 		return // no binding (KubeVirt defaults it) or masquerade (refused on Multus networks elsewhere)
 	}

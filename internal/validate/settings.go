@@ -2,28 +2,30 @@ package validate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/version"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/macs"
+	"github.com/vmo-cue/vmo-cue/internal/settings"
 )
 
 // resolveSettings layers the cluster's settings over the fleet's defaults and the stack's defaults,
-// and checks what types cannot: versions, gates, CPU hotplug and component dependencies.
+// decodes them once into their types, and checks what types cannot: versions, gates, CPU hotplug and
+// component dependencies.
 func resolveSettings(c *Cluster, f *engine.Fleet, b *engine.Builtin) {
-	merged, pos := engine.Merge(engine.NewLayer(b.SettingsDefaults), f.Defaults, c.Settings)
-	c.Merged = merged
-	c.settingPos = pos
-	c.Stack, _ = merged["stack"].(map[string]any)
-	c.Namespace, _ = merged["namespace"].(string)
-	c.L2Domain, _ = merged["l2Domain"].(string)
-	c.MACPolicy = macPolicy(c, merged, b)
+	merged, pos := engine.Merge(engine.NewLayer(b.SettingsDefaults), f.Defaults, c.Decl)
+	// A value of another type than the schema's is left out: CUE reports it (engine).
+	c.Settings, _ = settings.Decode(merged, pos)
+	c.Namespace = c.Settings.Namespace
+	c.L2Domain = c.Settings.L2Domain
+	c.MACPolicy = macPolicy(c, b)
 	if !c.Declared {
 		return
 	}
@@ -45,7 +47,7 @@ func (c *Cluster) warnAt(rule string, path []string, format string, args ...any)
 // positions finds where a setting was written, falling back to the cluster declaration.
 func (c *Cluster) positions(path []string) []diag.Position {
 	for i := len(path); i > 0; i-- {
-		if p, ok := c.settingPos(path[:i]...); ok {
+		if p, ok := c.Settings.Pos(path[:i]...); ok {
 			return []diag.Position{p}
 		}
 	}
@@ -55,25 +57,8 @@ func (c *Cluster) positions(path []string) []diag.Position {
 func pathOf(path []string) string { return engine.PathString(append([]string{"cluster"}, path...)...) }
 
 func (c *Cluster) userSet(path ...string) bool {
-	p, ok := c.settingPos(path...)
+	p, ok := c.Settings.Pos(path...)
 	return ok && p.File != ""
-}
-
-// get, getBool and getStr read a field of nested maps: nil, false or "" where it is absent or of
-// another type.
-func get(m map[string]any, path ...string) any {
-	v, _, _ := unstructured.NestedFieldNoCopy(m, path...)
-	return v
-}
-
-func getBool(m map[string]any, path ...string) bool {
-	b, _, _ := unstructured.NestedBool(m, path...)
-	return b
-}
-
-func getStr(m map[string]any, path ...string) string {
-	s, _, _ := unstructured.NestedString(m, path...)
-	return s
 }
 
 // minorOf returns the minor of a version ("v1.7" of "v1.7.0", "v1.7" or "v1.7.0-rc.1"); a version
@@ -112,11 +97,11 @@ func knownMinors(t map[string]map[string]engine.GateState) string {
 }
 
 func checkKubeVirt(c *Cluster, b *engine.Builtin) {
-	kv, _ := c.Stack["kubevirt"].(map[string]any)
-	if kv == nil || !getBool(kv, "enabled") {
+	kv := &c.Settings.Stack.KubeVirt
+	if !kv.On() {
 		return
 	}
-	version := getStr(kv, "version")
+	version := kv.Version
 	minor := minorOf(version)
 	table, ok := b.KubeVirtGates[minor]
 	if !ok {
@@ -124,59 +109,54 @@ func checkKubeVirt(c *Cluster, b *engine.Builtin) {
 			"KubeVirt %s is not supported: the feature gate table knows %s", version, knownMinors(b.KubeVirtGates))
 		return
 	}
-	gates, _ := kv["featureGates"].(map[string]any)
-	if getBool(kv, "cpuHotplug") {
-		checkCPUHotplug(c, kv, minor)
+	if kv.CPUHotplug != nil && *kv.CPUHotplug {
+		checkCPUHotplug(c, kv)
 		if minorLess(minor, "v1.5") {
-			if gates == nil {
-				gates = map[string]any{}
+			if kv.FeatureGates == nil {
+				kv.FeatureGates = map[string]bool{}
 			}
-			gates["VMLiveUpdateFeatures"] = true
+			kv.FeatureGates["VMLiveUpdateFeatures"] = true
 		}
 	}
-	c.KubeVirtGates = checkGates(c, gates, table, []string{"stack", "kubevirt", "featureGates"}, "KubeVirt "+version)
+	c.KubeVirtGates = checkGates(c, kv.FeatureGates, table, []string{"stack", "kubevirt", "featureGates"}, "KubeVirt "+version)
 	c.kubevirt = &kubevirtInfo{version: version, minor: minor, gates: table}
 }
 
-func checkCPUHotplug(c *Cluster, kv map[string]any, minor string) {
-	if s := getStr(kv, "vmRolloutStrategy"); s != "LiveUpdate" {
+func checkCPUHotplug(c *Cluster, kv *settings.KubeVirt) {
+	if s := kv.VMRolloutStrategy; s != "LiveUpdate" {
 		c.errorAt("cpu-hotplug", []string{"stack", "kubevirt", "vmRolloutStrategy"},
 			"cpuHotplug needs vmRolloutStrategy LiveUpdate, not %s (set cpuHotplug: false to use %s)", s, s)
 	}
-	methods, _ := kv["workloadUpdateMethods"].([]any)
-	for _, m := range methods {
-		if m == "LiveMigrate" {
-			return
-		}
+	if slices.Contains(kv.WorkloadUpdateMethods, "LiveMigrate") {
+		return
 	}
 	c.errorAt("cpu-hotplug", []string{"stack", "kubevirt", "workloadUpdateMethods"},
 		"cpuHotplug needs LiveMigrate among workloadUpdateMethods (a hotplugged VM is live-migrated to apply the change)")
 }
 
 func checkCDI(c *Cluster, b *engine.Builtin) {
-	cdi, _ := c.Stack["cdi"].(map[string]any)
-	if cdi == nil || !getBool(cdi, "enabled") {
+	cdi := &c.Settings.Stack.CDI
+	if !cdi.On() {
 		return
 	}
-	version := getStr(cdi, "version")
-	gates, _ := cdi["featureGates"].(map[string]any)
+	version := cdi.Version
 	table, ok := b.CDIGates[minorOf(version)]
 	if !ok {
 		c.warnAt("cdi-version", []string{"stack", "cdi", "version"},
 			"CDI %s is not in the feature gate table (%s): its gates are rendered unchecked", version, knownMinors(b.CDIGates))
-		for name, on := range gates {
-			if on == true {
+		for name, on := range cdi.FeatureGates {
+			if on {
 				c.CDIGates = append(c.CDIGates, name)
 			}
 		}
 		sort.Strings(c.CDIGates)
 		return
 	}
-	c.CDIGates = checkGates(c, gates, table, []string{"stack", "cdi", "featureGates"}, "CDI "+version)
+	c.CDIGates = checkGates(c, cdi.FeatureGates, table, []string{"stack", "cdi", "featureGates"}, "CDI "+version)
 }
 
 // checkGates checks gate names against a version's table and returns the gates to render.
-func checkGates(c *Cluster, gates map[string]any, table map[string]engine.GateState, at []string, product string) []string {
+func checkGates(c *Cluster, gates map[string]bool, table map[string]engine.GateState, at []string, product string) []string {
 	names := make([]string, 0, len(gates))
 	for name := range gates {
 		names = append(names, name)
@@ -184,7 +164,7 @@ func checkGates(c *Cluster, gates map[string]any, table map[string]engine.GateSt
 	sort.Strings(names)
 	var render []string
 	for _, name := range names {
-		on, _ := gates[name].(bool)
+		on := gates[name]
 		path := append(append([]string(nil), at...), name)
 		user := c.userSet(path...)
 		st, known := table[name]
@@ -261,18 +241,17 @@ func distance(a, b string) int {
 
 // macPolicy reads the cluster's MAC policy; an empty prefix list means the default policy's
 // (policies.DefaultMACPolicy, through SettingsDefaults: the one copy).
-func macPolicy(c *Cluster, merged map[string]any, b *engine.Builtin) macs.Policy {
-	mac, _ := get(merged, "policy", "mac").(map[string]any)
-	if getStr(mac, "allow") == "locallyAdministered" {
+func macPolicy(c *Cluster, b *engine.Builtin) macs.Policy {
+	mac := c.Settings.Policy.MAC
+	if mac.Allow == "locallyAdministered" {
 		return macs.Policy{LocallyAdministered: true}
 	}
-	list, _ := mac["prefixes"].([]any)
+	list := mac.Prefixes
 	if len(list) == 0 {
-		list, _ = get(b.SettingsDefaults, "policy", "mac", "prefixes").([]any)
+		list = defaultPrefixes(b)
 	}
 	var p macs.Policy
-	for i, x := range list {
-		s, _ := x.(string)
+	for i, s := range list {
 		pre, err := macs.ParsePrefix(s)
 		if err != nil {
 			c.errorAt("mac-policy", []string{"policy", "mac", "prefixes", strconv.Itoa(i)}, "%v", err)
@@ -283,28 +262,35 @@ func macPolicy(c *Cluster, merged map[string]any, b *engine.Builtin) macs.Policy
 	return p
 }
 
+// defaultPrefixes are the MAC prefixes of the built-in defaults (decoded once per Builtin).
+func defaultPrefixes(b *engine.Builtin) []string {
+	if p, ok := defaultPrefixesOf.Load(b); ok {
+		return p.([]string)
+	}
+	d, _ := settings.Decode(b.SettingsDefaults, nil)
+	defaultPrefixesOf.Store(b, d.Policy.MAC.Prefixes)
+	return d.Policy.MAC.Prefixes
+}
+
+var defaultPrefixesOf sync.Map // *engine.Builtin -> []string
+
 // resolveImages sets each enabled component's operator image from its version, unless a layer set
 // the image itself; a set image whose tag does not carry the version earns a warning.
 func resolveImages(c *Cluster, b *engine.Builtin) {
-	for comp, img := range b.Images {
-		m, _ := c.Stack[comp].(map[string]any)
-		if m == nil || !getBool(m, "enabled") {
+	for _, part := range c.Settings.Stack.Parts() {
+		img, known := b.Images[part.Name]
+		if !known || !part.On {
 			continue
 		}
-		version := getStr(m, "version")
+		version := part.Version
 		tag := strings.ReplaceAll(strings.ReplaceAll(img.Tag, "{version}", version), "{semver}", strings.TrimPrefix(version, "v"))
-		op, _ := m["operator"].(map[string]any)
-		if op == nil {
-			op = map[string]any{}
-			m["operator"] = op
-		}
-		if set := getStr(op, "image"); set != "" {
+		if set := part.Image(); set != "" {
 			if version != "" && !strings.Contains(set, strings.TrimPrefix(version, "v")) {
-				c.warnAt("image-version", []string{"stack", comp, "operator", "image"},
+				c.warnAt("image-version", []string{"stack", part.Name, "operator", "image"},
 					"operator image %s does not carry version %s: the image is what runs", set, version)
 			}
 			continue
 		}
-		op["image"] = img.Repository + ":" + tag
+		part.SetImage(img.Repository + ":" + tag)
 	}
 }

@@ -13,22 +13,23 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
 	"github.com/vmo-cue/vmo-cue/internal/macs"
+	"github.com/vmo-cue/vmo-cue/internal/settings"
 )
 
-// Cluster is a cluster's resolved desired state.
+// Cluster is a cluster's resolved desired state. The evaluated cluster it embeds keeps its own VMs
+// and findings as SourceVMs and OwnDiags: VMs and Diags here are the checked ones and all of them.
 type Cluster struct {
 	*engine.Cluster
 	// Fleet is the name of the fleet the cluster belongs to (its ownership mark in the cluster).
 	Fleet string
-	// Stack is the resolved stack: schemas.Defaults, then the fleet's defaults, then the cluster's own.
-	Stack map[string]any
+	// Settings are all the cluster's settings, typed, with where each was written: the built-in
+	// defaults, then the fleet's defaults, then the cluster's own, leaf by leaf; the stack resolved
+	// (operator images from versions, derived VLANs).
+	Settings *settings.Resolved
 	// KubeVirtGates and CDIGates are the gates to render (GA ones removed).
 	KubeVirtGates []string
 	CDIGates      []string
 	MACPolicy     macs.Policy
-	// Merged are all the cluster's settings (drift, prune, policy, ...): the built-in defaults, then the
-	// fleet's defaults, then the cluster's own, leaf by leaf.
-	Merged map[string]any
 	// Namespace is where VMs without one go; L2Domain groups clusters for MAC uniqueness.
 	Namespace string
 	L2Domain  string
@@ -38,8 +39,6 @@ type Cluster struct {
 	Objects []*Object
 	// Diags are all findings of this cluster (its own and the fleet's shared ones).
 	Diags diag.List
-	// settingPos finds where a resolved setting was written.
-	settingPos func(path ...string) (diag.Position, bool)
 	// src are the fleet's files, to place findings about CUE VMs.
 	src *sources
 	// kubevirt is the cluster's KubeVirt, when enabled and of a known version (webhook rules).
@@ -128,7 +127,7 @@ func (k *Checker) Cluster(f *engine.Fleet, ec *engine.Cluster) {
 func (k *Checker) check(f *engine.Fleet, ec *engine.Cluster) (*Cluster, error) {
 	k.srcOnce.Do(func() { k.src = newSources(f.Repo) })
 	c := &Cluster{Cluster: ec, Fleet: f.Name, src: k.src}
-	c.Diags = append(c.Diags, ec.Diags...)
+	c.Diags = append(c.Diags, ec.OwnDiags...)
 	resolveSettings(c, f, k.b)
 	vmSchema, err := SchemaFor("VirtualMachine", c.Releases())
 	if err != nil {

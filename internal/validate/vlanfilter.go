@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
-	"github.com/vmo-cue/vmo-cue/internal/schema"
+	"github.com/vmo-cue/vmo-cue/internal/settings"
 )
 
 // VLAN filtering (stack.vlanFiltering): the nodes' bridge passes to VMs only the VLANs listed. The list
@@ -17,39 +17,26 @@ import (
 const defaultBridge = "br0"
 
 // bridgeVLAN is a Multus network's bridge and VLAN, when it is a bridge CNI network.
-func bridgeVLAN(decl map[string]any) (bridge string, vlan int, ok bool) {
-	for _, k := range []string{"type", "kind"} {
-		if t, set := decl[k].(string); set && t != "bridge" {
-			return "", 0, false // another network kind (SR-IOV, macvlan, ...): not on the bridge
-		}
+func bridgeVLAN(decl settings.Network) (bridge string, vlan int, ok bool) {
+	if decl.Kind() != "bridge" || decl.VLAN == nil {
+		return "", 0, false // another network kind (SR-IOV, macvlan, ...): not on the bridge
 	}
-	f, isNum := schema.Number(decl["vlan"])
-	if !isNum {
-		return "", 0, false
-	}
-	bridge, _ = decl["bridge"].(string)
+	bridge = decl.Bridge
 	if bridge == "" {
 		bridge = defaultBridge
 	}
-	return bridge, int(f), true
+	return bridge, int(*decl.VLAN), true
 }
 
 // resolveVLANFiltering derives allowedVlans from the Multus networks when no layer sets it.
 func resolveVLANFiltering(c *Cluster) {
-	vf, _ := c.Stack["vlanFiltering"].(map[string]any)
-	if vf == nil || !getBool(vf, "enabled") {
+	vf := &c.Settings.Stack.VLANFiltering
+	if !vf.On() || vf.AllowedVlans != nil {
 		return
 	}
-	if _, set := vf["allowedVlans"]; set {
-		return
-	}
-	bridge := getStr(vf, "bridge")
 	seen := map[int]bool{}
-	multus, _ := c.Stack["multus"].(map[string]any)
-	nets, _ := multus["networks"].(map[string]any)
-	for _, n := range nets {
-		decl, _ := n.(map[string]any)
-		if b, vlan, ok := bridgeVLAN(decl); ok && b == bridge && vlan > 0 {
+	for _, decl := range c.Settings.Stack.Multus.Networks {
+		if b, vlan, ok := bridgeVLAN(decl); ok && b == vf.Bridge && vlan > 0 {
 			seen[vlan] = true
 		}
 	}
@@ -58,28 +45,19 @@ func resolveVLANFiltering(c *Cluster) {
 		ids = append(ids, v)
 	}
 	sort.Ints(ids)
-	list := make([]any, len(ids))
+	vf.AllowedVlans = make([]settings.VLAN, len(ids))
 	for i, v := range ids {
-		list[i] = int64(v)
+		vf.AllowedVlans[i] = settings.VLAN{ID: int64(v)}
 	}
-	vf["allowedVlans"] = list
 }
 
 // vlanSet is a set of VLANs from IDs and "a-b" ranges.
 type vlanSet [][2]int
 
-func parseVLANs(list []any) vlanSet {
+func parseVLANs(list []settings.VLAN) vlanSet {
 	var s vlanSet
 	for _, x := range list {
-		if f, ok := schema.Number(x); ok {
-			s = append(s, [2]int{int(f), int(f)})
-			continue
-		}
-		str, _ := x.(string)
-		a, b, ok := strings.Cut(str, "-")
-		lo, err1 := strconv.Atoi(a)
-		hi, err2 := strconv.Atoi(b)
-		if ok && err1 == nil && err2 == nil {
+		if lo, hi, ok := x.Bounds(); ok {
 			s = append(s, [2]int{lo, hi})
 		}
 	}
@@ -115,20 +93,18 @@ func checkVLANFiltering(c *Cluster) {
 	if !c.Declared {
 		return
 	}
-	vf, _ := c.Stack["vlanFiltering"].(map[string]any)
-	if vf == nil || !getBool(vf, "enabled") {
+	vf := &c.Settings.Stack.VLANFiltering
+	if !vf.On() {
 		return
 	}
-	bridge := getStr(vf, "bridge")
-	list, _ := vf["allowedVlans"].([]any)
-	allowed := parseVLANs(list)
+	bridge := vf.Bridge
+	allowed := parseVLANs(vf.AllowedVlans)
 	for i, r := range allowed {
 		if r[0] > r[1] || r[0] < 1 || r[1] > 4094 {
 			c.errorAt("vlan-filtering", []string{"stack", "vlanFiltering", "allowedVlans", strconv.Itoa(i)}, "VLAN range %d-%d: want first <= last, within 1-4094", r[0], r[1])
 		}
 	}
-	multus, _ := c.Stack["multus"].(map[string]any)
-	nets, _ := multus["networks"].(map[string]any)
+	nets := c.Settings.Stack.Multus.Networks
 	// A list's own position is its schema's: its first element is where it was written.
 	settingAt := c.positions([]string{"stack", "vlanFiltering", "allowedVlans", "0"})
 	for _, vm := range c.VMs {
@@ -143,11 +119,11 @@ func checkVLANFiltering(c *Cluster) {
 			if a, b, ok := strings.Cut(ref, "/"); ok {
 				ns, name = a, b
 			}
-			decl, _ := nets[name].(map[string]any)
-			if decl == nil {
+			decl, declared := nets[name]
+			if !declared {
 				continue // undeclared: checkNetworkRef reports it
 			}
-			if declNS, _ := decl["namespace"].(string); (declNS == "" && ns != "default") || (declNS != "" && declNS != ns) {
+			if namespaceOf(decl) != ns {
 				continue
 			}
 			b, vlan, ok := bridgeVLAN(decl)

@@ -87,21 +87,17 @@ func checkVMIdentity(c *Cluster, vm *VM) {
 
 // checkNetworkNamespaces refuses Multus networks in a namespace reserved for the system.
 func checkNetworkNamespaces(c *Cluster) {
-	multus, _ := c.Stack["multus"].(map[string]any)
-	if !getBool(multus, "enabled") {
+	multus := &c.Settings.Stack.Multus
+	if !multus.On() {
 		return
 	}
-	networks, _ := multus["networks"].(map[string]any)
-	names := make([]string, 0, len(networks))
-	for name := range networks {
+	names := make([]string, 0, len(multus.Networks))
+	for name := range multus.Networks {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		ns := getStr(networks, name, "namespace")
-		if ns == "" {
-			ns = "default"
-		}
+		ns := namespaceOf(multus.Networks[name])
 		if isSystemNamespace(ns) && !c.allowsSystem(ns) {
 			c.errorAt("system-namespace", []string{"stack", "multus", "networks", name, "namespace"},
 				"Multus network %q is in system namespace %s: %s", name, ns, allowHint(c, ns))
@@ -118,8 +114,7 @@ func isSystemNamespace(ns string) bool {
 // allowsSystem reports whether the cluster's policy lists a system namespace in
 // policy.namespaces.allowSystem.
 func (c *Cluster) allowsSystem(ns string) bool {
-	list, _ := get(c.Merged, "policy", "namespaces", "allowSystem").([]any)
-	return slices.Contains(list, any(ns))
+	return slices.Contains(c.Settings.Policy.Namespaces.AllowSystem, ns)
 }
 
 func allowHint(c *Cluster, ns string) string {

@@ -7,6 +7,7 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/schema"
+	"github.com/vmo-cue/vmo-cue/internal/settings"
 )
 
 // VM is a checked VirtualMachine.
@@ -43,7 +44,7 @@ func checkVMs(c *Cluster, s *schema.Schema) {
 	seen := map[string]*VM{}
 	seenFamily := map[string]bool{}
 	var bound diag.Bounder
-	for _, ev := range c.Cluster.VMs {
+	for _, ev := range c.Cluster.SourceVMs {
 		c.Diags = bound.Bound(c.Diags)
 		if checkFamily(c, ev, seenFamily, &bound) {
 			continue
@@ -89,7 +90,7 @@ func checkVMs(c *Cluster, s *schema.Schema) {
 		c.VMs = append(c.VMs, vm)
 	}
 	if len(c.VMs) > 0 {
-		if kv, _ := c.Stack["kubevirt"].(map[string]any); !getBool(kv, "enabled") {
+		if !c.Settings.Stack.KubeVirt.On() {
 			c.errorAt("stack-dependency", []string{"stack", "kubevirt", "enabled"},
 				"cluster %s has %d VirtualMachines but KubeVirt is switched off", c.Name, len(c.VMs))
 		}
@@ -139,7 +140,7 @@ func checkNetworks(c *Cluster, vm *VM) {
 	ifaces, _ := get(tspec, "domain", "devices", "interfaces").([]any)
 	nets, _ := tspec["networks"].([]any)
 	netByName := map[string]map[string]any{}
-	declByName, refByName := map[string]map[string]any{}, map[string]string{}
+	declByName, refByName := map[string]*settings.Network{}, map[string]string{}
 	for i, n := range nets {
 		nm, _ := n.(map[string]any)
 		name, _ := nm["name"].(string)
@@ -187,7 +188,7 @@ func checkNetworkRef(c *Cluster, vm *VM, ref string, at []string) {
 	if !c.Declared {
 		return // the cluster's networks are unknown; its declaration error is reported
 	}
-	multus, _ := c.Stack["multus"].(map[string]any)
+	multus := &c.Settings.Stack.Multus
 	ns, name := vm.Namespace, ref
 	for i := 0; i < len(ref); i++ {
 		if ref[i] == '/' {
@@ -195,20 +196,13 @@ func checkNetworkRef(c *Cluster, vm *VM, ref string, at []string) {
 			break
 		}
 	}
-	if !getBool(multus, "enabled") {
+	if !multus.On() {
 		c.Diags.Errorf("vm-network", vm.Path(at...), []diag.Position{vm.Pos(at...)},
 			"network %q needs Multus, which is switched off in cluster %s", ref, diag.Name(c.Name))
 		return
 	}
-	networks, _ := multus["networks"].(map[string]any)
-	if decl, ok := networks[name].(map[string]any); ok {
-		declNS, _ := decl["namespace"].(string)
-		if declNS == "" {
-			declNS = "default"
-		}
-		if declNS == ns {
-			return
-		}
+	if decl, ok := multus.Networks[name]; ok && namespaceOf(decl) == ns {
+		return
 	}
 	c.Diags.Errorf("vm-network", vm.Path(at...), []diag.Position{vm.Pos(at...)},
 		"network %s is not declared in cluster %s (stack.multus.networks)", diag.Name(ns+"/"+name), diag.Name(c.Name))

@@ -179,7 +179,7 @@ func (c *Cluster) gateOn(gate string) bool {
 // else its declaration.
 func (c *Cluster) gateFile() string {
 	for _, path := range [][]string{{"stack", "kubevirt", "featureGates"}, {"stack", "kubevirt"}, {"stack"}} {
-		if p, ok := c.settingPos(path...); ok && inDir(p.File, c.Dir) {
+		if p, ok := c.Settings.Pos(path...); ok && inDir(p.File, c.Dir) {
 			return "./" + p.File
 		}
 	}
