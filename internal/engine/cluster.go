@@ -65,6 +65,10 @@ type VM struct {
 	Pos func(path ...string) diag.Position
 	// FromYAML says whether it came from a YAML file (else CUE).
 	FromYAML bool
+	// LazyPos says that Pos holds nothing heavy until it is called: a VM of the fast path, whose
+	// cluster the general path evaluates only when a position is asked (a finding). A lean check
+	// keeps such a Pos as it is instead of asking it for positions ahead of any finding.
+	LazyPos bool
 }
 
 // Name and Namespace read metadata; Namespace is empty when unset.

@@ -23,7 +23,7 @@ func (e *Engine) fastVM(key string, v any, general *generalVMs) (*VM, string) {
 	if !ok {
 		return nil, "not a struct"
 	}
-	vm := &VM{Object: obj, Key: key, Pos: general.pos(key)}
+	vm := &VM{Object: obj, Key: key, Pos: general.pos(key), LazyPos: true}
 	fr := e.fast
 	if !fr.canonical {
 		return vm, ""
