@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/build"
@@ -67,7 +68,15 @@ type Engine struct {
 	fast *fastRoot
 	// ktree is the repository as kustomize reads it, loaded at the first kustomize folder.
 	ktree kustomizeTree
+	// posEvaluations counts the fast-path clusters evaluated on the general path for their VMs'
+	// positions (generalVMs.evaluate).
+	posEvaluations atomic.Int64
 }
+
+// PosEvaluations returns how many clusters that took the fast path were evaluated again on the
+// general path because a position in one of their VMs was asked for (a finding's, or a check that
+// asks ahead of any finding: a valid fleet should cost none).
+func (e *Engine) PosEvaluations() int64 { return e.posEvaluations.Load() }
 
 // Fleet is the evaluated repository.
 type Fleet struct {

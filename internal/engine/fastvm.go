@@ -191,6 +191,7 @@ func (g *generalVMs) pos(key string) func(path ...string) diag.Position {
 }
 
 func (g *generalVMs) evaluate() {
+	g.e.posEvaluations.Add(1)
 	g.vms, g.idx = map[string]cue.Value{}, map[string]*fieldIndex{}
 	v, _ := g.e.build(cuecontext.New(), g.files, g.e.overlay)
 	it, err := v.LookupPath(cue.ParsePath("vms")).Fields()
