@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
 	"github.com/vmo-cue/vmo-cue/internal/hubjoin"
@@ -140,9 +141,13 @@ func TestFightGuardContested(t *testing.T) {
 	// The hub's view: vmo-cue status --fleet (the FleetClusters of a Fleet, as the controller labels them).
 	require.NoError(t, hubC.Create(context.Background(), &fleetv1.Fleet{ObjectMeta: metav1.ObjectMeta{Namespace: hubNS, Name: fleetName},
 		Spec: fleetv1.FleetSpec{Source: fleetv1.GitSource{URL: r.url()}}}))
-	fc := fleetCluster(t, hubC)
-	fc.Labels = map[string]string{fleetv1.FleetLabel: fleetName}
-	require.NoError(t, hubC.Update(context.Background(), fc))
+	// The agent writes the FleetCluster's status every heartbeat (--heartbeat 1s): an update from a
+	// read before one of those conflicts, and is retried on the object read again.
+	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		fc := fleetCluster(t, hubC)
+		fc.Labels = map[string]string{fleetv1.FleetLabel: fleetName}
+		return hubC.Update(context.Background(), fc)
+	}))
 	out, err = exec.Command(vmoCue, "status", "--kubeconfig", hubKC, "--fleet", hubNS+"/"+fleetName).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), want, "%s", out)
