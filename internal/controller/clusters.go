@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/fluxcd/pkg/runtime/patch"
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,14 +43,19 @@ func (r *FleetReconciler) fleetClusters(ctx context.Context, f *fleetv1.Fleet) (
 }
 
 // recordClusters writes one FleetCluster per cluster of the pass (created, owned by the Fleet, or
-// patched) and deletes those of clusters no longer selected. It returns the drifted objects per
-// cluster and the counts per state. Of pull clusters (pulls), only the spec is written.
+// patched), recordConcurrency at a time, and deletes those of clusters no longer selected. It returns
+// the drifted objects per cluster and the counts per state. Of pull clusters (pulls), only the spec
+// is written.
 func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, existing map[string]*fleetv1.FleetCluster, rep *fleet.Report,
 	revision string, p *pass) (drifted map[string]int, counts fleetv1.ClusterCounts, err error) {
 	drifted = map[string]int{}
-	var errs []error
+	// One error slot per outcome: the pass's message lists them in the clusters' order.
+	errs := make([]error, len(rep.Outcomes), len(rep.Outcomes)+len(existing))
+	var mu sync.Mutex
 	now := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
-	for _, o := range rep.Outcomes {
+	var g errgroup.Group
+	g.SetLimit(recordConcurrency)
+	for i, o := range rep.Outcomes {
 		fc := existing[o.Cluster]
 		delete(existing, o.Cluster)
 		_, pull := p.pulls[o.Cluster]
@@ -57,33 +64,25 @@ func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, 
 		if fc == nil {
 			fc = p.createdFor(o.Cluster) // by beforeWrite, during the rollout
 		}
-		mode := fleetv1.ModePush
-		if pull {
-			mode = fleetv1.ModePull
-		}
-		if fc == nil {
-			// Made with the spec the outcome gives it: one request, not two.
-			spec := fleetv1.FleetClusterSpec{Mode: mode}
-			releaseTo(&spec, o, revision)
-			if fc, err = r.createFleetCluster(ctx, f, o.Cluster, spec); err != nil {
-				if errs = append(errs, err); ctx.Err() != nil {
-					break
-				}
-				continue
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil // the deadline passed: the first error says so
 			}
-		}
-		state, err := r.recordCluster(ctx, fc, o, rep, revision, now, p, pull)
-		if err != nil {
 			// One FleetCluster that cannot be written (a conflict, a webhook) does not keep the
 			// others from their outcome; the pass fails after all were tried.
-			if errs = append(errs, err); ctx.Err() != nil {
-				break
+			state, drift, err := r.recordOne(ctx, f, fc, o, rep, revision, now, p, pull)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs[i] = err
+				return nil
 			}
-			continue
-		}
-		counts.Add(state)
-		drifted[o.Cluster] = int(fc.Status.DriftedObjects)
+			counts.Add(state)
+			drifted[o.Cluster] = drift
+			return nil
+		})
 	}
+	_ = g.Wait() // the goroutines return no error: they record it in errs
 	// Clusters that left the fleet or the selection.
 	for _, fc := range existing {
 		if ctx.Err() != nil {
@@ -94,6 +93,32 @@ func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, 
 		}
 	}
 	return drifted, counts, errors.Join(errs...)
+}
+
+// recordConcurrency is how many FleetClusters a pass writes at once: enough that the client's rate
+// limit, not each request's round trip, bounds the record (recordTimeout counts on it).
+const recordConcurrency = 8
+
+// recordOne writes one cluster's outcome, creating its FleetCluster (fc nil) with the spec the outcome
+// gives it (one request, not two). It returns the state the cluster counts in and its drifted objects.
+func (r *FleetReconciler) recordOne(ctx context.Context, f *fleetv1.Fleet, fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report,
+	revision string, now metav1.Time, p *pass, pull bool) (fleetv1.ClusterState, int, error) {
+	if fc == nil {
+		spec := fleetv1.FleetClusterSpec{Mode: fleetv1.ModePush}
+		if pull {
+			spec.Mode = fleetv1.ModePull
+		}
+		releaseTo(&spec, o, revision)
+		var err error
+		if fc, err = r.createFleetCluster(ctx, f, o.Cluster, spec); err != nil {
+			return "", 0, err
+		}
+	}
+	state, err := r.recordCluster(ctx, fc, o, rep, revision, now, p, pull)
+	if err != nil {
+		return "", 0, err
+	}
+	return state, int(fc.Status.DriftedObjects), nil
 }
 
 // recordCluster writes one cluster's outcome into its FleetCluster and returns the state it counts
