@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
@@ -151,6 +153,12 @@ func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.n.Add(1)
 	return t.rt.RoundTrip(r)
 }
+
+// WrappedRoundTripper lets client-go reach the transport beneath to cancel a request (without it,
+// every request ended by a timeout logs "unable to cancel request").
+func (t countingTransport) WrappedRoundTripper() http.RoundTripper { return t.rt }
+
+var _ utilnet.RoundTripperWrapper = countingTransport{}
 
 // RESTConfig loads a kubeconfig context: the file kubeconfig, else $KUBECONFIG's files, else
 // ~/.kube/config. Errors name the file(s) and the context, never what they hold.

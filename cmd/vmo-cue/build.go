@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/render"
 )
@@ -34,7 +35,7 @@ cluster's VMs with their MACs. It prints nothing for a cluster that does not val
 				return err
 			}
 			c.Diags.Warnings().Cap(diag.MaxPerFile, diag.MaxPerRun).Print(cmd.ErrOrStderr())
-			objs, err := render.Cluster(c)
+			objs, err := desired.Objects(c)
 			if err != nil {
 				return &exitCode{code: exitError, err: err}
 			}

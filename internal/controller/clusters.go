@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/fluxcd/pkg/runtime/patch"
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,64 +43,137 @@ func (r *FleetReconciler) fleetClusters(ctx context.Context, f *fleetv1.Fleet) (
 }
 
 // recordClusters writes one FleetCluster per cluster of the pass (created, owned by the Fleet, or
-// patched) and deletes those of clusters no longer selected. It returns the drifted objects per
-// cluster and the counts per state. Of pull clusters (pulls), only the spec is written.
+// patched), recordConcurrency at a time, and deletes those of clusters no longer selected. It returns
+// the drifted objects per cluster and the counts per state. Of pull clusters (pulls), only the spec
+// is written.
 func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, existing map[string]*fleetv1.FleetCluster, rep *fleet.Report,
 	revision string, p *pass) (drifted map[string]int, counts fleetv1.ClusterCounts, err error) {
 	drifted = map[string]int{}
+	// One error slot per outcome: the pass's message lists them in the clusters' order.
+	errs := make([]error, len(rep.Outcomes), len(rep.Outcomes)+len(existing))
+	var mu sync.Mutex
 	now := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
-	for _, o := range rep.Outcomes {
+	var g errgroup.Group
+	g.SetLimit(recordConcurrency)
+	for i, o := range rep.Outcomes {
 		fc := existing[o.Cluster]
 		delete(existing, o.Cluster)
 		_, pull := p.pulls[o.Cluster]
 		// An invalid cluster never reaches the rollout: it stays as its FleetCluster says.
 		pull = pull || (o.State == clusterstatus.Invalid && fc != nil && fc.Spec.Mode == fleetv1.ModePull)
 		if fc == nil {
-			spec := fleetv1.FleetClusterSpec{Mode: fleetv1.ModePush}
-			if pull {
-				// Made with what recordPull would write: one request, not two.
-				spec = fleetv1.FleetClusterSpec{Mode: fleetv1.ModePull, Wave: o.Wave}
-				if o.State != clusterstatus.Held && o.State != clusterstatus.Invalid {
-					spec.ReleasedRevision = revision
-				}
+			fc = p.createdFor(o.Cluster) // by beforeWrite, during the rollout
+		}
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil // the deadline passed: the first error says so
 			}
-			if fc, err = r.createFleetCluster(ctx, f, o.Cluster, spec); err != nil {
-				return nil, counts, err
+			// One FleetCluster that cannot be written (a conflict, a webhook) does not keep the
+			// others from their outcome; the pass fails after all were tried.
+			state, drift, err := r.recordOne(ctx, f, fc, o, rep, revision, now, p, pull)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs[i] = err
+				return nil
 			}
-		}
-		if pull {
-			// The agent writes the status; the controller its spec (the released revision).
-			if err := r.recordPull(ctx, fc, o, revision); err != nil {
-				return nil, counts, err
-			}
-			counts.Add(pullState(o))
-			drifted[o.Cluster] = int(fc.Status.DriftedObjects)
-			continue
-		}
-		if p.wasSyncing(o.Cluster) {
-			fc.Status.State = fleetv1.StateSyncing // as the pass left it: the outcome is a change
-		}
-		patcher := r.patcher(fc)
-		fc.Spec.Mode = fleetv1.ModePush
-		applyOutcome(fc, o, rep, revision, now)
-		if err := patcher.Patch(ctx, fc, patch.WithFieldOwner(Name), patch.WithOwnedConditions{Conditions: []string{meta.ReadyCondition}},
-			patch.WithStatusObservedGeneration{}); err != nil {
-			return nil, counts, fmt.Errorf("patching FleetCluster %s/%s: %w", fc.Namespace, fc.Name, err)
-		}
-		if err := r.adopted(ctx, fc, o, p); err != nil {
-			return nil, counts, err
-		}
-		counts.Add(fc.Status.State)
-		drifted[o.Cluster] = int(fc.Status.DriftedObjects)
+			counts.Add(state)
+			drifted[o.Cluster] = drift
+			return nil
+		})
 	}
+	_ = g.Wait() // the goroutines return no error: they record it in errs
 	// Clusters that left the fleet or the selection.
 	for _, fc := range existing {
+		if ctx.Err() != nil {
+			break
+		}
 		if err := r.Delete(ctx, fc, client.Preconditions{UID: &fc.UID}); err != nil && !apierrors.IsNotFound(err) {
-			return nil, counts, fmt.Errorf("deleting FleetCluster %s/%s of a cluster no longer selected: %w", fc.Namespace, fc.Name, err)
+			errs = append(errs, fmt.Errorf("deleting FleetCluster %s/%s of a cluster no longer selected: %w", fc.Namespace, fc.Name, err))
 		}
 	}
-	return drifted, counts, nil
+	return drifted, counts, errors.Join(errs...)
 }
+
+// recordConcurrency is how many FleetClusters a pass writes at once: enough that the client's rate
+// limit, not each request's round trip, bounds the record (recordTimeout counts on it).
+const recordConcurrency = 8
+
+// recordOne writes one cluster's outcome, creating its FleetCluster (fc nil) with the spec the outcome
+// gives it (one request, not two). It returns the state the cluster counts in and its drifted objects.
+func (r *FleetReconciler) recordOne(ctx context.Context, f *fleetv1.Fleet, fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report,
+	revision string, now metav1.Time, p *pass, pull bool) (fleetv1.ClusterState, int, error) {
+	if fc == nil {
+		spec := fleetv1.FleetClusterSpec{Mode: fleetv1.ModePush}
+		if pull {
+			spec.Mode = fleetv1.ModePull
+		}
+		releaseTo(&spec, o, revision)
+		var err error
+		if fc, err = r.createFleetCluster(ctx, f, o.Cluster, spec); err != nil {
+			return "", 0, err
+		}
+	}
+	state, err := r.recordCluster(ctx, fc, o, rep, revision, now, p, pull)
+	if err != nil {
+		return "", 0, err
+	}
+	return state, int(fc.Status.DriftedObjects), nil
+}
+
+// recordCluster writes one cluster's outcome into its FleetCluster and returns the state it counts
+// in. Of a pull cluster only the spec is written (the agent writes the status).
+func (r *FleetReconciler) recordCluster(ctx context.Context, fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, revision string,
+	now metav1.Time, p *pass, pull bool) (fleetv1.ClusterState, error) {
+	if pull {
+		if err := r.recordPull(ctx, fc, o, revision); err != nil {
+			return "", err
+		}
+		return pullState(o), nil
+	}
+	if p.wasSyncing(o.Cluster) {
+		fc.Status.State = fleetv1.StateSyncing // as the pass left it: the outcome is a change
+	}
+	patcher := r.patcher(fc)
+	fc.Spec.Mode = fleetv1.ModePush
+	applyOutcome(fc, o, rep, revision, now)
+	if err := patcher.Patch(ctx, fc, patch.WithFieldOwner(Name), patch.WithOwnedConditions{Conditions: []string{meta.ReadyCondition}},
+		patch.WithStatusObservedGeneration{}); err != nil {
+		return "", fmt.Errorf("patching FleetCluster %s/%s: %w", fc.Namespace, fc.Name, err)
+	}
+	if err := r.adopted(ctx, fc, o, p); err != nil {
+		return "", err
+	}
+	return fc.Status.State, nil
+}
+
+// releaseTo writes into a FleetCluster's spec what the controller releases to it by an outcome: its
+// wave, and the revision unless the cluster was held back or its definitions do not validate.
+func releaseTo(spec *fleetv1.FleetClusterSpec, o fleet.Outcome, revision string) {
+	if o.Wave != "" {
+		spec.Wave = o.Wave
+	}
+	if o.State != clusterstatus.Held && o.State != clusterstatus.Invalid {
+		spec.ReleasedRevision = revision
+	}
+}
+
+// recordTimeout bounds the writes of a pass's FleetClusters: recordBase, plus the time the client's
+// rate limit (qps, requests per second; 0 or less: none) needs for writesPerCluster requests per
+// cluster. A fixed deadline failed the first pass of 1,000 clusters at the default 50 requests per
+// second, which needs a minute for their writes alone.
+func recordTimeout(clusters int, qps float32) time.Duration {
+	if qps <= 0 {
+		return recordBase
+	}
+	return recordBase + time.Duration(float64(clusters*writesPerCluster)/float64(qps)*float64(time.Second))
+}
+
+const (
+	recordBase = 30 * time.Second
+	// writesPerCluster is the most a cluster's record sends: a create, a spec and a status patch.
+	writesPerCluster = 3
+)
 
 // createFleetCluster creates a cluster's FleetCluster, controlled by its Fleet, with the given spec
 // (its fleet and cluster set here); one that exists
@@ -133,9 +209,7 @@ func (r *FleetReconciler) createFleetCluster(ctx context.Context, f *fleetv1.Fle
 // (offline, failed, held, invalid) keeps its revision, its sync time and its counts.
 func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, revision string, now metav1.Time) {
 	st := &fc.Status
-	if o.Wave != "" {
-		fc.Spec.Wave = o.Wave
-	}
+	releaseTo(&fc.Spec, o, revision)
 	msg := o.Message
 	synced := false
 	switch o.State {
@@ -162,9 +236,6 @@ func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, 
 		if o.Foreign {
 			msg += "; " + adoptHint
 		}
-	}
-	if o.State != clusterstatus.Held && o.State != clusterstatus.Invalid {
-		fc.Spec.ReleasedRevision = revision
 	}
 	if synced {
 		st.Revision, st.LastSyncTime, st.LastSeenTime = revision, &now, &now

@@ -67,6 +67,10 @@ type Options struct {
 	// DeletionTimeout bounds how long a Fleet deleted with deletionPolicy Delete retries the clusters
 	// it could not clean (DefaultDeletionTimeout if 0); then what is left there stays.
 	DeletionTimeout time.Duration
+	// KubeAPIQPS is the client's limit of requests per second to the management cluster (its
+	// rest.Config's QPS; Run sets it): the deadline of a pass's FleetCluster writes grows with the
+	// time the limit needs for them.
+	KubeAPIQPS float32
 	// Worker, when its Binary is set, loads each revision in an evaluation worker process the
 	// controller ends (worker.go); else the revision is evaluated in the controller's process.
 	Worker evalworker.Options

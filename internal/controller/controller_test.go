@@ -208,6 +208,11 @@ func TestFleetController(t *testing.T) {
 		v, ok := ctl.metric(t, "gotk_reconcile_condition", map[string]string{"kind": "Fleet", "name": fleetName, "type": "Ready", "status": "True"})
 		assert.True(t, ok)
 		assert.Equal(t, 1.0, v)
+		if os.Getenv("GOMEMLIMIT") == "" {
+			v, ok = ctl.metric(t, "go_gc_gomemlimit_bytes", nil)
+			assert.True(t, ok, "go_gc_gomemlimit_bytes")
+			assert.Equal(t, float64(96<<20), v, "the controller's own soft memory limit, --gomemlimit's default")
+		}
 	})
 
 	path := fmt.Sprintf("/hook/%s/%s", namespace, fleetName)

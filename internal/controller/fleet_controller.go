@@ -191,8 +191,8 @@ func (r *FleetReconciler) reconcile(ctx context.Context, obj *fleetv1.Fleet) (ct
 	recordStart := time.Now()
 	r.clusterEvents(obj, rep, existing, revision)
 	// What the pass found is recorded even when the pass used up its timeout (the rollout's waits can):
-	// the FleetClusters' writes get their own deadline.
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	// the FleetClusters' writes get their own deadline, which grows with their number.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout(len(rep.Outcomes), r.KubeAPIQPS))
 	defer rcancel()
 	drifted, counts, err := r.recordClusters(rctx, obj, existing, rep, revision, p)
 	if err != nil {

@@ -11,8 +11,10 @@ import (
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
@@ -117,6 +119,52 @@ func TestClusterLifecycle(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "edge-store-2", id.Cluster)
 		assert.NotEqual(t, "other", id.Fleet)
+	})
+
+	t.Run("a FleetCluster that cannot be written does not keep the others from their outcome", func(t *testing.T) {
+		// An admission policy refuses every write of edge-store-1's FleetCluster's status (the canary:
+		// recorded first).
+		denied := fleetName + ".edge-store-1"
+		policy := &admissionv1.ValidatingAdmissionPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "freeze-edge-store-1"},
+			Spec: admissionv1.ValidatingAdmissionPolicySpec{
+				FailurePolicy: ptr.To(admissionv1.Fail),
+				MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionv1.RuleWithOperations{Operations: []admissionv1.OperationType{admissionv1.Update},
+						Rule: admissionv1.Rule{APIGroups: []string{fleetv1.GroupVersion.Group}, APIVersions: []string{"*"}, Resources: []string{"fleetclusters/status"}}},
+				}}},
+				Validations: []admissionv1.Validation{{Expression: fmt.Sprintf("object.metadata.name != %q", denied), Message: "frozen by the test"}},
+			},
+		}
+		binding := &admissionv1.ValidatingAdmissionPolicyBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "freeze-edge-store-1"},
+			Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: policy.Name,
+				ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny}},
+		}
+		require.NoError(t, mgmt.Create(ctx, policy))
+		require.NoError(t, mgmt.Create(ctx, binding))
+		frozen := func() bool {
+			fc := fleetClusters(t, mgmt)["edge-store-1"]
+			fc.Status.Message = "probe"
+			err := mgmt.Status().Update(ctx, &fc, client.DryRunAll)
+			return err != nil && strings.Contains(err.Error(), "frozen by the test")
+		}
+		require.Eventually(t, frozen, 30*time.Second, 100*time.Millisecond, "the policy is in force")
+		before := fleetClusters(t, mgmt)["edge-store-2"].Status.LastSyncTime.Time
+		time.Sleep(time.Second) // the pass's time differs from before's, at a second's resolution
+		requestReconcile(t, mgmt, "frozen")
+		f := waitFleet(t, mgmt, time.Minute, "a pass whose record fails", func(f *fleetv1.Fleet) bool {
+			return f.Status.LastHandledReconcileAt == "frozen" && conditions.IsFalse(f, meta.ReadyCondition)
+		})
+		assert.Contains(t, conditions.GetMessage(f, meta.ReadyCondition), "patching FleetCluster "+namespace+"/"+denied+": ")
+		assert.Contains(t, conditions.GetMessage(f, meta.ReadyCondition), "frozen by the test")
+		after := fleetClusters(t, mgmt)["edge-store-2"]
+		require.NotNil(t, after.Status.LastSyncTime, "edge-store-2 synced: %+v", after.Status)
+		assert.True(t, after.Status.LastSyncTime.After(before), "edge-store-2, recorded after the refused one, has this pass's outcome: %s, before %s",
+			after.Status.LastSyncTime, before)
+		require.NoError(t, mgmt.Delete(ctx, binding))
+		require.NoError(t, mgmt.Delete(ctx, policy))
+		require.Eventually(t, func() bool { return !frozen() }, 30*time.Second, 100*time.Millisecond, "the policy is gone")
 	})
 
 	t.Run("an offline cluster's backoff survives a restart of the controller", func(t *testing.T) {

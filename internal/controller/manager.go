@@ -149,6 +149,7 @@ func Run(ctx context.Context, cfg *rest.Config, o RunOptions) error {
 		Stats:         stats,
 		Options:       o.Options,
 	}
+	r.KubeAPIQPS = cfg.QPS
 	if o.DashboardAddr != "" {
 		r.Checkouts, r.dashboardNamespace = &dashboard.Checkouts{}, o.Namespace
 	}

@@ -33,6 +33,15 @@ type pass struct {
 	adopt map[string]bool
 	// syncing are the clusters marked Syncing while the rollout wrote to them.
 	syncing sync.Map
+	// created are the FleetClusters beforeWrite created (by cluster), for the record to patch.
+	created sync.Map
+}
+
+// createdFor returns the FleetCluster beforeWrite created for a cluster, or nil.
+func (p *pass) createdFor(cluster string) *fleetv1.FleetCluster {
+	fc, _ := p.created.Load(cluster)
+	fcl, _ := fc.(*fleetv1.FleetCluster)
+	return fcl
 }
 
 func newPass(existing map[string]*fleetv1.FleetCluster) *pass {
@@ -58,6 +67,7 @@ func (r *FleetReconciler) beforeWrite(ctx context.Context, f *fleetv1.Fleet, exi
 				ctrl.LoggerFrom(ctx).Error(err, "marking a cluster Syncing", "cluster", cluster)
 				return
 			}
+			p.created.Store(cluster, fc)
 		}
 		if fc.Status.State == fleetv1.StateSyncing {
 			p.syncing.Store(cluster, true)

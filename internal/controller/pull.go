@@ -143,12 +143,7 @@ func (r *FleetReconciler) agentOfflineAfter() time.Duration {
 func (r *FleetReconciler) recordPull(ctx context.Context, fc *fleetv1.FleetCluster, o fleet.Outcome, revision string) error {
 	base := fc.DeepCopy()
 	fc.Spec.Mode = fleetv1.ModePull
-	if o.Wave != "" {
-		fc.Spec.Wave = o.Wave
-	}
-	if o.State != clusterstatus.Held && o.State != clusterstatus.Invalid {
-		fc.Spec.ReleasedRevision = revision
-	}
+	releaseTo(&fc.Spec, o, revision)
 	// Why the revision is held back, for the agent to report (it cannot read the Fleet).
 	held := ""
 	if o.State == clusterstatus.Held {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -95,5 +96,21 @@ func TestReadiness(t *testing.T) {
 			assert.Equal(t, tc.reason, reason)
 			assert.Equal(t, tc.msg, msg)
 		})
+	}
+}
+
+func TestRecordTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		clusters int
+		qps      float32
+		want     time.Duration
+	}{
+		{clusters: 2, qps: 50, want: 30*time.Second + 120*time.Millisecond},
+		{clusters: 1010, qps: 50, want: 30*time.Second + 60600*time.Millisecond},
+		{clusters: 1010, qps: 200, want: 30*time.Second + 15150*time.Millisecond},
+		{clusters: 1010, qps: 0, want: 30 * time.Second},  // no client-side limit
+		{clusters: 1010, qps: -1, want: 30 * time.Second}, // client-go: limiter off
+	} {
+		assert.Equal(t, tc.want, recordTimeout(tc.clusters, tc.qps), "%d clusters at %v qps", tc.clusters, tc.qps)
 	}
 }

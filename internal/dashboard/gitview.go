@@ -13,6 +13,8 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/engine"
+	"github.com/vmo-cue/vmo-cue/internal/resolve"
 	"github.com/vmo-cue/vmo-cue/internal/schema"
 	"github.com/vmo-cue/vmo-cue/internal/settings"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
@@ -145,14 +147,17 @@ var componentOrder = []string{"kubevirt", "cdi", "multus", "descheduler", "snaps
 
 func components(c *validate.Cluster) []Component {
 	var out []Component
+	b, err := engine.LoadBuiltin() // once per process
+	stack := c.Settings.Stack      // a copy: resolution adds the gates a setting implies
 	for _, n := range componentOrder {
 		part, _ := c.Settings.Stack.Part(n)
 		comp := Component{Name: n, Enabled: part.On, Version: part.Version}
-		switch n {
-		case "kubevirt":
-			comp.Gates = c.KubeVirtGates
-		case "cdi":
-			comp.Gates = c.CDIGates
+		switch {
+		case !c.Declared || err != nil:
+		case n == "kubevirt":
+			comp.Gates = resolve.KubeVirtGates(&stack.KubeVirt, b)
+		case n == "cdi":
+			comp.Gates = resolve.CDIGates(&stack.CDI, b)
 		}
 		out = append(out, comp)
 	}

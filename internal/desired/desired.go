@@ -1,5 +1,6 @@
 // Package desired runs the first half of the data flow for a fleet directory: read it (fleetfs),
-// evaluate its CUE (engine), and validate and resolve every cluster (validate). Commands and the
+// evaluate its CUE (engine), validate every cluster (validate) and assign its MACs (resolve.Fleet);
+// Render resolves a valid cluster (resolve.Cluster) and renders it (render). Commands and the
 // reconciler start here.
 package desired
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
+	"github.com/vmo-cue/vmo-cue/internal/resolve"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 )
 
@@ -24,7 +26,7 @@ type Options struct {
 	Lean bool
 }
 
-// Load reads, evaluates and validates the fleet repository at dir. The error is for I/O and internal
+// Load reads, evaluates and validates the fleet repository at dir, and assigns its MACs. The error is for I/O and internal
 // failures; what is wrong with the fleet's content is in the result's findings.
 func Load(dir string, opts Options) (*validate.Result, error) {
 	c, err := Open(dir, opts)
@@ -73,7 +75,8 @@ func (c *Checkout) Clusters() []string {
 	return out
 }
 
-// Load evaluates and validates the checkout (opts.Only: those clusters; MaxFileSize is Open's).
+// Load evaluates and validates the checkout, and assigns its MACs (opts.Only: those clusters;
+// MaxFileSize is Open's).
 func (c *Checkout) Load(opts Options) (*validate.Result, error) {
 	// Each cluster is checked as soon as it is evaluated, while the others evaluate.
 	check := validate.NewChecker(c.builtin, validate.Options{Lean: opts.Lean})
@@ -85,5 +88,12 @@ func (c *Checkout) Load(opts Options) (*validate.Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evaluating %s: %w", c.repo.Root, err)
 	}
-	return check.Finish(f)
+	r, err := check.Finish(f)
+	if err != nil {
+		return nil, err
+	}
+	// Assignment follows validation: it avoids every MAC written in a layer-2 domain, which
+	// validation checked; its one finding (no MAC left) joins the cluster's.
+	resolve.Fleet(r)
+	return r, nil
 }

@@ -166,7 +166,7 @@ func TestNothingFromOutsideRendered(t *testing.T) {
 			}
 			require.NotEmpty(t, r.Clusters)
 			for _, c := range r.Clusters {
-				objs, err := render.Cluster(c)
+				objs, err := Objects(c)
 				assert.ErrorAs(t, err, &render.ErrInvalid{}, "cluster %s was rendered", c.Name)
 				out, jerr := json.Marshal(objs)
 				require.NoError(t, jerr)
@@ -204,9 +204,9 @@ func TestFIFORefused(t *testing.T) {
 	r := loadSoon(t, dir)
 	assert.Equal(t, []string{at("./clusters/edge-1/vms/vms.yaml", "not a regular file (a named pipe): refused, never opened (rule file-type)")},
 		findingsText(r))
-	_, err := render.Cluster(r.Cluster("edge-1"))
+	_, err := Objects(r.Cluster("edge-1"))
 	assert.ErrorAs(t, err, &render.ErrInvalid{})
-	objs, err := render.Cluster(r.Cluster("dc-1"))
+	objs, err := Objects(r.Cluster("dc-1"))
 	require.NoError(t, err)
 	assert.NotEmpty(t, objs)
 }

@@ -22,7 +22,7 @@ func TestApplyPolicyAtRender(t *testing.T) {
 		assert.NoError(t, err, c.Name)
 	}
 	c := res.Clusters[0]
-	objs, err := render.Cluster(c)
+	objs, err := Objects(c)
 	require.NoError(t, err)
 	crb := render.Object{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
 		"metadata": map[string]any{"name": "ops-admin"},

@@ -8,7 +8,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/render"
+	"github.com/vmo-cue/vmo-cue/internal/resolve"
 	"github.com/vmo-cue/vmo-cue/internal/settings"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 	"github.com/vmo-cue/vmo-cue/reconciler"
@@ -18,13 +20,13 @@ import (
 // so nothing can be applied.
 var ErrInvalid = errors.New("desired state does not validate: nothing applied")
 
-// Render turns a validated cluster into what the reconciler takes: its objects in render order and
-// its drift and prune settings, typed.
+// Render turns a validated cluster into what the reconciler takes: its objects in render order (the
+// cluster resolved, then rendered) and its drift and prune settings, typed.
 func Render(c *validate.Cluster) (*reconciler.Desired, error) {
 	if !c.Valid() {
 		return nil, fmt.Errorf("cluster %s: %w (%s; run vmo-cue vet)", c.Name, ErrInvalid, diag.Plural(len(c.Diags.Errors()), "error"))
 	}
-	objs, err := render.Cluster(c)
+	objs, err := Objects(c)
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +44,20 @@ func Render(c *validate.Cluster) (*reconciler.Desired, error) {
 		d.Objects[i] = &unstructured.Unstructured{Object: o}
 	}
 	return d, nil
+}
+
+// Objects resolves a validated cluster (resolve.Cluster) and renders it: its objects in apply order.
+// A cluster that does not validate is render.ErrInvalid.
+func Objects(c *validate.Cluster) ([]render.Object, error) {
+	b, err := engine.LoadBuiltin()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := resolve.Cluster(c, b)
+	if err != nil {
+		return nil, err
+	}
+	return render.Cluster(rc)
 }
 
 // DriftIgnore turns a cluster's drift.ignore setting into paths per kind.

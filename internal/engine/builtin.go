@@ -2,20 +2,27 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
-	"cuelang.org/go/cue/load"
 
-	vmocue "github.com/vmo-cue/vmo-cue"
+	"github.com/vmo-cue/vmo-cue/internal/cuemod"
 )
 
 // GateState is a feature gate's state in one release (schemas/gates.cue).
 type GateState struct {
 	State       string `json:"state"`
 	Replacement string `json:"replacement,omitempty"`
+}
+
+// Rendered reports whether a known gate a configuration sets to on is rendered: not when it is GA
+// (always on, the operator refuses nothing without it) or discontinued. The one home of the rule:
+// validation asks it of the gates a VM's features need, resolution of the gates it renders.
+func (s GateState) Rendered(on bool) bool {
+	return on && s.State != "GA" && s.State != "Discontinued"
 }
 
 // Builtin is the data the embedded module defines: the stack's defaults, the settings' and the
@@ -39,6 +46,14 @@ type Builtin struct {
 type Image struct {
 	Repository string `json:"repository"`
 	Tag        string `json:"tag"`
+}
+
+// For is the operator image of a version: the tag template filled ("{version}" as written,
+// "{semver}" without its "v"). The one home of the rule: validation checks the image that will
+// run against the apply policy, resolution writes it into the stack.
+func (i Image) For(version string) string {
+	tag := strings.ReplaceAll(strings.ReplaceAll(i.Tag, "{version}", version), "{semver}", strings.TrimPrefix(version, "v"))
+	return i.Repository + ":" + tag
 }
 
 var (
@@ -102,23 +117,4 @@ func LoadEmbedded(pkg string) (*build.Instance, error) {
 	return insts[0], nil
 }
 
-func loadEmbedded(pkgs ...string) ([]*build.Instance, error) {
-	// A virtual root, as for a fleet (virtualRoot): the loader reads only the overlay.
-	const root = "/vmo-cue-embedded"
-	if err := checkVirtual(root); err != nil {
-		return nil, err
-	}
-	m := moduleLayout{root: root, pkgDir: root}
-	ov, err := m.overlay(false, false)
-	if err != nil {
-		return nil, err
-	}
-	ov[root+"/cue.mod/module.cue"] = load.FromString(vmocue.ModuleFile(vmocue.ModulePath + "@v0"))
-	insts := load.Instances(pkgs, &load.Config{Dir: root, ModuleRoot: root, Overlay: ov, Registry: noRegistry{}})
-	for _, inst := range insts {
-		if inst.Err != nil {
-			return nil, fmt.Errorf("embedded CUE package %s: %w", inst.ImportPath, inst.Err)
-		}
-	}
-	return insts, nil
-}
+func loadEmbedded(pkgs ...string) ([]*build.Instance, error) { return cuemod.Load(pkgs...) }

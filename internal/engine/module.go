@@ -2,34 +2,18 @@ package engine
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 
 	"cuelang.org/go/cue/load"
-	"cuelang.org/go/mod/modfile"
-	"cuelang.org/go/mod/module"
 
 	vmocue "github.com/vmo-cue/vmo-cue"
+	"github.com/vmo-cue/vmo-cue/internal/cuemod"
 	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
 )
 
-// lightVM replaces schemas/vm.cue when vmo-cue evaluates: VMs are checked against the same generated
-// schema by internal/schema in Go, which is an order of magnitude faster than unifying every VM with
-// the closed CUE definition (upstream `cue vet` still does the latter, with the real vm.cue).
-const lightVM = `package schemas
-
-#VirtualMachine: {
-	apiVersion?: string
-	kind?:       string
-	metadata?: {...}
-	spec?: {...}
-	status?: {...}
-}
-`
+// lightVM replaces schemas/vm.cue when vmo-cue evaluates (cuemod.LightVM).
+const lightVM = cuemod.LightVM
 
 // builtinOnly are embedded files that only vmo-cue's own Go reads (LoadBuiltin): a fleet's evaluation
 // gets them as empty files, which spares parsing and evaluating them once per cluster.
@@ -45,13 +29,8 @@ const ownModuleFile = "module: \"vmo-cue.dev/fleet@v0\"\nlanguage: version: \"" 
 // named relative to it, as relative to the repository.
 const virtualRoot = "/vmo-cue-fleet"
 
-// checkVirtual makes sure a virtual root is nowhere on disk.
-func checkVirtual(root string) error {
-	if _, err := os.Lstat(root); !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s exists on this machine: vmo-cue evaluates CUE there, in memory, and will not mix in what a folder of that name holds", root)
-	}
-	return nil
-}
+// checkVirtual makes sure a virtual root is nowhere on disk (cuemod.CheckVirtual).
+func checkVirtual(root string) error { return cuemod.CheckVirtual(root) }
 
 // moduleLayout says where the fleet's CUE module and the embedded vmo-cue.dev/vmo packages appear
 // to the loader.
@@ -110,21 +89,5 @@ func (m moduleLayout) overlay(fullVMSchema, forFleet bool) (map[string]load.Sour
 	return ov, nil
 }
 
-// noRegistry is the loader's module registry: vmo-cue fetches no CUE module (from the network, or
-// from a cache outside the repository). A fleet's dependencies are vendored under cue.mod/pkg.
-type noRegistry struct{}
-
-func (noRegistry) ModFile(_ context.Context, mv module.Version) (*modfile.File, error) {
-	return nil, errNoRegistry(mv)
-}
-
-func (noRegistry) Fetch(_ context.Context, mv module.Version) (module.SourceLoc, error) {
-	return module.SourceLoc{}, errNoRegistry(mv)
-}
-
-// ModuleVersions knows no version of any module: an import no folder provides is "not found".
-func (noRegistry) ModuleVersions(context.Context, string) ([]string, error) { return nil, nil }
-
-func errNoRegistry(mv module.Version) error {
-	return fmt.Errorf("module %s: vmo-cue fetches no CUE module from a registry: vendor it under cue.mod/pkg", mv)
-}
+// noRegistry is the loader's module registry: none (cuemod.NoRegistry).
+type noRegistry = cuemod.NoRegistry

@@ -11,7 +11,6 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/desired"
 	"github.com/vmo-cue/vmo-cue/internal/render"
 	"github.com/vmo-cue/vmo-cue/internal/testfleet"
-	"github.com/vmo-cue/vmo-cue/internal/validate"
 )
 
 const familyYAML = `apiVersion: cdi.kubevirt.io/v1beta1
@@ -50,7 +49,7 @@ func TestFamilyObjects(t *testing.T) {
 	r, err := desired.Load(dir, desired.Options{})
 	require.NoError(t, err)
 	require.Empty(t, r.All().Errors())
-	objs, err := render.Cluster(r.Cluster("edge-1"))
+	objs, err := desired.Objects(r.Cluster("edge-1"))
 	require.NoError(t, err)
 	var order []string
 	anns := map[string]any{}
@@ -62,7 +61,7 @@ func TestFamilyObjects(t *testing.T) {
 		case "DataVolume", "VirtualMachineClusterInstancetype", "VirtualMachine":
 			order = append(order, o["kind"].(string)+"/"+name)
 			a, _ := md["annotations"].(map[string]any)
-			anns[name] = a[validate.DeleteAfterCompletion]
+			anns[name] = a[render.DeleteAfterCompletion]
 			labels, _ := md["labels"].(map[string]any)
 			assert.Equal(t, "edge-1", labels["vmo-cue.dev/cluster"], name)
 			if o["kind"] == "VirtualMachineClusterInstancetype" {

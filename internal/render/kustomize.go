@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/vmo-cue/vmo-cue/internal/applypolicy"
-	"github.com/vmo-cue/vmo-cue/internal/validate"
+	"github.com/vmo-cue/vmo-cue/internal/resolved"
 )
 
 // ErrKustomize is returned for a cluster whose kustomize folders do not build with its stack.
@@ -24,7 +24,7 @@ func (e ErrKustomize) Error() string {
 // and the folders' objects other than VMs (those are the cluster's VMs, rendered with their MACs).
 // A patch may not touch the stack's RBAC (the operators' rights are vmo-cue's), and an object from
 // kustomize may not wear the stack's component label (which exempts it from the apply policy).
-func kustomize(c *validate.Cluster, stack []Object) (patched, extra []Object, err error) {
+func kustomize(c *resolved.Cluster, stack []Object) (patched, extra []Object, err error) {
 	k := c.Kustomize
 	patched = stack
 	for _, dir := range k.Dirs {

@@ -28,7 +28,7 @@ func TestMarksAreTheTemplates(t *testing.T) {
 	r, err := desired.Load(tmp, desired.Options{})
 	require.NoError(t, err)
 	require.Empty(t, r.All())
-	objs, err := render.Cluster(r.Cluster("edge-1"))
+	objs, err := desired.Objects(r.Cluster("edge-1"))
 	require.NoError(t, err)
 
 	components := map[string]int{}
@@ -88,7 +88,7 @@ func TestRenderRefusesWhatDoesNotValidate(t *testing.T) {
 			require.NoError(t, err)
 			c := r.Cluster(tc.cluster)
 			require.NotNil(t, c)
-			objs, err := render.Cluster(c)
+			objs, err := desired.Objects(c)
 			assert.EqualError(t, err, tc.err)
 			assert.ErrorAs(t, err, new(render.ErrInvalid))
 			assert.Nil(t, objs)

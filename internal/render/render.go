@@ -1,8 +1,9 @@
-// Package render turns a validated cluster into the Kubernetes objects of its desired state, in apply
-// order: the CRDs its enabled stack components ship, the Namespaces its VMs and Multus networks live
-// in, the objects of the CUE templates in cue/ (operators, RBAC, custom resources,
-// NetworkAttachmentDefinitions, ...), and its VMs with their MACs. It refuses a cluster that does not
-// validate.
+// Package render turns a resolved cluster (internal/resolved) into the Kubernetes objects of its
+// desired state, in apply order: the CRDs its enabled stack components ship, the Namespaces its VMs
+// and Multus networks live in, the objects of the CUE templates in cue/ (operators, RBAC, custom
+// resources, NetworkAttachmentDefinitions, ...), and its VMs with their MACs. It decides nothing
+// (a resolved cluster exists only for a valid one, with every choice made) and imports nothing of
+// evaluation or validation: the templates come from the embedded module through internal/cuemod.
 package render
 
 import (
@@ -18,8 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/vmo-cue/vmo-cue/internal/applypolicy"
-	"github.com/vmo-cue/vmo-cue/internal/engine"
-	"github.com/vmo-cue/vmo-cue/internal/validate"
+	"github.com/vmo-cue/vmo-cue/internal/cuemod"
+	"github.com/vmo-cue/vmo-cue/internal/resolved"
 	"github.com/vmo-cue/vmo-cue/reconciler/inventory"
 	"github.com/vmo-cue/vmo-cue/schemas/crds"
 )
@@ -30,24 +31,23 @@ type Object = map[string]any
 // components lists the stack's components in render order (the CRDs they ship come first).
 var components = []string{"kubevirt", "cdi", "multus", "descheduler", "snapshotController", "volumeSnapshotController", "dashboard"}
 
-// ErrInvalid is returned for a cluster whose desired state does not validate.
-type ErrInvalid struct{ Cluster string }
+// ErrInvalid is returned for a cluster whose desired state does not validate (by resolve.Cluster:
+// such a cluster is never resolved, so never rendered).
+type ErrInvalid = resolved.ErrInvalid
 
-func (e ErrInvalid) Error() string {
-	return fmt.Sprintf("cluster %s does not validate: nothing rendered (run vmo-cue vet)", e.Cluster)
-}
+// DeleteAfterCompletion is CDI's annotation that keeps a completed DataVolume: vmo-cue sets it to
+// "false" on every DataVolume whose file does not set it, so that CDI never garbage-collects an object
+// git declares (which a GitOps tool would create again, importing the disk again).
+const DeleteAfterCompletion = "cdi.kubevirt.io/storage.deleteAfterCompletion"
 
-// Cluster renders a cluster's desired state, in apply order.
-func Cluster(c *validate.Cluster) ([]Object, error) {
-	if !c.Valid() || !c.Declared {
-		return nil, ErrInvalid{Cluster: c.Name}
-	}
+// Cluster renders a resolved cluster's desired state, in apply order.
+func Cluster(c *resolved.Cluster) ([]Object, error) {
 	var out []Object
 	for _, comp := range components {
-		if part, _ := c.Settings.Stack.Part(comp); !part.On {
+		if part, _ := c.Stack.Part(comp); !part.On {
 			continue
 		}
-		list, err := crds.ShippedByStackAt(comp, c.Releases())
+		list, err := crds.ShippedByStackAt(comp, c.Releases)
 		if err != nil {
 			return nil, fmt.Errorf("CRDs of %s: %w", comp, err)
 		}
@@ -74,19 +74,19 @@ func Cluster(c *validate.Cluster) ([]Object, error) {
 	out = append(out, stack...)
 	out = append(out, extra...)
 	// The VM family before the VMs that use them (an instance type must exist when its VM is made).
-	for _, o := range c.Objects {
-		out = append(out, familyObject(c, o))
+	for i := range c.Objects {
+		out = append(out, familyObject(c, &c.Objects[i]))
 	}
-	for _, vm := range c.VMs {
-		out = append(out, vmObject(c, vm))
+	for i := range c.VMs {
+		out = append(out, vmObject(c, &c.VMs[i]))
 	}
 	return out, nil
 }
 
 // familyObject renders a DataVolume, instance type or preference of the cluster's folder. A
-// DataVolume keeps CDI from garbage-collecting it once complete (validate.DeleteAfterCompletion
-// "false") unless its file says otherwise.
-func familyObject(c *validate.Cluster, o *validate.Object) Object {
+// DataVolume keeps CDI from garbage-collecting it once complete (DeleteAfterCompletion "false")
+// unless its file says otherwise.
+func familyObject(c *resolved.Cluster, o *resolved.Object) Object {
 	obj := runtime.DeepCopyJSON(o.Object) // JSON values: every object is as JSON decodes it
 	delete(obj, "status")
 	md, _ := obj["metadata"].(map[string]any)
@@ -103,8 +103,8 @@ func familyObject(c *validate.Cluster, o *validate.Object) Object {
 			ann = map[string]any{}
 			md["annotations"] = ann
 		}
-		if _, set := ann[validate.DeleteAfterCompletion]; !set {
-			ann[validate.DeleteAfterCompletion] = "false"
+		if _, set := ann[DeleteAfterCompletion]; !set {
+			ann[DeleteAfterCompletion] = "false"
 		}
 	}
 	labels(obj, c.Name, "")
@@ -169,8 +169,15 @@ var (
 )
 
 // stackObjects evaluates the CUE templates (cue/, embedded) for the cluster.
-func stackObjects(c *validate.Cluster) ([]Object, error) {
-	templatesOnce.Do(func() { templatesInst, templatesErr = engine.LoadEmbedded("./cue") })
+func stackObjects(c *resolved.Cluster) ([]Object, error) {
+	templatesOnce.Do(func() {
+		insts, err := cuemod.Load("./cue")
+		if err != nil {
+			templatesErr = err
+			return
+		}
+		templatesInst = insts[0]
+	})
 	if templatesErr != nil {
 		return nil, templatesErr
 	}
@@ -187,7 +194,7 @@ func stackObjects(c *validate.Cluster) ([]Object, error) {
 	}
 	r = r.FillPath(cue.ParsePath("cluster"), map[string]any{"name": c.Name, "kind": kind, "labels": labelsIn})
 	// The typed stack encodes as the value it was decoded from (TestTypedStackRoundTrips).
-	r = r.FillPath(cue.ParsePath("stack"), &c.Settings.Stack)
+	r = r.FillPath(cue.ParsePath("stack"), &c.Stack)
 	r = r.FillPath(cue.ParsePath("kubevirtGates"), nonNil(c.KubeVirtGates))
 	r = r.FillPath(cue.ParsePath("cdiGates"), nonNil(c.CDIGates))
 	objs := r.LookupPath(cue.ParsePath("objects"))
@@ -210,7 +217,7 @@ func nonNil(s []string) []string {
 }
 
 // vmNamespaces renders the Namespaces VMs live in that the stack does not create (not "default").
-func vmNamespaces(c *validate.Cluster, stack []Object) []Object {
+func vmNamespaces(c *resolved.Cluster, stack []Object) []Object {
 	have := map[string]bool{"default": true, "kube-system": true, "kube-public": true}
 	for _, o := range stack {
 		if o["kind"] == "Namespace" {
@@ -230,7 +237,7 @@ func vmNamespaces(c *validate.Cluster, stack []Object) []Object {
 			want[o.Namespace] = true
 		}
 	}
-	if ms := c.Settings.Stack.Multus; ms.On() {
+	if ms := c.Stack.Multus; ms.On() {
 		for _, n := range ms.Networks {
 			if n.Namespace != "" && !have[n.Namespace] {
 				want[n.Namespace] = true
@@ -252,19 +259,19 @@ func vmNamespaces(c *validate.Cluster, stack []Object) []Object {
 }
 
 // vmObject is the VM as written, with its namespace, its assigned MACs and vmo-cue's labels.
-func vmObject(c *validate.Cluster, vm *validate.VM) Object {
+func vmObject(c *resolved.Cluster, vm *resolved.VM) Object {
 	obj := runtime.DeepCopyJSON(vm.Object)
 	delete(obj, "status")
 	md, _ := obj["metadata"].(map[string]any)
 	md["namespace"] = vm.Namespace
 	labels(obj, c.Name, "")
 	ifaces, _ := dig(obj, "spec", "template", "spec", "domain", "devices", "interfaces").([]any)
-	for _, ifc := range vm.Interfaces {
-		if ifc.Assigned == "" || ifc.Index >= len(ifaces) {
+	for i, mac := range vm.MACs {
+		if i >= len(ifaces) {
 			continue
 		}
-		if m, ok := ifaces[ifc.Index].(map[string]any); ok {
-			m["macAddress"] = ifc.Assigned
+		if m, ok := ifaces[i].(map[string]any); ok {
+			m["macAddress"] = mac
 		}
 	}
 	return obj

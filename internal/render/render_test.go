@@ -44,7 +44,7 @@ func TestUserLabelsKept(t *testing.T) {
 	r, err := desired.Load(tmp, desired.Options{})
 	require.NoError(t, err)
 	require.Empty(t, r.All())
-	objs, err := render.Cluster(r.Cluster("edge-1"))
+	objs, err := desired.Objects(r.Cluster("edge-1"))
 	require.NoError(t, err)
 	var vm render.Object
 	for _, o := range objs {
@@ -95,7 +95,7 @@ func TestNetworkAttachmentDefinitions(t *testing.T) {
 	r, err := desired.Load(tmp, desired.Options{})
 	require.NoError(t, err)
 	require.Empty(t, r.All())
-	objs, err := render.Cluster(r.Cluster("edge-1"))
+	objs, err := desired.Objects(r.Cluster("edge-1"))
 	require.NoError(t, err)
 	got := map[string][2]any{}
 	for _, o := range objs {

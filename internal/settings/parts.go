@@ -19,15 +19,18 @@ func (p Part) Image() string {
 	return (*p.operator).Image
 }
 
-// SetImage sets the component's operator image (resolving the image from the version).
+// SetImage sets the component's operator image (resolving the image from the version). The operator
+// settings are copied first, so a stack copied by value never changes the one it was copied from.
 func (p Part) SetImage(image string) {
 	if p.operator == nil {
 		return
 	}
-	if *p.operator == nil {
-		*p.operator = &Operator{}
+	var o Operator
+	if *p.operator != nil {
+		o = **p.operator
 	}
-	(*p.operator).Image = image
+	o.Image = image
+	*p.operator = &o
 }
 
 // Parts returns the stack's components by name, in the order of their names.

@@ -58,3 +58,19 @@ func (v VLAN) Bounds() (lo, hi int, ok bool) {
 	hi, err2 := strconv.Atoi(b)
 	return lo, hi, cut && err1 == nil && err2 == nil
 }
+
+// DefaultBridge is the bridge a Multus bridge network without `bridge` uses (cue/multus.cue).
+const DefaultBridge = "br0"
+
+// BridgeVLAN is the network's bridge and VLAN when it is a bridge CNI network with a VLAN (ok false
+// for another kind: SR-IOV, macvlan, ... are not on the bridge).
+func (n Network) BridgeVLAN() (bridge string, vlan int, ok bool) {
+	if n.Kind() != "bridge" || n.VLAN == nil {
+		return "", 0, false
+	}
+	bridge = n.Bridge
+	if bridge == "" {
+		bridge = DefaultBridge
+	}
+	return bridge, int(*n.VLAN), true
+}

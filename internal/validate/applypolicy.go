@@ -3,12 +3,13 @@ package validate
 import (
 	"github.com/vmo-cue/vmo-cue/internal/applypolicy"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
+	"github.com/vmo-cue/vmo-cue/internal/engine"
 )
 
 // checkApplyPolicy refuses operator images from registries the cluster's `policy: apply: registries`
 // does not list, at the image's setting (or, for an image vmo-cue derives from the version, at the
 // version and the policy). Objects are checked where they are rendered (desired.Render).
-func checkApplyPolicy(c *Cluster) {
+func checkApplyPolicy(c *Cluster, b *engine.Builtin) {
 	if !c.Declared {
 		return
 	}
@@ -21,7 +22,7 @@ func checkApplyPolicy(c *Cluster) {
 		if !part.On {
 			continue
 		}
-		comp, image := part.Name, part.Image()
+		comp, image := part.Name, operatorImage(part, b) // the image that will run
 		if image == "" {
 			continue
 		}

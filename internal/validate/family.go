@@ -10,11 +10,6 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 )
 
-// DeleteAfterCompletion is CDI's annotation that keeps a completed DataVolume: vmo-cue sets it to
-// "false" on every DataVolume whose file does not set it, so that CDI never garbage-collects an object
-// git declares (which a GitOps tool would create again, importing the disk again).
-const DeleteAfterCompletion = "cdi.kubevirt.io/storage.deleteAfterCompletion"
-
 // family are the kinds a cluster folder may hold besides VirtualMachines, by kind: their apiVersion
 // and whether they are namespaced. Their schemas are their CRDs' of the cluster's releases.
 var family = map[string]struct {

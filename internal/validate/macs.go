@@ -24,7 +24,7 @@ func (u macUse) path() []string {
 func (u macUse) pos() diag.Position { return u.vm.Pos(u.path()...) }
 
 // checkMACs checks every written MAC against the policy and for uniqueness inside each VM and the
-// cluster, then assigns MACs to the interfaces that need one and have none.
+// cluster (the interfaces that need one and have none get theirs from internal/resolve).
 func checkMACs(c *Cluster) {
 	inCluster := map[macs.MAC]macUse{}
 	var bound diag.Bounder
@@ -58,86 +58,10 @@ func checkMACs(c *Cluster) {
 	}
 }
 
-// explicitMACs returns the MACs written in a cluster's VMs (valid ones).
-func explicitMACs(c *Cluster) map[macs.MAC]bool {
-	out := map[macs.MAC]bool{}
-	for _, vm := range c.VMs {
-		for _, ifc := range vm.Interfaces {
-			if m, err := macs.Parse(ifc.MAC); err == nil {
-				out[m] = true
-			}
-		}
-	}
-	return out
-}
-
-// assignAll assigns MACs cluster by cluster (in name order); clusters of one layer-2 domain avoid
-// each other's written and assigned MACs as well as their own.
-func assignAll(clusters []*Cluster) {
-	domainTaken := map[string]map[macs.MAC]bool{}
-	for _, c := range clusters {
-		if c.L2Domain == "" {
-			continue
-		}
-		if domainTaken[c.L2Domain] == nil {
-			domainTaken[c.L2Domain] = map[macs.MAC]bool{}
-		}
-		for m := range explicitMACs(c) {
-			domainTaken[c.L2Domain][m] = true
-		}
-	}
-	for _, c := range clusters {
-		taken := explicitMACs(c)
-		if d := domainTaken[c.L2Domain]; d != nil {
-			for m := range d {
-				taken[m] = true
-			}
-		}
-		for _, m := range assignMACs(c, taken) {
-			if d := domainTaken[c.L2Domain]; d != nil {
-				d[m] = true
-			}
-		}
-	}
-}
-
-// assignMACs derives a MAC for every interface that needs one and has none, in a stable order, and
-// returns the MACs it assigned.
-func assignMACs(c *Cluster, taken map[macs.MAC]bool) []macs.MAC {
-	type need struct {
-		id  string
-		use macUse
-	}
-	var needs []need
-	for _, vm := range c.VMs {
-		for _, ifc := range vm.Interfaces {
-			if ifc.MAC == "" && ifc.NeedsMAC {
-				needs = append(needs, need{id: c.Name + "/" + vm.Namespace + "/" + vm.Name + "/" + ifc.Name, use: macUse{cluster: c, vm: vm, iface: ifc}})
-			}
-		}
-	}
-	sort.Slice(needs, func(i, j int) bool { return needs[i].id < needs[j].id })
-	assigned := map[macs.MAC]bool{}
-	var out []macs.MAC
-	for _, n := range needs {
-		m, err := c.MACPolicy.Assign(n.id, func(m macs.MAC) bool {
-			return taken[m] || assigned[m]
-		})
-		if err != nil {
-			// The interface has no macAddress: the finding points at the interface.
-			at := n.use.path()
-			at = at[:len(at)-1]
-			c.Diags.Errorf("mac-assign", n.use.vm.Path(at...), []diag.Position{n.use.vm.Pos(at...)}, "%v", err)
-			continue
-		}
-		assigned[m] = true
-		out = append(out, m)
-		n.use.iface.Assigned = m.String()
-	}
-	return out
-}
-
-// checkL2Domains checks MAC uniqueness across clusters that share a layer-2 domain. A cluster whose
+// checkL2Domains checks that the MACs written in clusters that share a layer-2 domain are unique
+// across them. MACs are assigned after validation (internal/resolve), avoiding every MAC written
+// in the domain and every one assigned before: an assigned MAC is unique across the domain by
+// construction, so only written ones are checked here. A cluster whose
 // evaluation was stopped has unknown MACs and an unknown domain: every cluster that declares a domain
 // fails, as it cannot be checked against it.
 func checkL2Domains(clusters []*Cluster) {
@@ -167,11 +91,7 @@ func checkL2Domains(clusters []*Cluster) {
 		for _, c := range cs {
 			for _, vm := range c.VMs {
 				for _, ifc := range vm.Interfaces {
-					mac := ifc.MAC
-					if mac == "" {
-						mac = ifc.Assigned
-					}
-					m, err := macs.Parse(mac)
+					m, err := macs.Parse(ifc.MAC)
 					if err != nil {
 						continue
 					}

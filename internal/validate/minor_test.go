@@ -16,7 +16,7 @@ func TestMinorOf(t *testing.T) {
 		{"latest", "latest"}, // not a version
 		{"", ""},
 	} {
-		assert.Equal(t, tc.want, minorOf(tc.version), tc.version)
+		assert.Equal(t, tc.want, MinorOf(tc.version), tc.version)
 	}
 }
 
@@ -32,6 +32,6 @@ func TestMinorLess(t *testing.T) {
 		{"v0.59", "v1.0", true},
 		{"latest", "v1.4", true}, // unparsable counts as v0.0
 	} {
-		assert.Equal(t, tc.want, minorLess(tc.a, tc.b), "%s < %s", tc.a, tc.b)
+		assert.Equal(t, tc.want, MinorLess(tc.a, tc.b), "%s < %s", tc.a, tc.b)
 	}
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vmo-cue/vmo-cue/internal/resolve"
 )
 
 // edgeNetworks declares one network of each kind in edge-1.
@@ -78,6 +80,7 @@ func TestNetworkKinds(t *testing.T) {
 			ifc := c.VMs[0].Interfaces[0]
 			assert.Equal(t, tc.mac, ifc.NeedsMAC, "needs a MAC")
 			if tc.want == nil {
+				resolve.Fleet(r) // assignment follows validation
 				assert.Equal(t, tc.mac, ifc.Assigned != "", "a MAC is derived: %q", ifc.Assigned)
 			}
 		})

@@ -16,10 +16,10 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/settings"
 )
 
-// resolveSettings layers the cluster's settings over the fleet's defaults and the stack's defaults,
-// decodes them once into their types, and checks what types cannot: versions, gates, CPU hotplug and
-// component dependencies.
-func resolveSettings(c *Cluster, f *engine.Fleet, b *engine.Builtin) {
+// checkSettings layers the cluster's settings over the fleet's defaults and the stack's defaults,
+// decodes them once into their types, and checks what types cannot: versions, gates, CPU hotplug,
+// operator images and component dependencies. It resolves nothing (internal/resolve does).
+func checkSettings(c *Cluster, f *engine.Fleet, b *engine.Builtin) {
 	merged, pos := engine.Merge(engine.NewLayer(b.SettingsDefaults), f.Defaults, c.Decl)
 	// A value of another type than the schema's is left out: CUE reports it (engine).
 	c.Settings, _ = settings.Decode(merged, pos)
@@ -29,11 +29,10 @@ func resolveSettings(c *Cluster, f *engine.Fleet, b *engine.Builtin) {
 	if !c.Declared {
 		return
 	}
-	resolveImages(c, b)
+	checkImages(c, b)
 	checkKubeVirt(c, b)
 	checkCDI(c, b)
 	checkNetworkNamespaces(c)
-	resolveVLANFiltering(c) // vlanfilter.go
 }
 
 func (c *Cluster) errorAt(rule string, path []string, format string, args ...any) {
@@ -61,9 +60,9 @@ func (c *Cluster) userSet(path ...string) bool {
 	return ok && p.File != ""
 }
 
-// minorOf returns the minor of a version ("v1.7" of "v1.7.0", "v1.7" or "v1.7.0-rc.1"); a version
+// MinorOf returns the minor of a version ("v1.7" of "v1.7.0", "v1.7" or "v1.7.0-rc.1"); a version
 // that is no "v"-prefixed major.minor is returned as it is (no table knows it).
-func minorOf(v string) string {
+func MinorOf(v string) string {
 	if !strings.HasPrefix(v, "v") {
 		return v
 	}
@@ -74,8 +73,8 @@ func minorOf(v string) string {
 	return fmt.Sprintf("v%d.%d", p.Major(), p.Minor())
 }
 
-// minorLess orders minors ("v1.9" before "v1.10"); one that does not parse counts as v0.0.
-func minorLess(a, b string) bool {
+// MinorLess orders minors ("v1.9" before "v1.10"); one that does not parse counts as v0.0.
+func MinorLess(a, b string) bool {
 	return parseMinor(a).LessThan(parseMinor(b))
 }
 
@@ -92,7 +91,7 @@ func knownMinors(t map[string]map[string]engine.GateState) string {
 	for k := range t {
 		ks = append(ks, k)
 	}
-	sort.Slice(ks, func(i, j int) bool { return minorLess(ks[i], ks[j]) })
+	sort.Slice(ks, func(i, j int) bool { return MinorLess(ks[i], ks[j]) })
 	return strings.Join(ks, ", ")
 }
 
@@ -102,7 +101,7 @@ func checkKubeVirt(c *Cluster, b *engine.Builtin) {
 		return
 	}
 	version := kv.Version
-	minor := minorOf(version)
+	minor := MinorOf(version)
 	table, ok := b.KubeVirtGates[minor]
 	if !ok {
 		c.errorAt("kubevirt-version", []string{"stack", "kubevirt", "version"},
@@ -110,15 +109,9 @@ func checkKubeVirt(c *Cluster, b *engine.Builtin) {
 		return
 	}
 	if kv.CPUHotplug != nil && *kv.CPUHotplug {
-		checkCPUHotplug(c, kv)
-		if minorLess(minor, "v1.5") {
-			if kv.FeatureGates == nil {
-				kv.FeatureGates = map[string]bool{}
-			}
-			kv.FeatureGates["VMLiveUpdateFeatures"] = true
-		}
+		checkCPUHotplug(c, kv) // the gate it needs before v1.5 is resolve's to add
 	}
-	c.KubeVirtGates = checkGates(c, kv.FeatureGates, table, []string{"stack", "kubevirt", "featureGates"}, "KubeVirt "+version)
+	checkGates(c, kv.FeatureGates, table, []string{"stack", "kubevirt", "featureGates"}, "KubeVirt "+version)
 	c.kubevirt = &kubevirtInfo{version: version, minor: minor, gates: table}
 }
 
@@ -140,29 +133,23 @@ func checkCDI(c *Cluster, b *engine.Builtin) {
 		return
 	}
 	version := cdi.Version
-	table, ok := b.CDIGates[minorOf(version)]
+	table, ok := b.CDIGates[MinorOf(version)]
 	if !ok {
 		c.warnAt("cdi-version", []string{"stack", "cdi", "version"},
 			"CDI %s is not in the feature gate table (%s): its gates are rendered unchecked", version, knownMinors(b.CDIGates))
-		for name, on := range cdi.FeatureGates {
-			if on {
-				c.CDIGates = append(c.CDIGates, name)
-			}
-		}
-		sort.Strings(c.CDIGates)
 		return
 	}
-	c.CDIGates = checkGates(c, cdi.FeatureGates, table, []string{"stack", "cdi", "featureGates"}, "CDI "+version)
+	checkGates(c, cdi.FeatureGates, table, []string{"stack", "cdi", "featureGates"}, "CDI "+version)
 }
 
-// checkGates checks gate names against a version's table and returns the gates to render.
-func checkGates(c *Cluster, gates map[string]bool, table map[string]engine.GateState, at []string, product string) []string {
+// checkGates checks gate names against a version's table (which of them render is resolve's, by
+// engine.GateState.Rendered).
+func checkGates(c *Cluster, gates map[string]bool, table map[string]engine.GateState, at []string, product string) {
 	names := make([]string, 0, len(gates))
 	for name := range gates {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	var render []string
 	for _, name := range names {
 		on := gates[name]
 		path := append(append([]string(nil), at...), name)
@@ -186,19 +173,11 @@ func checkGates(c *Cluster, gates map[string]bool, table map[string]engine.GateS
 				c.warnAt("feature-gate", path, "feature gate %q is discontinued in %s%s: not rendered", name, product, replacedBy(st))
 			}
 		case st.State == "Deprecated":
-			if on {
-				if user {
-					c.warnAt("feature-gate", path, "feature gate %q is deprecated in %s%s", name, product, replacedBy(st))
-				}
-				render = append(render, name)
-			}
-		default:
-			if on {
-				render = append(render, name)
+			if on && user {
+				c.warnAt("feature-gate", path, "feature gate %q is deprecated in %s%s", name, product, replacedBy(st))
 			}
 		}
 	}
-	return render
 }
 
 func replacedBy(st engine.GateState) string {
@@ -274,23 +253,30 @@ func defaultPrefixes(b *engine.Builtin) []string {
 
 var defaultPrefixesOf sync.Map // *engine.Builtin -> []string
 
-// resolveImages sets each enabled component's operator image from its version, unless a layer set
-// the image itself; a set image whose tag does not carry the version earns a warning.
-func resolveImages(c *Cluster, b *engine.Builtin) {
+// checkImages warns about an operator image a layer set whose tag does not carry the component's
+// version (the image is what runs; an unset image is resolve's to derive from the version).
+func checkImages(c *Cluster, b *engine.Builtin) {
 	for _, part := range c.Settings.Stack.Parts() {
-		img, known := b.Images[part.Name]
-		if !known || !part.On {
+		if _, known := b.Images[part.Name]; !known || !part.On {
 			continue
 		}
-		version := part.Version
-		tag := strings.ReplaceAll(strings.ReplaceAll(img.Tag, "{version}", version), "{semver}", strings.TrimPrefix(version, "v"))
-		if set := part.Image(); set != "" {
-			if version != "" && !strings.Contains(set, strings.TrimPrefix(version, "v")) {
-				c.warnAt("image-version", []string{"stack", part.Name, "operator", "image"},
-					"operator image %s does not carry version %s: the image is what runs", set, version)
-			}
-			continue
+		set, version := part.Image(), part.Version
+		if set != "" && version != "" && !strings.Contains(set, strings.TrimPrefix(version, "v")) {
+			c.warnAt("image-version", []string{"stack", part.Name, "operator", "image"},
+				"operator image %s does not carry version %s: the image is what runs", set, version)
 		}
-		part.SetImage(img.Repository + ":" + tag)
 	}
+}
+
+// operatorImage is the image a component's operator will run: the one a layer set, else the one
+// its version gives (engine.Image.For, which resolve writes into the stack); "" for a component
+// without a built-in image.
+func operatorImage(part settings.Part, b *engine.Builtin) string {
+	if set := part.Image(); set != "" {
+		return set
+	}
+	if img, known := b.Images[part.Name]; known {
+		return img.For(part.Version)
+	}
+	return ""
 }

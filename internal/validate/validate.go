@@ -1,7 +1,8 @@
-// Package validate checks an evaluated fleet and resolves each cluster's desired state: the stack
-// layered over the fleet's defaults, feature gates checked against the KubeVirt version, VMs checked
-// against the generated API schema, MAC addresses checked against the MAC policy and unique per
-// cluster and layer-2 domain. Every finding names the rule and the lines a person wrote.
+// Package validate checks an evaluated fleet, and only checks: each cluster's settings (the stack
+// layered over the fleet's defaults, decoded once), feature gates against the KubeVirt version, VMs
+// against the generated API schema, written MAC addresses against the MAC policy and unique per
+// cluster and layer-2 domain. Every finding names the rule and the lines a person wrote. What is
+// derived from a valid cluster (images, gates to render, VLANs, assigned MACs) is internal/resolve's.
 package validate
 
 import (
@@ -16,20 +17,17 @@ import (
 	"github.com/vmo-cue/vmo-cue/internal/settings"
 )
 
-// Cluster is a cluster's resolved desired state. The evaluated cluster it embeds keeps its own VMs
+// Cluster is a cluster's checked desired state. The evaluated cluster it embeds keeps its own VMs
 // and findings as SourceVMs and OwnDiags: VMs and Diags here are the checked ones and all of them.
 type Cluster struct {
 	*engine.Cluster
 	// Fleet is the name of the fleet the cluster belongs to (its ownership mark in the cluster).
 	Fleet string
 	// Settings are all the cluster's settings, typed, with where each was written: the built-in
-	// defaults, then the fleet's defaults, then the cluster's own, leaf by leaf; the stack resolved
-	// (operator images from versions, derived VLANs).
-	Settings *settings.Resolved
-	// KubeVirtGates and CDIGates are the gates to render (GA ones removed).
-	KubeVirtGates []string
-	CDIGates      []string
-	MACPolicy     macs.Policy
+	// defaults, then the fleet's defaults, then the cluster's own, leaf by leaf, as written
+	// (internal/resolve derives what is left unset from them, in a copy).
+	Settings  *settings.Resolved
+	MACPolicy macs.Policy
 	// Namespace is where VMs without one go; L2Domain groups clusters for MAC uniqueness.
 	Namespace string
 	L2Domain  string
@@ -128,16 +126,16 @@ func (k *Checker) check(f *engine.Fleet, ec *engine.Cluster) (*Cluster, error) {
 	k.srcOnce.Do(func() { k.src = newSources(f.Repo) })
 	c := &Cluster{Cluster: ec, Fleet: f.Name, src: k.src}
 	c.Diags = append(c.Diags, ec.OwnDiags...)
-	resolveSettings(c, f, k.b)
+	checkSettings(c, f, k.b)
 	vmSchema, err := SchemaFor("VirtualMachine", c.Releases())
 	if err != nil {
 		return nil, err
 	}
 	checkVMs(c, vmSchema)
 	checkMACs(c)
-	checkVLANFiltering(c) // vlanfilter.go
-	checkApplyPolicy(c)   // applypolicy.go
-	checkKustomize(c)     // kustomize.go
+	checkVLANFiltering(c)    // vlanfilter.go
+	checkApplyPolicy(c, k.b) // applypolicy.go
+	checkKustomize(c)        // kustomize.go
 	if k.opts.Lean {
 		lighten(c)
 	}
@@ -170,7 +168,6 @@ func (k *Checker) Finish(f *engine.Fleet) (*Result, error) {
 		r.Clusters = append(r.Clusters, c)
 	}
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })
-	assignAll(r.Clusters)
 	checkL2Domains(r.Clusters)
 	checkContexts(r.Clusters)
 	for _, c := range r.Clusters {

@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"sort"
 	"strconv"
 	"strings"
 
@@ -10,46 +9,8 @@ import (
 )
 
 // VLAN filtering (stack.vlanFiltering): the nodes' bridge passes to VMs only the VLANs listed. The list
-// defaults to the VLANs of the cluster's Multus networks on that bridge, so it is never typed twice; a
-// VM on a network whose VLAN the bridge does not pass is an error.
-
-// defaultBridge is the bridge a Multus network without `bridge` uses (cue/multus.cue).
-const defaultBridge = "br0"
-
-// bridgeVLAN is a Multus network's bridge and VLAN, when it is a bridge CNI network.
-func bridgeVLAN(decl settings.Network) (bridge string, vlan int, ok bool) {
-	if decl.Kind() != "bridge" || decl.VLAN == nil {
-		return "", 0, false // another network kind (SR-IOV, macvlan, ...): not on the bridge
-	}
-	bridge = decl.Bridge
-	if bridge == "" {
-		bridge = defaultBridge
-	}
-	return bridge, int(*decl.VLAN), true
-}
-
-// resolveVLANFiltering derives allowedVlans from the Multus networks when no layer sets it.
-func resolveVLANFiltering(c *Cluster) {
-	vf := &c.Settings.Stack.VLANFiltering
-	if !vf.On() || vf.AllowedVlans != nil {
-		return
-	}
-	seen := map[int]bool{}
-	for _, decl := range c.Settings.Stack.Multus.Networks {
-		if b, vlan, ok := bridgeVLAN(decl); ok && b == vf.Bridge && vlan > 0 {
-			seen[vlan] = true
-		}
-	}
-	ids := make([]int, 0, len(seen))
-	for v := range seen {
-		ids = append(ids, v)
-	}
-	sort.Ints(ids)
-	vf.AllowedVlans = make([]settings.VLAN, len(ids))
-	for i, v := range ids {
-		vf.AllowedVlans[i] = settings.VLAN{ID: int64(v)}
-	}
-}
+// defaults to the VLANs of the cluster's Multus networks on that bridge (internal/resolve derives it),
+// so it is never typed twice; a VM on a network whose VLAN a written list does not pass is an error.
 
 // vlanSet is a set of VLANs from IDs and "a-b" ranges.
 type vlanSet [][2]int
@@ -94,7 +55,9 @@ func checkVLANFiltering(c *Cluster) {
 		return
 	}
 	vf := &c.Settings.Stack.VLANFiltering
-	if !vf.On() {
+	if !vf.On() || vf.AllowedVlans == nil {
+		// Unset, the list is derived from the bridge networks' VLANs (resolve.AllowedVLANs): it
+		// passes every VLAN a VM's bridge network is on, and its entries are the networks' valid IDs.
 		return
 	}
 	bridge := vf.Bridge
@@ -126,12 +89,11 @@ func checkVLANFiltering(c *Cluster) {
 			if namespaceOf(decl) != ns {
 				continue
 			}
-			b, vlan, ok := bridgeVLAN(decl)
+			b, vlan, ok := decl.BridgeVLAN()
 			if !ok || b != bridge || vlan == 0 || allowed.has(vlan) {
 				continue
 			}
 			at := []string{"spec", "template", "spec", "networks", strconv.Itoa(i), "multus", "networkName"}
-			// The set list is written somewhere (the derived one never lacks a network's VLAN).
 			pos := append([]diag.Position{vm.Pos(at...)}, settingAt...)
 			c.Diags.Errorf("vlan-filtering", vm.Path(at...), pos,
 				"network %s is on VLAN %d of bridge %s, which passes only VLANs %s (stack.vlanFiltering.allowedVlans): add %d there, or leave allowedVlans unset to pass every Multus network's VLAN",

@@ -26,7 +26,7 @@ type Interface struct {
 	Index int
 	Name  string
 	// MAC is the macAddress as written ("" if none); Assigned is the MAC vmo-cue derived for an
-	// interface that needs one and has none.
+	// interface that needs one and has none (written by resolve.Fleet, after validation).
 	MAC      string
 	Assigned string
 	// NeedsMAC is true for interfaces attached to a layer-2 network (bridge, SR-IOV, or macvtap — the

@@ -43,14 +43,14 @@ func checkRunStrategyValue(c *Cluster, vm *VM) {
 		return // running alone, none, or a type the schema reports
 	}
 	valid := slices.Contains(runStrategies, s)
-	if s == "WaitAsReceiver" && c.kubevirt != nil && !minorLess(c.kubevirt.minor, "v1.6") {
+	if s == "WaitAsReceiver" && c.kubevirt != nil && !MinorLess(c.kubevirt.minor, "v1.6") {
 		valid = true // a gated value (DecentralizedLiveMigration): see gatedFeatures
 	}
 	if valid {
 		return
 	}
 	accepted := strings.Join(runStrategies, ", ")
-	if c.kubevirt != nil && !minorLess(c.kubevirt.minor, "v1.6") {
+	if c.kubevirt != nil && !MinorLess(c.kubevirt.minor, "v1.6") {
 		accepted += " (and WaitAsReceiver with the DecentralizedLiveMigration gate)"
 	}
 	msg := fmt.Sprintf("invalid runStrategy %q: KubeVirt accepts %s", s, accepted)
@@ -170,9 +170,12 @@ func checkGatedFeatures(c *Cluster, vm *VM, view *vmView) {
 	}
 }
 
-// gateOn reports whether the cluster's resolved KubeVirt configuration enables a gate.
+// gateOn reports whether the cluster's KubeVirt configuration enables a gate: set on, known to its
+// version's table and rendered (engine.GateState.Rendered, the rule resolve renders the gates by).
+// A gate resolution adds (VMLiveUpdateFeatures for CPU hotplug) gates no VM feature.
 func (c *Cluster) gateOn(gate string) bool {
-	return slices.Contains(c.KubeVirtGates, gate)
+	st, known := c.kubevirt.gates[gate]
+	return known && st.Rendered(c.Settings.Stack.KubeVirt.FeatureGates[gate])
 }
 
 // gateFile is the file a gate is best added in: the cluster's own file that sets its KubeVirt gates,
