@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,11 +107,6 @@ func benchFirstApply(b *testing.B, oneWay time.Duration) {
 		sides := []func(){
 			func() {
 				figs[0] = measure("ours", func() (time.Duration, string) {
-					// The vmo-cue binary's commands run at GOGC 400 (cmd/vmo-cue/main.go, tuneGC); Flux's
-					// controllers, as this test process, at the default 100.
-					if os.Getenv("GOGC") == "" {
-						defer debug.SetGCPercent(debug.SetGCPercent(400))
-					}
 					reqs := newRequestLog()
 					cpu := selfCPU()
 					b.StartTimer()
