@@ -42,13 +42,17 @@ func Serve(w io.Writer, dir, out string, batch int, opts desired.Options) error 
 	}
 	h, err := loadBatched(dir, opts, batch, reset, func(res *validate.Result) error {
 		release(res)
-		for _, c := range res.Clusters {
-			if !c.Declared || !c.Valid() || !wanted(opts.Only, c.Name) {
-				continue
+		for i, c := range res.Clusters {
+			if c.Declared && c.Valid() && wanted(opts.Only, c.Name) {
+				if err := writeRender(out, c); err != nil {
+					return err
+				}
 			}
-			if err := writeRender(out, c); err != nil {
-				return err
-			}
+			// Rendered (its summary was taken before): the cluster's evaluation goes now, not at
+			// the end of its batch, so that the batch's heap shrinks as it renders. A layer-2 domain
+			// is one batch however large; under the worker's soft memory limit, rendering its
+			// clusters beside all of their evaluations made the collector run three times as often.
+			dropCluster(res, i)
 		}
 		return nil
 	})
@@ -89,6 +93,18 @@ func release(res *validate.Result) {
 	for _, c := range res.Clusters {
 		for _, vm := range c.Cluster.SourceVMs {
 			vm.Pos = nil
+		}
+	}
+}
+
+// dropCluster lets the collector take the i-th cluster of a batch: the validated cluster and the
+// evaluated one it embeds, which the fleet holds too.
+func dropCluster(res *validate.Result, i int) {
+	ec := res.Clusters[i].Cluster
+	res.Clusters[i] = nil
+	for j, fc := range res.Fleet.Clusters {
+		if fc == ec {
+			res.Fleet.Clusters[j] = nil
 		}
 	}
 }
