@@ -52,6 +52,7 @@ func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, 
 	// One error slot per outcome: the pass's message lists them in the clusters' order.
 	errs := make([]error, len(rep.Outcomes), len(rep.Outcomes)+len(existing))
 	var mu sync.Mutex
+	skipped := 0 // past the deadline, not tried
 	now := metav1.NewTime(time.Now().UTC().Truncate(time.Second))
 	var g errgroup.Group
 	g.SetLimit(recordConcurrency)
@@ -66,7 +67,10 @@ func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, 
 		}
 		g.Go(func() error {
 			if ctx.Err() != nil {
-				return nil // the deadline passed: the first error says so
+				mu.Lock()
+				skipped++
+				mu.Unlock()
+				return nil
 			}
 			// One FleetCluster that cannot be written (a conflict, a webhook) does not keep the
 			// others from their outcome; the pass fails after all were tried.
@@ -83,6 +87,9 @@ func (r *FleetReconciler) recordClusters(ctx context.Context, f *fleetv1.Fleet, 
 		})
 	}
 	_ = g.Wait() // the goroutines return no error: they record it in errs
+	if skipped > 0 {
+		errs = append(errs, fmt.Errorf("%d FleetClusters of Fleet %s/%s not recorded: %w", skipped, f.Namespace, f.Name, ctx.Err()))
+	}
 	// Clusters that left the fleet or the selection.
 	for _, fc := range existing {
 		if ctx.Err() != nil {

@@ -1,14 +1,18 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
 	"github.com/vmo-cue/vmo-cue/internal/diag"
 	"github.com/vmo-cue/vmo-cue/internal/source"
 	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
@@ -113,4 +117,14 @@ func TestRecordTimeout(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, recordTimeout(tc.clusters, tc.qps), "%d clusters at %v qps", tc.clusters, tc.qps)
 	}
+}
+
+func TestRecordPastTheDeadlineSaysSo(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	f := &fleetv1.Fleet{ObjectMeta: metav1.ObjectMeta{Namespace: "fleets", Name: "edge"}}
+	rep := &fleet.Report{Outcomes: []fleet.Outcome{{Cluster: "a"}, {Cluster: "b"}, {Cluster: "c"}}}
+	_, counts, err := (&FleetReconciler{}).recordClusters(ctx, f, map[string]*fleetv1.FleetCluster{}, rep, "main@sha1:1", newPass(nil))
+	require.EqualError(t, err, "3 FleetClusters of Fleet fleets/edge not recorded: context canceled")
+	assert.Zero(t, counts.Total)
 }
