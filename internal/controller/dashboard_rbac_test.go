@@ -132,9 +132,10 @@ func TestDashboardBehindTokenReview(t *testing.T) {
 	viewer := tokenFor(t, mgmt, kube, "viewer", "get", "list")
 	var code int
 	var body string
-	require.Eventually(t, func() bool { // the dashboard reads the FleetClusters every 5 s
+	require.Eventually(t, func() bool { // the dashboard reads the FleetClusters every 5 s (a read during the pass saw Syncing)
 		code, body, _ = get(viewer)
-		return code == http.StatusOK && strings.Contains(body, `data-href="/cluster/edge-store-1"`)
+		return code == http.StatusOK && strings.Contains(body, `data-href="/cluster/edge-store-1"`) &&
+			strings.Contains(body, `<span class="badge st-InSync">InSync</span>`)
 	}, 15*time.Second, 250*time.Millisecond)
 	assert.Contains(t, body, `data-href="/cluster/edge-store-1"`)
 	assert.Contains(t, body, `<span class="badge st-InSync">InSync</span>`, "the FleetCluster's state")
