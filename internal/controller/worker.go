@@ -68,7 +68,7 @@ func (r *FleetReconciler) loader(ctx context.Context, obj *fleetv1.Fleet, revisi
 			workerKills.WithLabelValues(obj.Namespace, obj.Name).Inc()
 		}
 		log.Info("evaluation worker ended", "pid", s.PID, "peakRSS", engine.Bytes(s.PeakRSS),
-			"evaluation", s.Evaluated.Round(time.Millisecond).String(), "took", s.Took.Round(time.Millisecond).String(), "killed", s.Killed, "peakRSSBytes", s.PeakRSS)
+			"evaluation", s.Evaluated.Round(time.Millisecond).String(), "rounds", s.Rounds, "took", s.Took.Round(time.Millisecond).String(), "killed", s.Killed, "peakRSSBytes", s.PeakRSS)
 	}
 	return evalworker.Loader(o)
 }

@@ -6,6 +6,7 @@ package desired
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/vmo-cue/vmo-cue/internal/engine"
 	"github.com/vmo-cue/vmo-cue/internal/fleetfs"
@@ -24,6 +25,9 @@ type Options struct {
 	NoFastPath bool
 	// Lean keeps findings and counts, not the VMs' objects (see validate.Options.Lean): for vet.
 	Lean bool
+	// Parts, when loading a fleet a part at a time (Only, in name order), carries MAC assignment
+	// from one part to the next (see resolve.Parts).
+	Parts *resolve.Parts
 }
 
 // Load reads, evaluates and validates the fleet repository at dir, and assigns its MACs. The error is for I/O and internal
@@ -42,6 +46,8 @@ func Load(dir string, opts Options) (*validate.Result, error) {
 type Checkout struct {
 	repo    *fleetfs.Repo
 	builtin *engine.Builtin
+	// forgotten are the clusters whose files Forget dropped.
+	forgotten map[string]bool
 }
 
 // Open reads the fleet repository at dir (opts.MaxFileSize) and the built-in definitions.
@@ -75,9 +81,30 @@ func (c *Checkout) Clusters() []string {
 	return out
 }
 
+// Forget drops the files of the named clusters: a load a part at a time holds the parts still to
+// come, not the whole repository (under the worker's soft memory limit, 1,010 clusters' files held
+// to the end kept the collector busier the larger the fleet). A forgotten cluster cannot be loaded
+// again: Load refuses it.
+func (c *Checkout) Forget(names []string) {
+	if c.forgotten == nil {
+		c.forgotten = map[string]bool{}
+	}
+	for _, n := range names {
+		if rc := c.repo.Cluster(n); rc != nil {
+			rc.CUE, rc.YAML = nil, nil
+			c.forgotten[n] = true
+		}
+	}
+}
+
 // Load evaluates and validates the checkout, and assigns its MACs (opts.Only: those clusters;
 // MaxFileSize is Open's).
 func (c *Checkout) Load(opts Options) (*validate.Result, error) {
+	for n := range c.forgotten {
+		if len(opts.Only) == 0 || slices.Contains(opts.Only, n) {
+			return nil, fmt.Errorf("loading cluster %s: its files were forgotten (Forget)", n)
+		}
+	}
 	// Each cluster is checked as soon as it is evaluated, while the others evaluate.
 	check := validate.NewChecker(c.builtin, validate.Options{Lean: opts.Lean})
 	eng, err := engine.New(c.repo, engine.Options{Budget: opts.Budget, Only: opts.Only, NoFastPath: opts.NoFastPath, Evaluated: check.Cluster})
@@ -94,6 +121,10 @@ func (c *Checkout) Load(opts Options) (*validate.Result, error) {
 	}
 	// Assignment follows validation: it avoids every MAC written in a layer-2 domain, which
 	// validation checked; its one finding (no MAC left) joins the cluster's.
-	resolve.Fleet(r)
+	if opts.Parts != nil {
+		resolve.FleetPart(r, opts.Parts)
+	} else {
+		resolve.Fleet(r)
+	}
 	return r, nil
 }

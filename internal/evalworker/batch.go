@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/vmo-cue/vmo-cue/internal/desired"
+	"github.com/vmo-cue/vmo-cue/internal/resolve"
 	"github.com/vmo-cue/vmo-cue/internal/validate"
 )
 
@@ -16,9 +17,11 @@ import (
 //
 // The result is the whole fleet's, exactly: the checks that span clusters — MAC assignment and
 // uniqueness across a layer-2 domain, one kubeconfig context per cluster — see every cluster they
-// compare. A first round takes the clusters in name order; when it finds a layer-2 domain or a
-// context shared by clusters of different batches, a second round evaluates again with batches made
-// of whole groups (a group larger than batch is a batch of its own); when a cluster's evaluation was
+// compare. A first round takes the clusters in name order, each batch's MAC assignment avoiding
+// what the batches before it took in its layer-2 domains (resolve.Parts). That is the whole fleet's
+// result unless a MAC written in a batch was taken in an earlier one, or a context used in a batch
+// was used in an earlier one (round.split): then a second round evaluates again with batches made of
+// whole groups (a group larger than batch is a batch of its own). When a cluster's evaluation was
 // stopped by the budget (its domain unknown) and any cluster declares a domain, the fleet is loaded
 // at once. batch <= 0 loads the fleet at once.
 func loadBatched(dir string, opts desired.Options, batch int, reset func() error, each func(*validate.Result) error) (*header, error) {
@@ -26,34 +29,43 @@ func loadBatched(dir string, opts desired.Options, batch int, reset func() error
 	if err != nil {
 		return nil, err
 	}
+	rounds := 0
+	run := func(batches [][]string) (*round, error) {
+		if rounds++; rounds > 1 {
+			// The first round forgot the files of the clusters it loaded: read them again.
+			if repo, err = desired.Open(dir, opts); err != nil {
+				return nil, err
+			}
+		}
+		r, err := runBatches(repo, opts, reset, batches, each)
+		if r != nil {
+			r.header.Rounds = rounds
+		}
+		return r, err
+	}
 	if len(opts.Only) > 0 {
-		return loadOnly(repo, opts, reset, each)
+		return loadOnly(opts, run)
 	}
 	names := repo.Clusters()
 	sort.Strings(names)
 	if batch <= 0 || batch >= len(names) {
-		r, err := runBatches(repo, opts, reset, [][]string{nil}, each)
-		if err != nil {
-			return nil, err
-		}
-		return &r.header, nil
+		r, err := run([][]string{nil})
+		return headerOf(r), err
 	}
-	r, err := runBatches(repo, opts, reset, chunks(names, batch), each)
+	r, err := run(chunks(names, batch))
 	if err != nil || len(r.header.Shared) > 0 {
 		return headerOf(r), err
 	}
 	if r.stopped && len(r.domain) > 0 {
-		r, err = runBatches(repo, opts, reset, [][]string{nil}, each)
+		r, err = run([][]string{nil})
 		return headerOf(r), err
 	}
-	groups := r.groups()
-	if r.spans(groups) {
-		second := pack(groups, batch)
-		if r, err = runBatches(repo, opts, reset, second, each); err != nil {
+	if r.split {
+		if r, err = run(pack(r.groups(), batch)); err != nil {
 			return nil, err
 		}
-		if r.stopped && len(r.domain) > 0 || r.spans(r.groups()) {
-			r, err = runBatches(repo, opts, reset, [][]string{nil}, each)
+		if r.stopped && len(r.domain) > 0 || r.split {
+			r, err = run([][]string{nil})
 			return headerOf(r), err
 		}
 	}
@@ -63,14 +75,14 @@ func loadBatched(dir string, opts desired.Options, batch int, reset func() error
 // loadOnly evaluates and validates only opts.Only's clusters (an agent's own), or the whole fleet
 // when one of them declares a layer-2 domain (MACs are assigned and checked across the domain,
 // which spans clusters).
-func loadOnly(repo *desired.Checkout, opts desired.Options, reset func() error, each func(*validate.Result) error) (*header, error) {
-	r, err := runBatches(repo, opts, reset, [][]string{opts.Only}, each)
+func loadOnly(opts desired.Options, run func([][]string) (*round, error)) (*header, error) {
+	r, err := run([][]string{opts.Only})
 	if err != nil || len(r.header.Shared) > 0 {
 		return headerOf(r), err
 	}
 	for _, name := range opts.Only {
 		if _, ok := r.domain[name]; ok {
-			r, err = runBatches(repo, opts, reset, [][]string{nil}, each)
+			r, err = run([][]string{nil})
 			return headerOf(r), err
 		}
 	}
@@ -92,25 +104,32 @@ type round struct {
 	batchOf, domain, context map[string]int
 	// stopped: the evaluation of a cluster was stopped (budget).
 	stopped bool
+	// split: a check that spans clusters compared clusters of different batches (a MAC of a layer-2
+	// domain written in a batch was taken in an earlier one, or a context was used in an earlier
+	// one): the batches' results may differ from the whole fleet's.
+	split bool
 }
 
 // runBatches evaluates each batch (nil: every cluster) in turn, each as the CLI loads a fleet
-// (desired's Load, with the batch as Only).
+// (desired's Load, with the batch as Only), MAC assignment carried from batch to batch; a batch's
+// files are forgotten once it is done (the checkout cannot serve another round).
 func runBatches(repo *desired.Checkout, opts desired.Options, reset func() error, batches [][]string, each func(*validate.Result) error) (*round, error) {
 	if err := reset(); err != nil {
 		return nil, err
 	}
 	r := &round{batchOf: map[string]int{}, domain: map[string]int{}, context: map[string]int{}}
 	domains, contexts := map[string]int{}, map[string]int{}
+	contextBatch := map[string]int{}
 	id := func(m map[string]int, k string) int {
 		if _, ok := m[k]; !ok {
 			m[k] = len(m)
 		}
 		return m[k]
 	}
+	parts := resolve.NewParts()
 	for i, only := range batches {
 		o := opts
-		o.Only = only
+		o.Only, o.Parts = only, parts
 		res, err := repo.Load(o)
 		if err != nil {
 			return nil, err
@@ -135,16 +154,24 @@ func runBatches(repo *desired.Checkout, opts desired.Options, reset func() error
 			}
 			if c.Declared {
 				r.context[c.Name] = id(contexts, c.Context)
+				if b, ok := contextBatch[c.Context]; ok && b != i {
+					r.split = true
+				}
+				contextBatch[c.Context] = i
 			}
 			if c.Unevaluated != "" {
 				r.stopped = true
 			}
 		}
+		r.split = r.split || parts.Split
 		r.header.Clusters = append(r.header.Clusters, summaries(res)...)
 		if err := each(res); err != nil {
 			return nil, err
 		}
 		res = nil
+		if only != nil {
+			repo.Forget(only)
+		}
 		freeBatch()
 	}
 	sort.Slice(r.header.Clusters, func(i, j int) bool { return r.header.Clusters[i].Name < r.header.Clusters[j].Name })
@@ -208,18 +235,6 @@ func (r *round) groups() [][]string {
 		out = append(out, byRoot[root])
 	}
 	return out
-}
-
-// spans reports whether a group's clusters were in different batches.
-func (r *round) spans(groups [][]string) bool {
-	for _, g := range groups {
-		for _, n := range g[1:] {
-			if r.batchOf[n] != r.batchOf[g[0]] {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // pack fills batches of at most size clusters with whole groups, in order (a larger group is a

@@ -56,6 +56,8 @@ type Stats struct {
 	Evaluated, Took time.Duration
 	// Killed says why the worker was killed ("" if it ended by itself).
 	Killed string
+	// Rounds is how many times the worker evaluated the fleet (wire.Header's Rounds).
+	Rounds int
 	// Reused: no worker ran, the evaluation kept for the same revision was read back (Options.Key).
 	Reused bool
 }
@@ -141,6 +143,7 @@ type worker struct {
 	killed    string
 	peak      uint64
 	evaluated time.Duration
+	rounds    int
 	closeOnce sync.Once
 	stopWatch chan struct{}
 	watchDone chan struct{}
@@ -270,7 +273,7 @@ func (w *worker) load() (*header, error) {
 		return nil, err
 	}
 	w.kmu.Lock()
-	w.evaluated = time.Since(w.start)
+	w.evaluated, w.rounds = time.Since(w.start), h.Rounds
 	w.kmu.Unlock()
 	w.close()
 	if h.Error != "" {
@@ -299,7 +302,7 @@ func (w *worker) close() error {
 		_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
 		if w.o.Observe != nil {
 			w.kmu.Lock()
-			st := Stats{PID: w.cmd.Process.Pid, PeakRSS: w.peak, Evaluated: w.evaluated, Took: time.Since(w.start), Killed: w.killed}
+			st := Stats{PID: w.cmd.Process.Pid, PeakRSS: w.peak, Evaluated: w.evaluated, Rounds: w.rounds, Took: time.Since(w.start), Killed: w.killed}
 			w.kmu.Unlock()
 			if u, ok := w.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 				// ru_maxrss (KiB): the largest resident set of the worker's life, re-executions included.

@@ -65,27 +65,15 @@ func exampleFleet(t *testing.T) string {
 // TestWorkerGivesWhatInProcessGives: the worker's revision — fleet, rollout, every cluster's labels
 // and findings (file:line:col), every cluster's rendered objects — is what the in-process loader
 // gives, whether the worker evaluates the fleet at once or a cluster at a time (dc-east and dc-west
-// share layer-2 domain dc-stretched: their MACs are assigned and checked together all the same); the
-// worker is gone once the revision is loaded, and its renders with Close.
+// share layer-2 domain dc-stretched: their MACs are assigned and checked together all the same, in
+// one round, MAC assignment carried from batch to batch); the worker is gone once the revision is
+// loaded, and its renders with Close.
 func TestWorkerGivesWhatInProcessGives(t *testing.T) {
 	dir := exampleFleet(t)
-	ctx := t.Context()
-	want, err := fleet.InProcess(desired.Options{})(ctx, dir)
-	require.NoError(t, err)
 	for _, batch := range []int{0, 1, 2} {
 		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
-			var stats []evalworker.Stats
-			got, err := evalworker.Loader(evalworker.Options{Binary: vmoCue, Batch: batch, Observe: func(s evalworker.Stats) { stats = append(stats, s) }})(ctx, dir)
-			require.NoError(t, err)
-			require.Len(t, stats, 1)
-			assert.Empty(t, stats[0].Killed)
-			assert.Positive(t, stats[0].PeakRSS)
-			assert.True(t, errors.Is(syscall.Kill(stats[0].PID, 0), syscall.ESRCH), "the worker is gone before the rollout")
-
-			assert.Equal(t, want.Fleet, got.Fleet)
-			assert.Equal(t, want.Rollout, got.Rollout)
-			assert.Empty(t, got.Shared)
-			require.Equal(t, want.Clusters, got.Clusters)
+			got, stats := sameAsInProcess(t, dir, batch)
+			assert.Equal(t, 1, stats.Rounds)
 			var withFindings int
 			for _, c := range got.Clusters {
 				for _, d := range c.Errors {
@@ -94,27 +82,107 @@ func TestWorkerGivesWhatInProcessGives(t *testing.T) {
 					assert.Equal(t, "clusters/edge-store-2/cluster.cue", d.Positions[0].File)
 					assert.Positive(t, d.Positions[0].Line, "a line")
 				}
-				if !c.Valid() {
-					continue
-				}
-				w, err := want.Render(ctx, c.Name)
-				require.NoError(t, err)
-				g, err := got.Render(ctx, c.Name)
-				require.NoError(t, err, c.Name)
-				// Objects compare as the JSON that is applied: in this process, numbers from YAML are
-				// float64, from the worker int64 (as client-go decodes objects); both encode alike.
-				require.Equal(t, objectsJSON(t, w), objectsJSON(t, g), c.Name)
-				w.Objects, g.Objects = nil, nil
-				require.Equal(t, w, g, c.Name)
 			}
 			assert.Equal(t, 1, withFindings)
-			_, err = got.Render(ctx, "no-such-cluster")
-			assert.EqualError(t, err, "cluster no-such-cluster: not in the revision")
-			require.NoError(t, got.Close())
-			_, err = got.Render(ctx, "dc-east")
-			assert.EqualError(t, err, "cluster dc-east: not in the revision", "the renders went with Close")
 		})
 	}
+}
+
+// TestWorkerSplitChecks: when a check that spans clusters compares clusters of different batches —
+// a MAC written in two clusters of a layer-2 domain, a MAC assigned in one that a later cluster of
+// the domain writes, one kubeconfig context for two clusters — the worker evaluates again with the
+// groups whole (a second round), and gives what the in-process loader gives.
+func TestWorkerSplitChecks(t *testing.T) {
+	base := exampleFleet(t)
+	whole, err := desired.Load(base, desired.Options{})
+	require.NoError(t, err)
+	var assignedEast string // a MAC assigned in dc-east, the first cluster of dc-stretched
+	for _, vm := range whole.Cluster("dc-east").VMs {
+		for _, ifc := range vm.Interfaces {
+			if ifc.Assigned != "" && assignedEast == "" {
+				assignedEast = ifc.Assigned
+			}
+		}
+	}
+	require.NotEmpty(t, assignedEast)
+	const dnsWest = "clusters/dc-west/vms/dns-west.yaml"
+	tests := []struct {
+		name       string
+		file, from string
+		to         string
+		rule       string // a finding the whole fleet's load gives ("": none)
+	}{
+		{"a MAC written in two clusters of a domain", dnsWest, "0A:58:6E:10:00:53", "0a:58:6e:00:01:01", "mac-unique-l2"},
+		{"a MAC assigned in an earlier cluster of the domain", dnsWest, "0A:58:6E:10:00:53", assignedEast, ""},
+		{"one context for two clusters", "clusters/edge-store-1/cluster.cue", "cluster: {", "cluster: {\n\tcontext: \"platform-admin@dc-east-prod\"", "cluster-context"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "fleet")
+			require.NoError(t, testfleet.CopyDir(base, dir))
+			file := filepath.Join(dir, tt.file)
+			data, err := os.ReadFile(file)
+			require.NoError(t, err)
+			require.Contains(t, string(data), tt.from)
+			require.NoError(t, os.WriteFile(file, []byte(strings.Replace(string(data), tt.from, tt.to, 1)), 0o644))
+
+			got, stats := sameAsInProcess(t, dir, 1)
+			assert.Equal(t, 2, stats.Rounds, "the groups evaluated whole")
+			var rules []string
+			for _, c := range got.Clusters {
+				for _, d := range c.Errors {
+					rules = append(rules, c.Name+" "+d.Rule)
+				}
+			}
+			if tt.rule == "" {
+				assert.Equal(t, []string{"edge-store-2 feature-gate"}, rules, "valid otherwise")
+			} else {
+				assert.Contains(t, strings.Join(rules, ","), tt.rule)
+			}
+		})
+	}
+}
+
+// sameAsInProcess loads the fleet at dir with a worker of batch clusters and asserts that it gives
+// what the in-process loader gives (every cluster's summary, findings and rendered objects); it
+// returns the worker's revision (its renders gone) and figures.
+func sameAsInProcess(t *testing.T, dir string, batch int) (*fleet.Loaded, evalworker.Stats) {
+	t.Helper()
+	ctx := t.Context()
+	want, err := fleet.InProcess(desired.Options{})(ctx, dir)
+	require.NoError(t, err)
+	var stats []evalworker.Stats
+	got, err := evalworker.Loader(evalworker.Options{Binary: vmoCue, Batch: batch, Observe: func(s evalworker.Stats) { stats = append(stats, s) }})(ctx, dir)
+	require.NoError(t, err)
+	require.Len(t, stats, 1)
+	assert.Empty(t, stats[0].Killed)
+	assert.Positive(t, stats[0].PeakRSS)
+	assert.True(t, errors.Is(syscall.Kill(stats[0].PID, 0), syscall.ESRCH), "the worker is gone before the rollout")
+
+	assert.Equal(t, want.Fleet, got.Fleet)
+	assert.Equal(t, want.Rollout, got.Rollout)
+	assert.Empty(t, got.Shared)
+	require.Equal(t, want.Clusters, got.Clusters)
+	for _, c := range got.Clusters {
+		if !c.Valid() {
+			continue
+		}
+		w, err := want.Render(ctx, c.Name)
+		require.NoError(t, err)
+		g, err := got.Render(ctx, c.Name)
+		require.NoError(t, err, c.Name)
+		// Objects compare as the JSON that is applied: in this process, numbers from YAML are
+		// float64, from the worker int64 (as client-go decodes objects); both encode alike.
+		require.Equal(t, objectsJSON(t, w), objectsJSON(t, g), c.Name)
+		w.Objects, g.Objects = nil, nil
+		require.Equal(t, w, g, c.Name)
+	}
+	_, err = got.Render(ctx, "no-such-cluster")
+	assert.EqualError(t, err, "cluster no-such-cluster: not in the revision")
+	require.NoError(t, got.Close())
+	_, err = got.Render(ctx, "dc-east")
+	assert.EqualError(t, err, "cluster dc-east: not in the revision", "the renders went with Close")
+	return got, stats[0]
 }
 
 // TestWorkerEvaluationKept: with a cache folder, the evaluation of a revision is kept: loading the

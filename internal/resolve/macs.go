@@ -17,8 +17,40 @@ import (
 // own, so an assigned MAC is unique across its domain by construction (validation checks the
 // written ones). An interface the cluster's policy has no MAC left for is a mac-assign finding at
 // the interface, in its cluster's findings.
-func Fleet(r *validate.Result) {
+func Fleet(r *validate.Result) { fleet(r, nil) }
+
+// Parts carries, from one load of a part of a fleet to the next (the evaluation worker's batches,
+// taken in name order), the MACs taken in each layer-2 domain — written or assigned — so that each
+// part's clusters avoid what the parts before them took, as the whole fleet's assignment does.
+type Parts struct {
+	taken map[string]map[macs.MAC]bool
+	// Split: a MAC written in a part was taken in an earlier one. Then the parts' results may not
+	// be the whole fleet's: a MAC written twice across the domain is a finding at both clusters (the
+	// earlier part's cluster was checked without it), and a MAC assigned in an earlier part would
+	// have been avoided had the later-written one been known. Otherwise they are exactly the whole
+	// fleet's: each assignment took the first free MAC of a candidate order, every candidate before it
+	// is taken in the whole fleet too, and it is not.
+	Split bool
+}
+
+// NewParts returns Parts with nothing taken.
+func NewParts() *Parts { return &Parts{taken: map[string]map[macs.MAC]bool{}} }
+
+// FleetPart is Fleet for a part of a fleet, after the parts before it (p).
+func FleetPart(r *validate.Result, p *Parts) { fleet(r, p) }
+
+func fleet(r *validate.Result, p *Parts) {
 	domainTaken := map[string]map[macs.MAC]bool{}
+	if p != nil {
+		domainTaken = p.taken
+		for _, c := range r.Clusters {
+			for m := range written(c) {
+				if c.L2Domain != "" && domainTaken[c.L2Domain][m] {
+					p.Split = true
+				}
+			}
+		}
+	}
 	for _, c := range r.Clusters {
 		if c.L2Domain == "" {
 			continue

@@ -3,6 +3,7 @@ package resolve_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -173,4 +174,54 @@ func readBase(t *testing.T, name string) string {
 	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vet", "base", name))
 	require.NoError(t, err)
 	return string(data)
+}
+
+// TestFleetPartCarriesTheDomain: a fleet assigned a cluster at a time in name order (the evaluation
+// worker's batches) gets the whole fleet's MACs when nothing a later part writes was taken before;
+// otherwise Parts says the parts split a check.
+func TestFleetPartCarriesTheDomain(t *testing.T) {
+	free := load(t, map[string]string{"clusters/edge-1/vms/app.yaml": appVM})
+	resolve.Fleet(free)
+	first := assigned(free)["edge-1/default/app/vlan"]
+	require.NotEmpty(t, first)
+	dcVM := `package fleet
+
+vms: db2: spec: {
+	runStrategy: "Always"
+	template: spec: {
+		domain: {memory: guest: "1Gi", devices: interfaces: [{name: "vlan", bridge: {}, macAddress: "` + first + `"}]}
+		networks: [{name: "vlan", multus: networkName: "vlan-200"}]
+	}
+}
+`
+	const domain = "cluster: l2Domain: \"site-a\"\n"
+	for _, tc := range []struct {
+		name  string
+		app   string // edge-1's VM
+		split bool
+	}{
+		{"dc-1 writes the MAC edge-1's app would get: avoided across parts", appVM, false},
+		{"edge-1 writes it too: a duplicate across parts", strings.Replace(appVM, "{name: vlan, bridge: {}}", "{name: vlan, bridge: {}, macAddress: \""+first+"\"}", 1), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{
+				"clusters/edge-1/vms/app.yaml": tc.app,
+				"clusters/dc-1/cluster.cue":    readBase(t, "clusters/dc-1/cluster.cue") + "\n" + domain,
+				"clusters/edge-1/l2.cue":       "package fleet\n\n" + domain,
+				"clusters/dc-1/mac.cue":        dcVM,
+			}
+			whole := load(t, files)
+			resolve.Fleet(whole)
+			r := load(t, files)
+			p := resolve.NewParts()
+			for _, c := range r.Clusters {
+				resolve.FleetPart(&validate.Result{Fleet: r.Fleet, Clusters: []*validate.Cluster{c}}, p)
+			}
+			assert.Equal(t, tc.split, p.Split)
+			if !tc.split {
+				assert.Equal(t, assigned(whole), assigned(r))
+				assert.NotEqual(t, first, assigned(r)["edge-1/default/app/vlan"])
+			}
+		})
+	}
 }

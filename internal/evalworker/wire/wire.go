@@ -30,6 +30,9 @@ type Header struct {
 	Rollout  json.RawMessage `json:"rollout,omitempty"`
 	Shared   diag.List       `json:"shared,omitempty"`
 	Clusters []Cluster       `json:"clusters,omitempty"`
+	// Rounds is how many times the worker evaluated the fleet (a second round when a check that
+	// spans clusters compared clusters of different batches; see evalworker's loadBatched).
+	Rounds int `json:"rounds,omitempty"`
 	// Error is an I/O or internal failure of the load (nothing else is sent).
 	Error string `json:"error,omitempty"`
 }
