@@ -118,6 +118,12 @@ type FleetClusterStatus struct {
 	// +optional
 	LastSeenTime *metav1.Time `json:"lastSeenTime,omitempty"`
 
+	// OfflineSince is when the controller first found the cluster unreachable, while it stays
+	// Offline: its retries back off from then, after a restart too. (The Ready condition's transition
+	// time moves with its message, which says when the next try is.)
+	// +optional
+	OfflineSince *metav1.Time `json:"offlineSince,omitempty"`
+
 	// LastHeartbeatTime is when the cluster's agent (pull mode) last reported; the controller marks the
 	// cluster Offline when it is older than its threshold.
 	// +optional

@@ -158,6 +158,10 @@ func (in *FleetClusterStatus) DeepCopyInto(out *FleetClusterStatus) {
 		in, out := &in.LastSeenTime, &out.LastSeenTime
 		*out = (*in).DeepCopy()
 	}
+	if in.OfflineSince != nil {
+		in, out := &in.OfflineSince, &out.OfflineSince
+		*out = (*in).DeepCopy()
+	}
 	if in.LastHeartbeatTime != nil {
 		in, out := &in.LastHeartbeatTime, &out.LastHeartbeatTime
 		*out = (*in).DeepCopy()

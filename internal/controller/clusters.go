@@ -228,6 +228,9 @@ func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, 
 		st.State = fleetv1.StateSyncing
 		st.LastSeenTime = &now
 	case clusterstatus.Offline:
+		if st.State != fleetv1.StateOffline || st.OfflineSince == nil {
+			st.OfflineSince = &now
+		}
 		st.State = fleetv1.StateOffline
 	case clusterstatus.Held:
 		st.State = fleetv1.StatePending
@@ -243,6 +246,9 @@ func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, 
 		if o.Foreign {
 			msg += "; " + adoptHint
 		}
+	}
+	if st.State != fleetv1.StateOffline {
+		st.OfflineSince = nil
 	}
 	if synced {
 		st.Revision, st.LastSyncTime, st.LastSeenTime = revision, &now, &now

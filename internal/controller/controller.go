@@ -157,7 +157,7 @@ func (r *FleetReconciler) patcher(obj client.Object) *patch.SerialPatcher {
 
 // state is the in-memory record of a Fleet's clusters (last seen, offline backoff). Made anew (a
 // restart, a new leader), it starts from the FleetClusters: a cluster Offline there keeps its backoff,
-// counted from when it went Offline (its Ready condition's transition), so a restart does not retry
+// counted from when it went Offline (its offlineSince), so a restart does not retry
 // every offline site at once.
 func (r *FleetReconciler) state(key types.NamespacedName, existing map[string]*fleetv1.FleetCluster) *fleet.LocalState {
 	r.mu.Lock()
@@ -176,7 +176,11 @@ func (r *FleetReconciler) state(key types.NamespacedName, existing map[string]*f
 			if st.LastSeenTime != nil {
 				seen = st.LastSeenTime.Time
 			}
-			s.RestoreOffline(name, ready.LastTransitionTime.Time, seen, st.Revision, int(st.VMs), now)
+			since := ready.LastTransitionTime.Time // recorded before offlineSince was
+			if st.OfflineSince != nil {
+				since = st.OfflineSince.Time
+			}
+			s.RestoreOffline(name, since, seen, st.Revision, int(st.VMs), now)
 		}
 		r.states[key] = s
 	}

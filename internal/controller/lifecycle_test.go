@@ -182,7 +182,8 @@ func TestClusterLifecycle(t *testing.T) {
 		})
 		before := fleetClusters(t, mgmt)["edge-store-1"]
 		assert.NotContains(t, before.Status.Message, "(backoff)", "tried at once the first time")
-		since := conditions.Get(&before, meta.ReadyCondition).LastTransitionTime.UTC()
+		require.NotNil(t, before.Status.OfflineSince)
+		since := before.Status.OfflineSince.UTC()
 		time.Sleep(time.Second) // the restart's own time differs from it, even at a second's resolution
 		ctl.stop()
 		ctl = startController(t, env)
@@ -195,5 +196,24 @@ func TestClusterLifecycle(t *testing.T) {
 		// Offline since it went, its first retry 30 s later: nothing tried since the restart.
 		assert.Equal(t, fmt.Sprintf("unreachable: offline since %s; next try after %s (backoff)", since.Format(time.RFC3339),
 			since.Add(30*time.Second).Format(time.RFC3339)), fc.Status.Message)
+		// The message changed, and with it the Ready condition's transition time; offlineSince did not,
+		// so a second restart still counts the backoff from when the cluster went.
+		require.NotNil(t, fc.Status.OfflineSince)
+		assert.Equal(t, since, fc.Status.OfflineSince.UTC())
+		assert.True(t, conditions.Get(&fc, meta.ReadyCondition).LastTransitionTime.After(since), "the condition moved with its message")
+		time.Sleep(time.Second)
+		ctl.stop()
+		ctl = startController(t, env)
+		requestReconcile(t, mgmt, "after-second-restart")
+		waitFleet(t, mgmt, time.Minute, "a pass of the third controller", func(f *fleetv1.Fleet) bool {
+			return f.Status.LastHandledReconcileAt == "after-second-restart" && conditions.Get(f, meta.ReconcilingCondition) == nil
+		})
+		fc = fleetClusters(t, mgmt)["edge-store-1"]
+		require.NotNil(t, fc.Status.OfflineSince)
+		assert.Equal(t, since, fc.Status.OfflineSince.UTC(), "still offline since it went")
+		if strings.HasSuffix(fc.Status.Message, "(backoff)") { // else its retry was due (a slow machine) and it was tried
+			assert.Equal(t, fmt.Sprintf("unreachable: offline since %s; next try after %s (backoff)", since.Format(time.RFC3339),
+				since.Add(30*time.Second).Format(time.RFC3339)), fc.Status.Message)
+		}
 	})
 }

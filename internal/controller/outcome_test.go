@@ -90,3 +90,30 @@ func TestOutcomeStates(t *testing.T) {
 	assert.Equal(t, 2.0, gauge("Interrupted"))
 	assert.Equal(t, 1.0, gauge("Failed"))
 }
+
+// TestOfflineSince: offlineSince is the time of the pass that first found a cluster offline; it stays
+// through later offline passes (whose messages, and so the Ready condition's transition time, change)
+// and goes when the cluster answers.
+func TestOfflineSince(t *testing.T) {
+	at := func(sec int) metav1.Time { return metav1.NewTime(time.Date(2026, 1, 2, 3, 4, sec, 0, time.UTC)) }
+	rep := &fleet.Report{}
+	fc := &fleetv1.FleetCluster{}
+	steps := []struct {
+		state   clusterstatus.State
+		message string
+		want    *metav1.Time
+	}{
+		{clusterstatus.InSync, "in sync", nil},
+		{clusterstatus.Offline, "unreachable: dial tcp: timeout", ptr(at(1))},
+		{clusterstatus.Offline, "unreachable: offline since ...; next try after ... (backoff)", ptr(at(1))},
+		{clusterstatus.Offline, "unreachable: dial tcp: refused", ptr(at(1))},
+		{clusterstatus.Synced, "applied", nil},
+		{clusterstatus.Offline, "unreachable: dial tcp: timeout", ptr(at(5))},
+	}
+	for i, s := range steps {
+		applyOutcome(fc, fleet.Outcome{Cluster: "edge-1", State: s.state, Message: s.message}, rep, "main@sha1:1", at(i))
+		assert.Equal(t, s.want, fc.Status.OfflineSince, "step %d (%s)", i, s.state)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

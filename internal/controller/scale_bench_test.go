@@ -87,6 +87,7 @@ func BenchmarkControllerScale(b *testing.B) {
 		pass1, pass2            time.Duration
 		cpu1, cpu2              time.Duration // CPU of the controller and its workers in each pass
 		eval1, eval2            string
+		sync1, record1          string // the first pass's rollout (evaluation included) and record, from its "reconciled" line
 		inSync, offline, others int32
 	}
 	mib := func(v uint64) float64 { return float64(v) / (1 << 20) }
@@ -138,6 +139,9 @@ func BenchmarkControllerScale(b *testing.B) {
 			cs := f.Status.Clusters
 			row.inSync, row.offline, row.others = cs.InSync, cs.Offline, cs.Total-cs.InSync-cs.Offline
 			row.eval1, row.eval2 = "kept", "kept"
+			if passes := reconciledLines(b, ctl.log); len(passes) > 0 {
+				row.sync1, row.record1 = passes[0].sync, passes[0].record
+			}
 			for i, l := range workerLines(b, ctl.log) {
 				if i == 0 {
 					row.eval1 = l.evaluation
@@ -146,8 +150,8 @@ func BenchmarkControllerScale(b *testing.B) {
 				}
 			}
 			rows = append(rows, row)
-			b.Logf("%d simulated + %d real (--eval-batch %d): pod peak %.1f MiB (controller %.1f, worker %.1f) in the first pass %s, CPU %s (evaluation %s), %.1f MiB (controller %.1f, worker %.1f) in the second %s, CPU %s (evaluation %s); at rest %.1f MiB (controller %.1f); %d in sync, %d offline, %d otherwise",
-				n, nReal, batch, row.pod1, row.ctl1, row.worker1, row.pass1.Round(time.Millisecond), row.cpu1.Round(time.Millisecond), row.eval1,
+			b.Logf("%d simulated + %d real (--eval-batch %d): pod peak %.1f MiB (controller %.1f, worker %.1f) in the first pass %s, CPU %s (evaluation %s, sync %s, record %s), %.1f MiB (controller %.1f, worker %.1f) in the second %s, CPU %s (evaluation %s); at rest %.1f MiB (controller %.1f); %d in sync, %d offline, %d otherwise",
+				n, nReal, batch, row.pod1, row.ctl1, row.worker1, row.pass1.Round(time.Millisecond), row.cpu1.Round(time.Millisecond), row.eval1, row.sync1, row.record1,
 				row.pod2, row.ctl2, row.worker2, row.pass2.Round(time.Millisecond), row.cpu2.Round(time.Millisecond), row.eval2,
 				row.podSteady, row.ctlSteady, row.inSync, row.offline, row.others)
 
@@ -349,6 +353,30 @@ func workerLines(b *testing.B, log string) []workerLine {
 		}
 		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "evaluation worker ended" {
 			out = append(out, workerLine{peak: l.Peak / (1 << 20), evaluation: l.Evaluation})
+		}
+	}
+	return out
+}
+
+// passLine is a pass's "reconciled" line of the controller's log.
+type passLine struct{ sync, record string }
+
+// reconciledLines are the passes' "reconciled" lines of the controller's log, in order.
+func reconciledLines(b *testing.B, log string) []passLine {
+	f, err := os.Open(log)
+	require.NoError(b, err)
+	defer f.Close()
+	var out []passLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Msg    string `json:"msg"`
+			Sync   string `json:"sync"`
+			Record string `json:"record"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "reconciled" {
+			out = append(out, passLine{sync: l.Sync, record: l.Record})
 		}
 	}
 	return out
