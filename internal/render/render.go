@@ -47,15 +47,11 @@ func Cluster(c *resolved.Cluster) ([]Object, error) {
 		if part, _ := c.Stack.Part(comp); !part.On {
 			continue
 		}
-		list, err := crds.ShippedByStackAt(comp, c.Releases)
+		list, err := crdObjects(comp, c.Releases)
 		if err != nil {
 			return nil, fmt.Errorf("CRDs of %s: %w", comp, err)
 		}
-		for _, crd := range list {
-			obj, err := toObject(crd)
-			if err != nil {
-				return nil, err
-			}
+		for _, obj := range list {
 			labels(obj, c.Name, comp)
 			out = append(out, obj)
 		}
@@ -110,6 +106,43 @@ func familyObject(c *resolved.Cluster, o *resolved.Object) Object {
 	labels(obj, c.Name, "")
 	return obj
 }
+
+// crdObjects returns the CRDs comp ships at releases v as objects, each call a fresh copy: they are
+// decoded once per component and releases, which a fleet's clusters share (decoding and converting
+// them for every cluster took a tenth of a 1,000-cluster evaluation's CPU).
+func crdObjects(comp string, v crds.Versions) ([]Object, error) {
+	key := crdKey{comp, v}
+	cached, ok := crdCache.Load(key)
+	if !ok {
+		list, err := crds.ShippedByStackAt(comp, v)
+		if err != nil {
+			return nil, err
+		}
+		objs := make([]Object, 0, len(list))
+		for _, crd := range list {
+			obj, err := toObject(crd)
+			if err != nil {
+				return nil, fmt.Errorf("CRD %s: %w", crd.Name, err)
+			}
+			objs = append(objs, obj)
+		}
+		cached, _ = crdCache.LoadOrStore(key, objs)
+	}
+	objs := cached.([]Object)
+	out := make([]Object, len(objs))
+	for i, obj := range objs {
+		out[i] = runtime.DeepCopyJSON(obj)
+	}
+	return out, nil
+}
+
+type crdKey struct {
+	component string
+	releases  crds.Versions
+}
+
+// crdCache holds crdObjects' decoded CRDs per crdKey.
+var crdCache sync.Map
 
 func toObject(v any) (Object, error) {
 	data, err := json.Marshal(v)
