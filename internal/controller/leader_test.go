@@ -74,6 +74,9 @@ func TestLeaderElection(t *testing.T) {
 		v, _ := p.metric(t, "controller_runtime_reconcile_total", map[string]string{"controller": "fleet"})
 		return v
 	}
+	// A pass is counted when Reconcile returns, after its status write that waitFleet saw.
+	require.Eventually(t, func() bool { return reconciles(leader)+reconciles(follower) > 0 }, 10*time.Second, 50*time.Millisecond,
+		"the pass is counted")
 	if reconciles(leader) == 0 && reconciles(follower) > 0 {
 		// The lease changed hands before the Fleet's first pass (a renewal missed under load): the
 		// replica that acted is the leader; the other must still have done nothing.

@@ -42,7 +42,7 @@ const fluxRSS = 175.0
 // connection timeout (1 s here), its credentials, its FleetCluster and its state, like a site that is
 // away. For each N, a fresh controller (--eval-batch VMO_BENCH_EVAL_BATCH, 25 by default as the
 // controller's; 0 is the design before batches; --eval-worker-gomemlimit VMO_BENCH_WORKER_GOMEMLIMIT
-// if set; VMO_BENCH_PPROF, a folder, gets its heap profile at rest): the first pass (the real clusters get everything, the simulated ones go
+// if set; VMO_BENCH_CONTROLLER_ARGS, more flags, e.g. "--kube-api-qps 1000 --kube-api-burst 2000"; VMO_BENCH_PPROF, a folder, gets its heap profile at rest): the first pass (the real clusters get everything, the simulated ones go
 // Offline), then a second of the same revision (its evaluation kept: no worker; the real ones in
 // sync, the simulated ones in backoff), then the pod at rest.
 //
@@ -103,6 +103,7 @@ func BenchmarkControllerScale(b *testing.B) {
 			if goMem != "" {
 				args = append(args, "--eval-worker-gomemlimit", goMem)
 			}
+			args = append(args, strings.Fields(os.Getenv("VMO_BENCH_CONTROLLER_ARGS"))...)
 			pprofDir := os.Getenv("VMO_BENCH_PPROF") // a folder: the controller's heap profile at rest goes there
 			var pprofAddr string
 			if pprofDir != "" {
@@ -167,8 +168,8 @@ func BenchmarkControllerScale(b *testing.B) {
 		}
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
-	b.Logf("--eval-batch %d, --eval-worker-gomemlimit %q (empty: the default); MiB; pod = anonymous memory of the controller and its worker + the binary's pages once; load average %s",
-		batch, goMem, strings.Join(strings.Fields(string(load))[:3], " "))
+	b.Logf("--eval-batch %d, --eval-worker-gomemlimit %q (empty: the default), more flags %q; MiB; pod = anonymous memory of the controller and its worker + the binary's pages once; load average %s",
+		batch, goMem, os.Getenv("VMO_BENCH_CONTROLLER_ARGS"), strings.Join(strings.Fields(string(load))[:3], " "))
 	b.Logf("%-18s %8s %8s %8s %8s %8s %8s %8s %9s %8s %8s %9s %9s", "clusters", "ctl RSS", "wrk peak", "pod peak", "pod rest",
 		"pass 1", "per clst", "CPU 1", "CPU/clst", "pass 2", "CPU 2", "peak/Flux", "rest/Flux")
 	perCluster := func(d time.Duration, n int) float64 { return float64(d.Microseconds()) / 1000 / float64(n) }
