@@ -213,7 +213,8 @@ func (r *FleetReconciler) createFleetCluster(ctx context.Context, f *fleetv1.Fle
 }
 
 // applyOutcome writes what the pass found into a FleetCluster. A cluster that could not be synced
-// (offline, failed, held, invalid) keeps its revision, its sync time and its counts.
+// (offline, failed, held, invalid) keeps its revision, its sync time and its counts; one Offline and
+// not tried (its backoff) keeps its status as the last try left it.
 func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, revision string, now metav1.Time) {
 	st := &fc.Status
 	releaseTo(&fc.Spec, o, revision)
@@ -230,6 +231,10 @@ func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, 
 	case clusterstatus.Offline:
 		if st.State != fleetv1.StateOffline || st.OfflineSince == nil {
 			st.OfflineSince = &now
+		} else if o.Backoff && st.Message != "" {
+			// Not tried: the last try's message (its error, when the next try is) stays, and a
+			// pass of a thousand sites in their backoff writes none of them.
+			msg = st.Message
 		}
 		st.State = fleetv1.StateOffline
 	case clusterstatus.Held:

@@ -4,11 +4,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	fleetv1 "github.com/vmo-cue/vmo-cue/api/v1alpha1"
 	"github.com/vmo-cue/vmo-cue/reconciler/clusterstatus"
@@ -93,27 +96,58 @@ func TestOutcomeStates(t *testing.T) {
 
 // TestOfflineSince: offlineSince is the time of the pass that first found a cluster offline; it stays
 // through later offline passes (whose messages, and so the Ready condition's transition time, change)
-// and goes when the cluster answers.
+// and goes when the cluster answers. A pass that did not try the cluster (its backoff) keeps the last
+// try's message: nothing changes, nothing is written.
 func TestOfflineSince(t *testing.T) {
 	at := func(sec int) metav1.Time { return metav1.NewTime(time.Date(2026, 1, 2, 3, 4, sec, 0, time.UTC)) }
 	rep := &fleet.Report{}
 	fc := &fleetv1.FleetCluster{}
 	steps := []struct {
-		state   clusterstatus.State
-		message string
-		want    *metav1.Time
+		state       clusterstatus.State
+		backoff     bool
+		message     string
+		want        *metav1.Time
+		wantMessage string
 	}{
-		{clusterstatus.InSync, "in sync", nil},
-		{clusterstatus.Offline, "unreachable: dial tcp: timeout", ptr(at(1))},
-		{clusterstatus.Offline, "unreachable: offline since ...; next try after ... (backoff)", ptr(at(1))},
-		{clusterstatus.Offline, "unreachable: dial tcp: refused", ptr(at(1))},
-		{clusterstatus.Synced, "applied", nil},
-		{clusterstatus.Offline, "unreachable: dial tcp: timeout", ptr(at(5))},
+		{clusterstatus.InSync, false, "in sync", nil, "in sync"},
+		{clusterstatus.Offline, false, "unreachable: dial tcp: timeout; next try after T1", ptr(at(1)), "unreachable: dial tcp: timeout; next try after T1"},
+		{clusterstatus.Offline, true, "unreachable: offline since ...; next try after T1 (backoff)", ptr(at(1)), "unreachable: dial tcp: timeout; next try after T1"},
+		{clusterstatus.Offline, false, "unreachable: dial tcp: refused; next try after T3", ptr(at(1)), "unreachable: dial tcp: refused; next try after T3"},
+		{clusterstatus.Synced, false, "applied", nil, "applied"},
+		{clusterstatus.Offline, true, "unreachable: offline since ...; next try after T5 (backoff)", ptr(at(5)), "unreachable: offline since ...; next try after T5 (backoff)"},
 	}
 	for i, s := range steps {
-		applyOutcome(fc, fleet.Outcome{Cluster: "edge-1", State: s.state, Message: s.message}, rep, "main@sha1:1", at(i))
+		applyOutcome(fc, fleet.Outcome{Cluster: "edge-1", State: s.state, Message: s.message, Backoff: s.backoff}, rep, "main@sha1:1", at(i))
 		assert.Equal(t, s.want, fc.Status.OfflineSince, "step %d (%s)", i, s.state)
+		assert.Equal(t, s.wantMessage, fc.Status.Message, "step %d (%s)", i, s.state)
+		if s.state == clusterstatus.Offline {
+			assert.Equal(t, s.wantMessage, conditions.GetMessage(fc, meta.ReadyCondition), "step %d (%s)", i, s.state)
+		}
 	}
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestStateRestoresOfflineSince: a controller that starts anew (a restart, a new leader) counts an
+// Offline cluster's backoff from its offlineSince, not from its Ready condition's transition (which
+// moved with the last try's message); a FleetCluster written before offlineSince existed falls back
+// to the transition.
+func TestStateRestoresOfflineSince(t *testing.T) {
+	went := time.Now().Add(-20 * time.Second).UTC().Truncate(time.Second)
+	moved := time.Now().Add(-5 * time.Second).UTC().Truncate(time.Second)
+	offline := func(since *metav1.Time) *fleetv1.FleetCluster {
+		fc := &fleetv1.FleetCluster{Spec: fleetv1.FleetClusterSpec{Mode: fleetv1.ModePush}}
+		fc.Status.State, fc.Status.OfflineSince = fleetv1.StateOffline, since
+		fc.Status.Conditions = []metav1.Condition{{Type: meta.ReadyCondition, Status: metav1.ConditionFalse, Reason: "Offline",
+			LastTransitionTime: metav1.NewTime(moved)}}
+		return fc
+	}
+	r := &FleetReconciler{states: map[types.NamespacedName]*fleet.LocalState{}}
+	s := r.state(types.NamespacedName{Namespace: "fleets", Name: "shops"}, map[string]*fleetv1.FleetCluster{
+		"edge-1": offline(ptr(metav1.NewTime(went))),
+		"edge-2": offline(nil),
+	})
+	assert.Equal(t, went, s.Get("edge-1").OfflineSince.UTC())
+	assert.Equal(t, went.Add(30*time.Second), s.Get("edge-1").NextRetry.UTC(), "its first retry, 30 s after it went")
+	assert.Equal(t, moved, s.Get("edge-2").OfflineSince.UTC(), "written before offlineSince: the condition's transition")
+}

@@ -35,6 +35,9 @@ type Outcome struct {
 	// Foreign: the API server is recorded for another fleet or cluster; nothing was done (see
 	// reconciler.ErrIdentityMismatch and Options.Adopt).
 	Foreign bool
+	// Backoff: an offline cluster not tried this pass, its backoff not over (nothing new is known of
+	// it: a record of the last try may stay as it is).
+	Backoff bool
 	// HealthTimedOut: the health check waited its whole timeout (reconciler.HealthError.TimedOut):
 	// on API servers that run no operators it always does.
 	HealthTimedOut bool
@@ -53,9 +56,19 @@ type Target interface {
 }
 
 // OfflineError says a cluster could not be reached: its own state, never Ready, never Failed.
-type OfflineError struct{ Err error }
+// NextTry, if set, is when it is tried again; Backoff says it was not tried (its backoff not over).
+type OfflineError struct {
+	Err     error
+	NextTry time.Time
+	Backoff bool
+}
 
-func (e *OfflineError) Error() string { return "unreachable: " + e.Err.Error() }
+func (e *OfflineError) Error() string {
+	if e.NextTry.IsZero() || e.Backoff {
+		return "unreachable: " + e.Err.Error()
+	}
+	return "unreachable: " + e.Err.Error() + "; next try after " + e.NextTry.UTC().Format(time.RFC3339)
+}
 func (e *OfflineError) Unwrap() error { return e.Err }
 
 // IsOffline reports whether err says a cluster could not be reached.
@@ -143,11 +156,11 @@ func runWave(ctx context.Context, w Wave, s Schedule, progress func(Outcome)) []
 		for i, t := range w.Targets {
 			connects.Go(func() error {
 				if err := t.Connect(ctx); err != nil {
-					st := clusterstatus.Failed
-					if IsOffline(err) {
-						st = clusterstatus.Offline
+					st, backoff := clusterstatus.Failed, false
+					if oe := (*OfflineError)(nil); errors.As(err, &oe) {
+						st, backoff = clusterstatus.Offline, oe.Backoff
 					}
-					o := Outcome{Cluster: t.Name(), Wave: w.Name, State: st, Message: err.Error(), Started: start, Took: time.Since(start)}
+					o := Outcome{Cluster: t.Name(), Wave: w.Name, State: st, Message: err.Error(), Backoff: backoff, Started: start, Took: time.Since(start)}
 					results[i] = o
 					progress(o)
 					return nil

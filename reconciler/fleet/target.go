@@ -57,7 +57,7 @@ func (t *clusterTarget) config() (*rest.Config, error) {
 func (t *clusterTarget) Connect(ctx context.Context) error {
 	if r := t.opts.State.Get(t.vc.Name); !t.opts.RetryOffline && r.State == clusterstatus.Offline && time.Now().Before(r.NextRetry) {
 		return &OfflineError{Err: fmt.Errorf("offline since %s; next try after %s (backoff)",
-			r.OfflineSince.UTC().Format(time.RFC3339), r.NextRetry.UTC().Format(time.RFC3339))}
+			r.OfflineSince.UTC().Format(time.RFC3339), r.NextRetry.UTC().Format(time.RFC3339)), NextTry: r.NextRetry, Backoff: true}
 	}
 	cfg, err := t.config()
 	if err != nil {
@@ -73,8 +73,10 @@ func (t *clusterTarget) Connect(ctx context.Context) error {
 	return nil
 }
 
-// offline records an unreachable cluster and its backoff.
+// offline records an unreachable cluster and its backoff; the error says when it is tried next
+// (unless every pass retries it: RetryOffline).
 func (t *clusterTarget) offline(err error) error {
+	var next time.Time
 	t.opts.State.Update(t.vc.Name, func(r *Remembered) {
 		if r.State != clusterstatus.Offline {
 			r.OfflineSince = time.Now()
@@ -83,8 +85,12 @@ func (t *clusterTarget) offline(err error) error {
 		r.State = clusterstatus.Offline
 		r.Failures++
 		r.NextRetry = time.Now().Add(backoff(r.Failures))
+		next = r.NextRetry
 	})
-	return &OfflineError{Err: err}
+	if t.opts.RetryOffline {
+		next = time.Time{}
+	}
+	return &OfflineError{Err: err, NextTry: next}
 }
 
 func (t *clusterTarget) Sync(ctx context.Context) Outcome {
@@ -135,8 +141,7 @@ func (t *clusterTarget) Sync(ctx context.Context) Outcome {
 		return o
 	case err != nil && isConnectionError(err):
 		// Not answering before anything was written: an offline site, as the connection check.
-		o.State, o.Message = clusterstatus.Offline, (&OfflineError{Err: err}).Error()
-		t.offline(err)
+		o.State, o.Message = clusterstatus.Offline, t.offline(err).Error()
 		return o
 	case err != nil:
 		o.State, o.Message = clusterstatus.Failed, err.Error()
