@@ -120,7 +120,7 @@ type FleetClusterStatus struct {
 
 	// OfflineSince is when the controller first found the cluster unreachable, while it stays
 	// Offline: its retries back off from then, after a restart too. (The Ready condition's transition
-	// time moves with its message, which says when the next try is.)
+	// time moves whenever its message changes.)
 	// +optional
 	OfflineSince *metav1.Time `json:"offlineSince,omitempty"`
 

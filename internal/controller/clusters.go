@@ -232,8 +232,8 @@ func applyOutcome(fc *fleetv1.FleetCluster, o fleet.Outcome, rep *fleet.Report, 
 		if st.State != fleetv1.StateOffline || st.OfflineSince == nil {
 			st.OfflineSince = &now
 		} else if o.Backoff && st.Message != "" {
-			// Not tried: the last try's message (its error, when the next try is) stays, and a
-			// pass of a thousand sites in their backoff writes none of them.
+			// Not tried: the last try's message (its error) stays, and a pass of a thousand sites
+			// in their backoff writes none of them (nor does a try that fails as the last one did).
 			msg = st.Message
 		}
 		st.State = fleetv1.StateOffline

@@ -110,9 +110,9 @@ func TestOfflineSince(t *testing.T) {
 		wantMessage string
 	}{
 		{clusterstatus.InSync, false, "in sync", nil, "in sync"},
-		{clusterstatus.Offline, false, "unreachable: dial tcp: timeout; next try after T1", ptr(at(1)), "unreachable: dial tcp: timeout; next try after T1"},
-		{clusterstatus.Offline, true, "unreachable: offline since ...; next try after T1 (backoff)", ptr(at(1)), "unreachable: dial tcp: timeout; next try after T1"},
-		{clusterstatus.Offline, false, "unreachable: dial tcp: refused; next try after T3", ptr(at(1)), "unreachable: dial tcp: refused; next try after T3"},
+		{clusterstatus.Offline, false, "unreachable: dial tcp: timeout", ptr(at(1)), "unreachable: dial tcp: timeout"},
+		{clusterstatus.Offline, true, "unreachable: offline since ...; next try after T1 (backoff)", ptr(at(1)), "unreachable: dial tcp: timeout"},
+		{clusterstatus.Offline, false, "unreachable: dial tcp: refused", ptr(at(1)), "unreachable: dial tcp: refused"},
 		{clusterstatus.Synced, false, "applied", nil, "applied"},
 		{clusterstatus.Offline, true, "unreachable: offline since ...; next try after T5 (backoff)", ptr(at(5)), "unreachable: offline since ...; next try after T5 (backoff)"},
 	}

@@ -88,6 +88,7 @@ func BenchmarkControllerScale(b *testing.B) {
 		cpu1, cpu2              time.Duration // CPU of the controller and its workers in each pass
 		eval1, eval2            string
 		sync1, record1          string // the first pass's rollout (evaluation included) and record, from its "reconciled" line
+		sync2, record2          string // the second's
 		inSync, offline, others int32
 	}
 	mib := func(v uint64) float64 { return float64(v) / (1 << 20) }
@@ -143,6 +144,9 @@ func BenchmarkControllerScale(b *testing.B) {
 			if passes := reconciledLines(b, ctl.log); len(passes) > 0 {
 				row.sync1, row.record1 = passes[0].sync, passes[0].record
 			}
+			if passes := reconciledLines(b, ctl.log); len(passes) > 1 {
+				row.sync2, row.record2 = passes[len(passes)-1].sync, passes[len(passes)-1].record
+			}
 			for i, l := range workerLines(b, ctl.log) {
 				if i == 0 {
 					row.eval1 = l.evaluation
@@ -151,9 +155,9 @@ func BenchmarkControllerScale(b *testing.B) {
 				}
 			}
 			rows = append(rows, row)
-			b.Logf("%d simulated + %d real (--eval-batch %d): pod peak %.1f MiB (controller %.1f, worker %.1f) in the first pass %s, CPU %s (evaluation %s, sync %s, record %s), %.1f MiB (controller %.1f, worker %.1f) in the second %s, CPU %s (evaluation %s); at rest %.1f MiB (controller %.1f); %d in sync, %d offline, %d otherwise",
+			b.Logf("%d simulated + %d real (--eval-batch %d): pod peak %.1f MiB (controller %.1f, worker %.1f) in the first pass %s, CPU %s (evaluation %s, sync %s, record %s), %.1f MiB (controller %.1f, worker %.1f) in the second %s, CPU %s (evaluation %s, sync %s, record %s); at rest %.1f MiB (controller %.1f); %d in sync, %d offline, %d otherwise",
 				n, nReal, batch, row.pod1, row.ctl1, row.worker1, row.pass1.Round(time.Millisecond), row.cpu1.Round(time.Millisecond), row.eval1, row.sync1, row.record1,
-				row.pod2, row.ctl2, row.worker2, row.pass2.Round(time.Millisecond), row.cpu2.Round(time.Millisecond), row.eval2,
+				row.pod2, row.ctl2, row.worker2, row.pass2.Round(time.Millisecond), row.cpu2.Round(time.Millisecond), row.eval2, row.sync2, row.record2,
 				row.podSteady, row.ctlSteady, row.inSync, row.offline, row.others)
 
 			require.NoError(b, mgmt.Delete(b.Context(), &fleetv1.Fleet{ObjectMeta: metav1.ObjectMeta{Name: fleetName, Namespace: namespace}}))

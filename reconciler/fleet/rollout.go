@@ -56,19 +56,13 @@ type Target interface {
 }
 
 // OfflineError says a cluster could not be reached: its own state, never Ready, never Failed.
-// NextTry, if set, is when it is tried again; Backoff says it was not tried (its backoff not over).
+// Backoff says it was not tried (its backoff not over).
 type OfflineError struct {
 	Err     error
-	NextTry time.Time
 	Backoff bool
 }
 
-func (e *OfflineError) Error() string {
-	if e.NextTry.IsZero() || e.Backoff {
-		return "unreachable: " + e.Err.Error()
-	}
-	return "unreachable: " + e.Err.Error() + "; next try after " + e.NextTry.UTC().Format(time.RFC3339)
-}
+func (e *OfflineError) Error() string { return "unreachable: " + e.Err.Error() }
 func (e *OfflineError) Unwrap() error { return e.Err }
 
 // IsOffline reports whether err says a cluster could not be reached.

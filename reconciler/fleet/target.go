@@ -57,7 +57,7 @@ func (t *clusterTarget) config() (*rest.Config, error) {
 func (t *clusterTarget) Connect(ctx context.Context) error {
 	if r := t.opts.State.Get(t.vc.Name); !t.opts.RetryOffline && r.State == clusterstatus.Offline && time.Now().Before(r.NextRetry) {
 		return &OfflineError{Err: fmt.Errorf("offline since %s; next try after %s (backoff)",
-			r.OfflineSince.UTC().Format(time.RFC3339), r.NextRetry.UTC().Format(time.RFC3339)), NextTry: r.NextRetry, Backoff: true}
+			r.OfflineSince.UTC().Format(time.RFC3339), r.NextRetry.UTC().Format(time.RFC3339)), Backoff: true}
 	}
 	cfg, err := t.config()
 	if err != nil {
@@ -73,10 +73,8 @@ func (t *clusterTarget) Connect(ctx context.Context) error {
 	return nil
 }
 
-// offline records an unreachable cluster and its backoff; the error says when it is tried next
-// (unless every pass retries it: RetryOffline).
+// offline records an unreachable cluster and its backoff.
 func (t *clusterTarget) offline(err error) error {
-	var next time.Time
 	t.opts.State.Update(t.vc.Name, func(r *Remembered) {
 		if r.State != clusterstatus.Offline {
 			r.OfflineSince = time.Now()
@@ -85,12 +83,8 @@ func (t *clusterTarget) offline(err error) error {
 		r.State = clusterstatus.Offline
 		r.Failures++
 		r.NextRetry = time.Now().Add(backoff(r.Failures))
-		next = r.NextRetry
 	})
-	if t.opts.RetryOffline {
-		next = time.Time{}
-	}
-	return &OfflineError{Err: err, NextTry: next}
+	return &OfflineError{Err: err}
 }
 
 func (t *clusterTarget) Sync(ctx context.Context) Outcome {
