@@ -84,9 +84,11 @@ fi
 
 RESULTS=$BENCH/results.jsonl
 rm -f "$RESULTS"
+IDS=()
 measure() { # measure ID LABEL [-dir DIR] -- COMMAND...
 	local id=$1 label=$2
 	shift 2
+	IDS+=("$id")
 	if [[ -n $ONLY && ! $id =~ ^($ONLY)$ ]]; then
 		return
 	fi
@@ -107,4 +109,8 @@ if [[ $UPSTREAM != 0 ]]; then
 	measure cue-vet-1k "cue vet ./... 1k (CUE form)" -dir "$BENCH/fleet-1k-cue" -- "$CUE" vet ./...
 fi
 
+if [[ ! -s $RESULTS ]]; then
+	say "BENCH_ONLY='$ONLY' matches none of the measurements: ${IDS[*]}"
+	exit 2
+fi
 "$CACHE/bin/benchrun" report "$RESULTS"
