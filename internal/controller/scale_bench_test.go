@@ -141,17 +141,17 @@ func BenchmarkControllerScale(b *testing.B) {
 			cs := f.Status.Clusters
 			row.inSync, row.offline, row.others = cs.InSync, cs.Offline, cs.Total-cs.InSync-cs.Offline
 			row.eval1, row.eval2 = "kept", "kept"
-			if passes := reconciledLines(b, ctl.log); len(passes) > 0 {
-				row.sync1, row.record1 = passes[0].sync, passes[0].record
+			if passes := logLines(b, ctl.log, "reconciled"); len(passes) > 0 {
+				row.sync1, row.record1 = passes[0].Sync, passes[0].Record
+				if len(passes) > 1 {
+					row.sync2, row.record2 = passes[len(passes)-1].Sync, passes[len(passes)-1].Record
+				}
 			}
-			if passes := reconciledLines(b, ctl.log); len(passes) > 1 {
-				row.sync2, row.record2 = passes[len(passes)-1].sync, passes[len(passes)-1].record
-			}
-			for i, l := range workerLines(b, ctl.log) {
+			for i, l := range logLines(b, ctl.log, "evaluation worker ended") {
 				if i == 0 {
-					row.eval1 = l.evaluation
+					row.eval1 = l.Evaluation
 				} else {
-					row.eval2 = l.evaluation
+					row.eval2 = l.Evaluation
 				}
 			}
 			rows = append(rows, row)
@@ -337,51 +337,27 @@ func waitPass(b *testing.B, mgmt client.Client, token string, timeout time.Durat
 	return f
 }
 
-type workerLine struct {
-	peak       float64 // MiB
-	evaluation string
+// logLine is what the benchmark reads of a line of the controller's log: the worker's figures
+// ("evaluation worker ended") and a pass's phases ("reconciled").
+type logLine struct {
+	Msg        string `json:"msg"`
+	Evaluation string `json:"evaluation"`
+	Sync       string `json:"sync"`
+	Record     string `json:"record"`
 }
 
-// workerLines reads the "evaluation worker ended" lines of a controller's log.
-func workerLines(b *testing.B, log string) []workerLine {
+// logLines reads the JSON lines of a controller's log with the message msg, in order.
+func logLines(b *testing.B, log, msg string) []logLine {
 	f, err := os.Open(log)
 	require.NoError(b, err)
 	defer f.Close()
-	var out []workerLine
+	var out []logLine
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var l struct {
-			Msg        string  `json:"msg"`
-			Peak       float64 `json:"peakRSSBytes"`
-			Evaluation string  `json:"evaluation"`
-		}
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "evaluation worker ended" {
-			out = append(out, workerLine{peak: l.Peak / (1 << 20), evaluation: l.Evaluation})
-		}
-	}
-	return out
-}
-
-// passLine is a pass's "reconciled" line of the controller's log.
-type passLine struct{ sync, record string }
-
-// reconciledLines are the passes' "reconciled" lines of the controller's log, in order.
-func reconciledLines(b *testing.B, log string) []passLine {
-	f, err := os.Open(log)
-	require.NoError(b, err)
-	defer f.Close()
-	var out []passLine
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var l struct {
-			Msg    string `json:"msg"`
-			Sync   string `json:"sync"`
-			Record string `json:"record"`
-		}
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "reconciled" {
-			out = append(out, passLine{sync: l.Sync, record: l.Record})
+		var l logLine
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == msg {
+			out = append(out, l)
 		}
 	}
 	return out

@@ -98,16 +98,7 @@ func TestFleetAvoidsTheLayer2DomainsMACs(t *testing.T) {
 	require.NotEmpty(t, first)
 
 	// dc-1 writes the MAC edge-1's app would get.
-	dcVM := `package fleet
-
-vms: db2: spec: {
-	runStrategy: "Always"
-	template: spec: {
-		domain: {memory: guest: "1Gi", devices: interfaces: [{name: "vlan", bridge: {}, macAddress: "` + first + `"}]}
-		networks: [{name: "vlan", multus: networkName: "vlan-200"}]
-	}
-}
-`
+	dcVM := dcVMWriting(first)
 	for _, tc := range []struct {
 		name    string
 		domain  string
@@ -169,6 +160,20 @@ vms: {for i in list.Range(0, 300, 1) {"vm-\(i)": {
 	assert.Equal(t, len(errs)+len(assigned(r)), 300, "every interface either gets a MAC or a finding")
 }
 
+// dcVMWriting is a VM of dc-1 (a CUE file) whose interface on VLAN 200 writes mac.
+func dcVMWriting(mac string) string {
+	return `package fleet
+
+vms: db2: spec: {
+	runStrategy: "Always"
+	template: spec: {
+		domain: {memory: guest: "1Gi", devices: interfaces: [{name: "vlan", bridge: {}, macAddress: "` + mac + `"}]}
+		networks: [{name: "vlan", multus: networkName: "vlan-200"}]
+	}
+}
+`
+}
+
 func readBase(t *testing.T, name string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vet", "base", name))
@@ -184,16 +189,7 @@ func TestFleetPartCarriesTheDomain(t *testing.T) {
 	resolve.Fleet(free)
 	first := assigned(free)["edge-1/default/app/vlan"]
 	require.NotEmpty(t, first)
-	dcVM := `package fleet
-
-vms: db2: spec: {
-	runStrategy: "Always"
-	template: spec: {
-		domain: {memory: guest: "1Gi", devices: interfaces: [{name: "vlan", bridge: {}, macAddress: "` + first + `"}]}
-		networks: [{name: "vlan", multus: networkName: "vlan-200"}]
-	}
-}
-`
+	dcVM := dcVMWriting(first)
 	const domain = "cluster: l2Domain: \"site-a\"\n"
 	for _, tc := range []struct {
 		name  string
